@@ -1,0 +1,5 @@
+"""``python -m ctxpack``."""
+
+from .cli import main
+
+main()

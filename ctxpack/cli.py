@@ -1,0 +1,283 @@
+"""The ``ctxpack`` command line: parse options, call the pipeline, render, exit.
+
+stdout carries only data; progress, warnings and errors go to stderr.
+Exit codes: 0 success, 1 runtime error, 2 usage or config error.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import __version__
+from .config import ENCODINGS, FORMATS, Config, load_config
+from .errors import ConfigError, CtxpackError
+
+_debug = False
+
+
+def _stderr_console() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+@contextmanager
+def _progress(quiet: bool) -> Iterator[Callable[[str, int, int], None]]:
+    console = _stderr_console()
+    if quiet or not console.is_terminal:
+        yield lambda _s, _d, _t: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("{task.description:<9}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=console, transient=True) as bar:
+        tasks: dict[str, Any] = {}
+
+        def update(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total or None)
+            bar.update(tasks[stage], completed=done, total=total or None)
+
+        yield update
+
+
+def _fail(exc: CtxpackError) -> None:
+    if _debug:
+        raise exc
+    click.echo(f"Error: {exc}", err=True)
+    sys.exit(exc.exit_code)
+
+
+def _config(path: str, **overrides: Any) -> Config:
+    return load_config(path, **overrides)
+
+
+def _read_query(query: str | None, query_file: str | None) -> str:
+    if query is not None and query_file is not None:
+        raise ConfigError("both --query and --query-file given. Pass one")
+    if query_file is not None:
+        if query_file == "-":
+            return sys.stdin.read()
+        try:
+            return Path(query_file).read_text(encoding="utf-8", errors="replace")
+        except OSError as exc:
+            raise ConfigError(f"cannot read query file: {query_file}: {exc.strerror}") from exc
+    if query == "-" or query is None:
+        if query is None and sys.stdin.isatty():
+            raise ConfigError("no query. Pass --query TEXT, --query-file FILE, or pipe it on stdin")
+        return sys.stdin.read()
+    return query
+
+
+def _emit(text: str, output: str | None) -> None:
+    if output:
+        try:
+            Path(output).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise CtxpackError(f"cannot write output file: {output}: {exc.strerror}") from exc
+    else:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+
+def _report_skipped(skipped: tuple[Any, ...], verbose: bool) -> None:
+    if not skipped:
+        return
+    if verbose:
+        for s in skipped:
+            click.echo(f"Warning: skipped {s.path}: {s.reason}", err=True)
+        return
+    by_reason = Counter(s.reason.split(" (")[0] for s in skipped)
+    summary = ", ".join(f"{n} {r}" for r, n in by_reason.most_common())
+    click.echo(f"Skipped {len(skipped)} files: {summary} (-v lists them)", err=True)
+
+
+_common = [
+    click.option("--encoding", type=click.Choice(ENCODINGS), default=None, help="tiktoken encoding [o200k_base]"),
+    click.option("--index-dir", type=click.Path(file_okay=False), envvar="CTXPACK_INDEX_DIR", default=None,
+                 help="where the index lives [REPO/.ctxpack]"),
+    click.option("--include", multiple=True, help="only files matching this glob (repeatable)"),
+    click.option("--exclude", multiple=True, help="leave out files matching this glob (repeatable)"),
+    click.option("-q", "--quiet", is_flag=True, help="no progress or summaries on stderr"),
+    click.option("-v", "--verbose", is_flag=True, help="list skipped files and log details"),
+]
+
+_pack_opts = [
+    click.option("--query", "query", default=None, help="the edit instruction ('-' reads stdin)"),
+    click.option("--query-file", type=click.Path(dir_okay=False, allow_dash=True), default=None,
+                 help="read the instruction from a file ('-' for stdin)"),
+    click.option("--budget", type=int, default=None, help="token budget of the output [128000]"),
+    click.option("--format", "format_", type=click.Choice(FORMATS), default=None, help="output format [xml]"),
+    click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="write to FILE instead of stdout"),
+    click.option("--focus", multiple=True, help="a file being edited (repeatable): favoured with its neighbours"),
+    click.option("--no-map", is_flag=True, help="leave out the repository map"),
+]
+
+
+def _apply(opts: list[Callable[..., Any]]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def deco(f: Callable[..., Any]) -> Callable[..., Any]:
+        for o in reversed(opts):
+            f = o(f)
+        return f
+    return deco
+
+
+class _Group(click.Group):
+    """Turns unexpected exceptions into one line (tracebacks only with --debug)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CtxpackError as exc:
+            _fail(exc)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, KeyboardInterrupt, SystemExit):
+            raise
+        except BrokenPipeError:
+            sys.exit(1)
+        except Exception as exc:
+            if _debug:
+                raise
+            click.echo(f"Error: internal error: {type(exc).__name__}: {exc}. Rerun with --debug and report it", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="ctxpack")
+@click.option("--debug", is_flag=True, help="show tracebacks")
+def main(debug: bool) -> None:
+    """Pack the files a code edit needs into a token budget."""
+    global _debug
+    _debug = debug
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s: %(message)s",
+                        stream=sys.stderr)
+
+
+@main.command()
+@click.argument("path", type=click.Path(file_okay=True, dir_okay=True))
+@click.option("--rebuild", is_flag=True, help="ignore the existing index and build a fresh one")
+@click.option("--format", "format_", type=click.Choice(["text", "json"]), default="text", help="summary format")
+@_apply(_common)
+def index(path: str, rebuild: bool, format_: str, encoding: str | None, index_dir: str | None,
+          include: tuple[str, ...], exclude: tuple[str, ...], quiet: bool, verbose: bool) -> None:
+    """Build or update the index of the repository at PATH."""
+    from .pipeline import build_index, stats_dict
+
+    try:
+        cfg = _config(path, encoding=encoding, index_dir=index_dir, include=include or None, exclude=exclude or None)
+        with _progress(quiet) as progress:
+            stats = build_index(path, cfg, rebuild=rebuild, progress=progress)
+    except CtxpackError as exc:
+        _fail(exc)
+        return
+    if format_ == "json":
+        _emit(json.dumps(stats_dict(stats), indent=2) + "\n", None)
+    if not quiet:
+        _report_skipped(stats.skipped, verbose)
+        click.echo(
+            f"Indexed {stats.files} files ({stats.parsed} parsed, {stats.unchanged} unchanged, {stats.removed} removed; "
+            f"{stats.chunks} chunks, {stats.symbols} symbols) in {stats.seconds:.2f}s -> {stats.index_dir}",
+            err=True,
+        )
+
+
+def _do_pack(path: str, query: str | None, query_file: str | None, budget: int | None, format_: str | None,
+             focus: tuple[str, ...], no_map: bool, encoding: str | None, index_dir: str | None,
+             include: tuple[str, ...], exclude: tuple[str, ...], quiet: bool) -> Any:
+    from .pipeline import open_repo, pack_for
+
+    cfg = _config(path, encoding=encoding, index_dir=index_dir, include=include or None, exclude=exclude or None,
+                  budget=budget, format=format_, repo_map=False if no_map else None)
+    text = _read_query(query, query_file)
+    with _progress(quiet) as progress:
+        repo = open_repo(path, cfg, progress=progress)
+    return pack_for(repo, text, focus=tuple(f.replace("\\", "/").removeprefix("./") for f in focus))
+
+
+@main.command()
+@click.argument("path", type=click.Path())
+@_apply(_pack_opts)
+@_apply(_common)
+def pack(path: str, query: str | None, query_file: str | None, budget: int | None, format_: str | None,
+         output: str | None, focus: tuple[str, ...], no_map: bool, encoding: str | None, index_dir: str | None,
+         include: tuple[str, ...], exclude: tuple[str, ...], quiet: bool, verbose: bool) -> None:
+    """Pack the context for an edit instruction (stdout, or -o FILE)."""
+    from .render import render
+
+    try:
+        p = _do_pack(path, query, query_file, budget, format_, focus, no_map, encoding, index_dir, include, exclude, quiet)
+        _emit(render(p), output)
+    except CtxpackError as exc:
+        _fail(exc)
+        return
+    if not quiet:
+        counts = Counter(f.mode for f in p.files)
+        click.echo(
+            f"Packed {p.tokens}/{p.budget} tokens ({p.encoding}): {counts.get('full', 0)} full, "
+            f"{counts.get('chunks', 0)} chunked, {counts.get('skeleton', 0)} skeletons"
+            + (", repo map" if counts.get("map") else ""),
+            err=True,
+        )
+
+
+@main.command()
+@click.argument("path", type=click.Path())
+@_apply(_pack_opts)
+@_apply(_common)
+def preview(path: str, query: str | None, query_file: str | None, budget: int | None, format_: str | None,
+            output: str | None, focus: tuple[str, ...], no_map: bool, encoding: str | None, index_dir: str | None,
+            include: tuple[str, ...], exclude: tuple[str, ...], quiet: bool, verbose: bool) -> None:
+    """Show what would be packed, and why (a table on stdout)."""
+    from rich.console import Console
+
+    from .preview import preview_renderable
+    from .render import render
+
+    try:
+        p = _do_pack(path, query, query_file, budget, format_, focus, no_map, encoding, index_dir, include, exclude, quiet)
+        if output:
+            _emit(render(p), output)
+    except CtxpackError as exc:
+        _fail(exc)
+        return
+    console = Console(file=sys.stdout, width=None if sys.stdout.isatty() else 120)
+    console.print(preview_renderable(p, verbose))
+
+
+@main.command()
+@click.argument("path", type=click.Path())
+@click.option("--query", required=True, help="what to look for")
+@click.option("-k", "k", type=int, default=10, help="number of chunks")
+@click.option("--format", "format_", type=click.Choice(["text", "json"]), default="text")
+@_apply(_common)
+def search(path: str, query: str, k: int, format_: str, encoding: str | None, index_dir: str | None,
+           include: tuple[str, ...], exclude: tuple[str, ...], quiet: bool, verbose: bool) -> None:
+    """Full-text search over the index's chunks (BM25, identifier-aware)."""
+    from .pipeline import search_chunks
+
+    try:
+        cfg = _config(path, encoding=encoding, index_dir=index_dir, include=include or None, exclude=exclude or None)
+        with _progress(quiet) as progress:
+            hits = search_chunks(path, cfg, query, k, progress=progress)
+    except CtxpackError as exc:
+        _fail(exc)
+        return
+    if format_ == "json":
+        doc = {"schema": 1, "query": query, "hits": [
+            {"path": c.path, "start_line": c.start_line, "end_line": c.end_line, "score": round(s, 4),
+             "symbols": list(c.symbols), "tokens": c.tokens} for c, s in hits]}
+        _emit(json.dumps(doc, indent=2) + "\n", None)
+    else:
+        _emit("".join(f"{s:8.3f}  {c.path}:{c.start_line}-{c.end_line}  {', '.join(c.symbols[:4])}\n" for c, s in hits), None)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,132 @@
+"""Configuration: defaults, ranking weights, and loading from the repository.
+
+Defaults can come from ``[tool.ctxpack]`` in the repository's ``pyproject.toml`` or
+from a ``.ctxpack.toml`` (top-level keys); explicit options win over both.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+__all__ = ["ENCODINGS", "FORMATS", "Config", "RankWeights", "load_config"]
+
+ENCODINGS = ("o200k_base", "cl100k_base")
+FORMATS = ("xml", "markdown", "plain", "json")
+MAX_BUDGET = 10_000_000
+MAX_QUERY_CHARS = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class RankWeights:
+    """Weights of the ranking signals (fitted on the dev tasks, never per repository)."""
+
+    bm25: float = 1.0
+    defines_named: float = 2.0  # file defines an identifier the query names
+    path_named: float = 3.0  # query names the file's path or basename
+    stem_named: float = 1.2  # query names the file's stem ("checkout" -> checkout.py)
+    trace_frame: float = 3.0  # file appears in a stack trace in the query
+    graph: float = 0.6  # personalized PageRank share
+    test_penalty: float = 0.6  # multiplier for test files unless the query asks for tests
+    doc_penalty: float = 0.5  # multiplier for non-code files (docs, data)
+    pagerank_damping: float = 0.5
+    seeds: int = 20  # top lexical files that seed the PageRank walk
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Everything a run can be told; immutable, built once per run."""
+
+    encoding: str = "o200k_base"
+    budget: int = 128_000
+    format: str = "xml"
+    index_dir: str | None = None
+    max_file_bytes: int = 1_000_000
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    chunk_tokens: int = 400  # target chunk size
+    max_chunk_tokens: int = 1200  # a definition bigger than this is split
+    repo_map: bool = True
+    parse_timeout_ms: int = 2000
+    weights: RankWeights = field(default_factory=RankWeights)
+
+    def validate(self) -> Config:
+        """Check value ranges.
+
+        Raises:
+            ConfigError: a value is out of range.
+        """
+        if self.encoding not in ENCODINGS:
+            raise ConfigError(
+                f"unknown encoding: {self.encoding!r}. Use one of: {', '.join(ENCODINGS)}"
+            )
+        if self.format not in FORMATS:
+            raise ConfigError(f"unknown format: {self.format!r}. Use one of: {', '.join(FORMATS)}")
+        if not isinstance(self.budget, int) or self.budget <= 0:
+            raise ConfigError(f"budget must be a positive integer: {self.budget!r}. Use e.g. --budget 32000")
+        if self.budget > MAX_BUDGET:
+            raise ConfigError(f"budget too large: {self.budget}. Use at most {MAX_BUDGET}")
+        if self.max_file_bytes <= 0:
+            raise ConfigError(f"max_file_bytes must be positive: {self.max_file_bytes}")
+        return self
+
+
+_KEYS = {f.name for f in fields(Config)} - {"weights"}
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read config {path.name}: {exc}. Fix or remove the file") from exc
+
+
+def load_config(root: str | os.PathLike[str], **overrides: Any) -> Config:
+    """Build the Config for a repository.
+
+    Args:
+        root: repository root.
+        overrides: explicit options; ``None`` values are ignored.
+
+    Returns:
+        A validated Config.
+
+    Raises:
+        ConfigError: a config file is malformed or a value is invalid.
+    """
+    values: dict[str, Any] = {}
+    rootp = Path(root)
+    pyproject = rootp / "pyproject.toml"
+    if pyproject.is_file():
+        tool = _read_toml(pyproject).get("tool", {})
+        if isinstance(tool, dict) and isinstance(tool.get("ctxpack"), dict):
+            values.update(tool["ctxpack"])
+    dotfile = rootp / ".ctxpack.toml"
+    if dotfile.is_file():
+        values.update(_read_toml(dotfile))
+    values = {k.replace("-", "_"): v for k, v in values.items()}
+    unknown = set(values) - _KEYS
+    if unknown:
+        raise ConfigError(f"unknown config key: {sorted(unknown)[0]!r}. Known keys: {', '.join(sorted(_KEYS))}")
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    for key in ("include", "exclude"):
+        if key in values:
+            values[key] = tuple(values[key])
+    if values.get("index_dir") is None and os.environ.get("CTXPACK_INDEX_DIR"):
+        values["index_dir"] = os.environ["CTXPACK_INDEX_DIR"]
+    try:
+        cfg = replace(Config(), **values)
+    except TypeError as exc:
+        raise ConfigError(f"invalid config: {exc}") from exc
+    return cfg.validate()

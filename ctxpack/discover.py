@@ -1,0 +1,270 @@
+"""Find the files of a repository worth indexing, and say why others are left out.
+
+In a git work tree: tracked plus untracked-but-not-ignored files (``git ls-files``);
+elsewhere: a sorted walk honouring every ``.gitignore``. Both then honour
+``.ctxpackignore`` and the ``include``/``exclude`` globs. Symlinks are never followed
+(so loops and links out of the repository are harmless), unreadable paths are
+reported, and binary, oversized, minified, generated, lock and vendored files are
+skipped with a reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import stat
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import pathspec
+
+from .config import Config
+from .errors import ConfigError
+from .languages import language_for
+from .models import Skipped, SourceFile
+
+__all__ = ["Candidate", "list_candidates", "read_source"]
+
+log = logging.getLogger(__name__)
+
+VENDORED_DIRS = frozenset({
+    ".git", ".hg", ".svn", ".ctxpack", "node_modules", "bower_components", "vendor",
+    "third_party", "third-party", "__pycache__", ".venv", "venv", ".tox", ".nox",
+    ".mypy_cache", ".pytest_cache", ".ruff_cache", ".hypothesis", ".idea", ".gradle",
+    "site-packages", ".eggs", ".next", ".nuxt", ".cache",
+})
+LOCK_FILES = frozenset({
+    "package-lock.json", "yarn.lock", "pnpm-lock.yaml", "npm-shrinkwrap.json", "bun.lockb",
+    "Cargo.lock", "poetry.lock", "Pipfile.lock", "uv.lock", "pdm.lock", "go.sum",
+    "composer.lock", "Gemfile.lock", "mix.lock", "flake.lock", "packages.lock.json",
+    "Podfile.lock", "pubspec.lock",
+})
+_MINIFIED_SUFFIXES = (".min.js", ".min.css", ".min.mjs", ".bundle.js", ".js.map", ".css.map", ".map")
+_BINARY_SUFFIXES = frozenset({
+    ".png", ".jpg", ".jpeg", ".gif", ".ico", ".webp", ".bmp", ".pdf", ".zip", ".gz", ".tgz",
+    ".bz2", ".xz", ".7z", ".jar", ".war", ".class", ".so", ".dylib", ".dll", ".exe", ".o",
+    ".a", ".pyc", ".whl", ".woff", ".woff2", ".ttf", ".otf", ".eot", ".mp3", ".mp4", ".wav",
+    ".mov", ".avi", ".sqlite", ".db", ".lance", ".npy", ".npz", ".pkl", ".parquet", ".bin",
+})
+_SNIFF = 8192
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A regular file that passed the path-level filters; content not read yet."""
+
+    path: str
+    size: int
+    mtime_ns: int
+
+
+def _spec(lines: list[str]) -> pathspec.PathSpec | None:
+    lines = [ln for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+    return pathspec.GitIgnoreSpec.from_lines(lines) if lines else None
+
+
+def _read_lines(path: Path) -> list[str]:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return []
+
+
+def _git_files(root: Path) -> list[str] | None:
+    """Tracked + untracked-not-ignored files under ``root``, or None outside git."""
+    if not (root / ".git").exists():
+        try:
+            inside = subprocess.run(
+                ["git", "rev-parse", "--is-inside-work-tree"], cwd=root, capture_output=True,
+                text=True, timeout=10,
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        if inside.returncode != 0 or inside.stdout.strip() != "true":
+            return None
+    try:
+        out = subprocess.run(
+            ["git", "-c", "core.quotepath=off", "ls-files", "-z", "--cached", "--others",
+             "--exclude-standard", "--deduplicate"],
+            cwd=root, capture_output=True, timeout=120,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0:
+        return None
+    names = out.stdout.decode("utf-8", errors="surrogateescape").split("\0")
+    return sorted({n for n in names if n})
+
+
+def _walk(root: Path, skipped: list[Skipped]) -> list[str]:
+    """Sorted walk honouring nested .gitignore files, never following symlinks."""
+    found: list[str] = []
+    stack: list[tuple[str, list[tuple[str, pathspec.PathSpec]]]] = [("", [])]
+    while stack:
+        rel_dir, specs = stack.pop()
+        abs_dir = root / rel_dir if rel_dir else root
+        spec = _spec(_read_lines(abs_dir / ".gitignore"))
+        if spec is not None:
+            specs = [*specs, (rel_dir, spec)]
+        try:
+            entries = sorted(os.scandir(abs_dir), key=lambda e: e.name)
+        except OSError as exc:
+            skipped.append(Skipped(rel_dir or ".", f"unreadable directory: {exc.strerror or exc}"))
+            continue
+        subdirs: list[str] = []
+        for entry in entries:
+            rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+            try:
+                is_dir = entry.is_dir(follow_symlinks=False)
+            except OSError:
+                is_dir = False
+            if _ignored(rel, is_dir, specs):
+                continue
+            if is_dir:
+                if entry.name in VENDORED_DIRS:
+                    if entry.name not in (".git", ".ctxpack", "__pycache__"):
+                        skipped.append(Skipped(rel + "/", "vendored or tool directory"))
+                    continue
+                subdirs.append(rel)
+            else:
+                found.append(rel)
+        stack.extend((d, specs) for d in reversed(subdirs))
+    return sorted(found)
+
+
+def _ignored(rel: str, is_dir: bool, specs: list[tuple[str, pathspec.PathSpec]]) -> bool:
+    for base, spec in specs:
+        sub = rel[len(base) + 1:] if base else rel
+        if spec.match_file(sub + "/" if is_dir else sub):
+            return True
+    return False
+
+
+def _path_reason(path: str) -> str | None:
+    parts = PurePosixPath(path).parts
+    for part in parts[:-1]:
+        if part in VENDORED_DIRS:
+            return f"vendored or tool directory ({part}/)"
+    name = parts[-1]
+    if name in LOCK_FILES:
+        return "lock file"
+    lower = name.lower()
+    if lower.endswith(_MINIFIED_SUFFIXES):
+        return "minified or generated file (by name)"
+    if PurePosixPath(lower).suffix in _BINARY_SUFFIXES:
+        return "binary file (by extension)"
+    return None
+
+
+def list_candidates(root: Path, cfg: Config, extra_excludes: tuple[str, ...] = ()) -> tuple[list[Candidate], list[Skipped]]:
+    """Path-level discovery: which regular files to consider, and what was left out.
+
+    Args:
+        root: repository root (must be a directory).
+        cfg: include/exclude globs and the size limit.
+        extra_excludes: more gitignore-style patterns (e.g. the index directory).
+
+    Returns:
+        Candidates sorted by path, and skipped paths with reasons.
+
+    Raises:
+        ConfigError: ``root`` is not a directory.
+    """
+    if not root.is_dir():
+        raise ConfigError(f"no such directory: {root}. Pass the repository root")
+    skipped: list[Skipped] = []
+    names = _git_files(root)
+    if names is None:
+        names = _walk(root, skipped)
+    ctxignore = _spec(_read_lines(root / ".ctxpackignore"))
+    include = _spec(list(cfg.include))
+    exclude = _spec([*cfg.exclude, *extra_excludes])
+    out: list[Candidate] = []
+    for rel in names:
+        if rel.startswith(".ctxpack/") or (ctxignore is not None and ctxignore.match_file(rel)):
+            continue
+        if exclude is not None and exclude.match_file(rel):
+            continue
+        if include is not None and not include.match_file(rel):
+            continue
+        reason = _path_reason(rel)
+        if reason:
+            skipped.append(Skipped(rel, reason))
+            continue
+        try:
+            st = os.lstat(root / rel)
+        except OSError as exc:
+            skipped.append(Skipped(rel, f"unreadable: {exc.strerror or exc}"))
+            continue
+        if stat.S_ISLNK(st.st_mode):
+            skipped.append(Skipped(rel, _link_reason(root, rel)))
+            continue
+        if not stat.S_ISREG(st.st_mode):
+            continue  # submodule directories, sockets, fifos
+        if st.st_size > cfg.max_file_bytes:
+            skipped.append(Skipped(rel, f"over size limit ({st.st_size} bytes > {cfg.max_file_bytes})"))
+            continue
+        out.append(Candidate(rel, st.st_size, st.st_mtime_ns))
+    return out, skipped
+
+
+def _link_reason(root: Path, rel: str) -> str:
+    try:
+        target = (root / rel).resolve(strict=True)
+    except (OSError, RuntimeError):
+        return "symlink: broken or looping"
+    try:
+        inside = target.relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return "symlink points outside the repository"
+    return f"symlink to {inside} (not followed)"
+
+
+def _content_reason(path: str, data: bytes) -> tuple[str | None, str]:
+    if b"\0" in data[:_SNIFF]:
+        return "binary file (NUL bytes)", ""
+    text = data.decode("utf-8", errors="replace")
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    bad = text.count("\ufffd")
+    if bad and bad > max(8, len(text) // 100):
+        return "not UTF-8 text (undecodable bytes)", ""
+    if len(data) > 4096:
+        lines = text.count("\n") + 1
+        longest = max((len(ln) for ln in text.splitlines()), default=0)
+        if len(text) / lines > 300 or (longest > 10_000 and lines < 30):
+            return "minified or generated (very long lines)", ""
+    head = text[:1024]
+    if ("Code generated" in head and "DO NOT EDIT" in head) or "@generated" in head:
+        return "generated file (header says so)", ""
+    return None, text
+
+
+def read_source(root: Path, cand: Candidate) -> SourceFile | Skipped:
+    """Read and vet one candidate.
+
+    Returns:
+        The decoded SourceFile, or a Skipped with the reason (binary, non-UTF-8,
+        minified, generated, unreadable, vanished).
+    """
+    try:
+        with open(root / cand.path, "rb") as fh:
+            data = fh.read(cand.size + 1)
+            st = os.fstat(fh.fileno())
+    except FileNotFoundError:
+        return Skipped(cand.path, "vanished during indexing")
+    except OSError as exc:
+        return Skipped(cand.path, f"unreadable: {exc.strerror or exc}")
+    reason, text = _content_reason(cand.path, data)
+    if reason:
+        return Skipped(cand.path, reason)
+    return SourceFile(
+        path=cand.path,
+        language=language_for(cand.path),
+        size=len(data),
+        mtime_ns=st.st_mtime_ns,
+        sha1=hashlib.sha1(data).hexdigest(),
+        text=text,
+    )

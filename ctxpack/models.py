@@ -1,0 +1,166 @@
+"""Plain typed values passed between pipeline stages.
+
+They hold no handles (no tables, models or open files): identity lives in the store.
+Paths are repo-relative POSIX strings, normalized once in ``discover``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+__all__ = [
+    "Chunk",
+    "Discovery",
+    "FileRecord",
+    "IndexStats",
+    "Pack",
+    "PackedFile",
+    "ParsedFile",
+    "RankedFile",
+    "Skipped",
+    "SourceFile",
+    "Symbol",
+]
+
+Mode = Literal["full", "chunks", "skeleton", "map"]
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFile:
+    """A text file accepted by discovery, with its decoded content."""
+
+    path: str
+    language: str  # "python", ..., or "text" for files without a grammar
+    size: int
+    mtime_ns: int
+    sha1: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """A path left out, and why (shown to the user, never silent)."""
+
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Discovery:
+    """The result of walking a repository."""
+
+    files: tuple[SourceFile, ...]
+    skipped: tuple[Skipped, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Symbol:
+    """A definition or a reference found by tree-sitter.
+
+    ``kind`` is "def" or "ref"; ``category`` is the definition kind (class, function,
+    method, interface, type, enum, constant, module) or the reference kind (call, type,
+    import).
+    """
+
+    path: str
+    name: str
+    kind: Literal["def", "ref"]
+    category: str
+    line: int  # 1-based
+    end_line: int
+    signature: str = ""
+    parent: str = ""  # enclosing definition name, for methods
+    doc: str = ""  # first line of the docstring or leading comment
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedFile:
+    """Symbols of one file; ``error`` is set when the parser fell back to plain text."""
+
+    path: str
+    symbols: tuple[Symbol, ...]
+    error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """A contiguous, AST-aligned range of lines of one file."""
+
+    id: str
+    path: str
+    start_line: int  # 1-based, inclusive
+    end_line: int
+    text: str
+    tokens: int
+    content_hash: str
+    symbols: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class FileRecord:
+    """What the index keeps about a file."""
+
+    path: str
+    sha1: str
+    language: str
+    size: int
+    mtime_ns: int
+    tokens: int
+    lines: int
+
+
+@dataclass(frozen=True, slots=True)
+class IndexStats:
+    """What an index run did."""
+
+    files: int
+    parsed: int
+    removed: int
+    unchanged: int
+    chunks: int
+    symbols: int
+    skipped: tuple[Skipped, ...]
+    seconds: float
+    index_dir: str
+
+
+@dataclass(frozen=True, slots=True)
+class RankedFile:
+    """A file scored for an instruction, with human-readable reasons."""
+
+    path: str
+    score: float
+    reasons: tuple[str, ...]
+    lexical: float = 0.0
+    graph: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class PackedFile:
+    """One file's part of a pack: whole, selected chunks, or a skeleton."""
+
+    path: str
+    mode: Mode
+    text: str  # the rendered body (no wrapper)
+    tokens: int  # tokens of the file's rendered block, wrapper included
+    score: float
+    reasons: tuple[str, ...]
+    ranges: tuple[tuple[int, int], ...]
+    language: str = "text"
+
+
+@dataclass(frozen=True, slots=True)
+class Pack:
+    """The packed context for one instruction."""
+
+    query: str
+    budget: int
+    encoding: str
+    files: tuple[PackedFile, ...]
+    skipped: tuple[Skipped, ...]
+    tokens: int = 0
+    context: str = ""
+    format: str = "xml"
+    lanes: dict[str, object] = field(default_factory=dict)
+    omitted: tuple[Skipped, ...] = ()  # well-ranked files that did not fit, and why

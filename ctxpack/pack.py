@@ -1,0 +1,236 @@
+"""Fill a token budget with ranked files: whole, as chunks, as skeletons, then a map.
+
+The budget is a hard invariant: blocks are counted exactly as rendered, and the final
+text is counted again and trimmed (last item first) until it fits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from .errors import BudgetError
+from .models import Chunk, FileRecord, Pack, PackedFile, RankedFile, Skipped, Symbol
+from .render import block, footer, header, render_context
+from .terms import terms
+from .tokens import TokenCounter
+
+__all__ = ["PackInputs", "pack_files"]
+
+_MAX_CANDIDATES = 400  # ranked files considered for whole/chunk packing
+_MAX_SKELETONS = 40
+_CHUNK_TOP = 8  # only the best files may go in as chunks
+_BIG_FILE_SHARE = 0.5  # a file over this share of the budget goes in as chunks
+
+
+@dataclass(frozen=True, slots=True)
+class PackInputs:
+    """Everything the packer reads, as callables so the index stays behind the pipeline."""
+
+    records: dict[str, FileRecord]
+    read_text: Callable[[str], str | None]  # current text of a file, None if unreadable
+    chunks_for: Callable[[list[str]], list[Chunk]]
+    symbols_for: Callable[[str], list[Symbol]]
+
+
+def _chunk_relevance(chunk: Chunk, qterms: set[str], names: set[str]) -> float:
+    ts = terms(chunk.text)
+    if not ts:
+        return 0.0
+    hits = sum(1 for t in ts if t in qterms)
+    named = sum(3 for s in chunk.symbols if s in names)
+    return (hits + named) / (len(ts) ** 0.5)
+
+
+def _numbered_chunks(chunks: list[Chunk]) -> tuple[str, tuple[tuple[int, int], ...]]:
+    parts: list[str] = []
+    ranges: list[tuple[int, int]] = []
+    prev_end = 0
+    for c in sorted(chunks, key=lambda c: c.start_line):
+        if prev_end and c.start_line > prev_end + 1:
+            parts.append(f"⋮ (lines {prev_end + 1}-{c.start_line - 1} omitted)\n")
+        text = c.text if c.text.endswith("\n") else c.text + "\n"
+        parts.append(text)
+        if ranges and ranges[-1][1] + 1 == c.start_line:
+            ranges[-1] = (ranges[-1][0], c.end_line)
+        else:
+            ranges.append((c.start_line, c.end_line))
+        prev_end = c.end_line
+    return "".join(parts), tuple(ranges)
+
+
+def skeleton_text(symbols: list[Symbol]) -> str:
+    """Signatures and first doc lines of a file's definitions, with line numbers."""
+    depth: dict[str, int] = {}
+    lines = []
+    for s in sorted((s for s in symbols if s.kind == "def"), key=lambda s: (s.line, s.end_line)):
+        d = depth.get(s.parent, -1) + 1 if s.parent else 0
+        depth[s.name] = d
+        sig = s.signature or f"{s.category} {s.name}"
+        doc = f"  — {s.doc}" if s.doc else ""
+        lines.append(f"{s.line:>5}: {'  ' * d}{sig}{doc}\n")
+    return "".join(lines)
+
+
+def _repo_map(records: dict[str, FileRecord], symbols_for: Callable[[str], list[Symbol]], exclude: set[str],
+              order: list[str]) -> list[str]:
+    lines = []
+    for path in order:
+        if path in exclude:
+            continue
+        defs = [s.name for s in symbols_for(path) if s.kind == "def" and not s.parent][:6]
+        lines.append(f"{path}" + (f": {', '.join(defs)}" if defs else "") + "\n")
+    return lines
+
+
+def pack_files(
+    *,
+    query: str,
+    ranked: list[RankedFile],
+    inputs: PackInputs,
+    budget: int,
+    counter: TokenCounter,
+    fmt: str,
+    skipped: tuple[Skipped, ...] = (),
+    repo_map: bool = True,
+) -> Pack:
+    """Pack ranked files into ``budget`` tokens of rendered ``fmt``.
+
+    Args:
+        query: the instruction (used to pick chunks of big files).
+        ranked: files best first.
+        inputs: access to texts, chunks and symbols.
+        budget: hard limit on the rendered tokens.
+        counter: the tokenizer that defines "tokens".
+        fmt: xml, markdown, plain or json (json packs an xml context).
+        skipped: reported in the pack.
+        repo_map: add a directory/symbol map if room remains.
+
+    Returns:
+        The Pack, with ``context`` rendered and ``tokens`` counted exactly.
+
+    Raises:
+        BudgetError: the budget cannot hold the output's header.
+    """
+    fixed = counter.count(header(fmt) + footer(fmt))
+    if fixed > budget:
+        raise BudgetError(f"budget {budget} is below the output frame ({fixed} tokens). Use --budget {fixed + 100} or more")
+    remaining = budget - fixed
+    qterms = set(terms(query))
+    names = {w for w in query.replace(".", " ").replace("(", " ").split() if w.isidentifier()}
+    packed: list[PackedFile] = []
+    used_paths: set[str] = set()
+    seen_hashes: set[str] = set()
+    deferred: list[RankedFile] = []
+
+    def add(pf: PackedFile) -> None:
+        nonlocal remaining
+        packed.append(pf)
+        used_paths.add(pf.path)
+        remaining -= pf.tokens
+
+    top_score = ranked[0].score if ranked else 0.0
+    for pos, r in enumerate(ranked[:_MAX_CANDIDATES]):
+        if remaining < 20:
+            break
+        rec = inputs.records.get(r.path)
+        if rec is None:
+            continue
+        if rec.sha1 in seen_hashes:
+            continue  # an identical copy is already in
+        est = rec.tokens + 20
+        big = rec.tokens > _BIG_FILE_SHARE * budget
+        if est <= remaining * 1.05 + 40 and not (big and pos > 0):
+            text = inputs.read_text(r.path)
+            if text is None:
+                continue
+            body = text if text.endswith("\n") or not text else text + "\n"
+            b = block(fmt, r.path, "full", body, rec.language)
+            t = counter.count(b)
+            if t <= remaining:
+                add(PackedFile(r.path, "full", body, t, r.score, r.reasons, ((1, max(rec.lines, 1)),), rec.language))
+                seen_hashes.add(rec.sha1)
+                continue
+        if pos < _CHUNK_TOP and r.score >= 0.3 * top_score and r.score > 0:
+            pf = _as_chunks(r, rec, inputs, qterms, names, min(remaining, int(budget * _BIG_FILE_SHARE)), counter, fmt)
+            if pf is not None:
+                add(pf)
+                continue
+        if r.score > 0:
+            deferred.append(r)
+
+    # Skeletons of strong files that did not fit whole.
+    for r in deferred[:_MAX_SKELETONS]:
+        if remaining < 30:
+            break
+        if r.path in used_paths:
+            continue
+        syms = inputs.symbols_for(r.path)
+        body = skeleton_text(syms)
+        if not body:
+            continue
+        rec = inputs.records[r.path]
+        b = block(fmt, r.path, "skeleton", body, rec.language)
+        t = counter.count(b)
+        if t <= remaining:
+            add(PackedFile(r.path, "skeleton", body, t, r.score, r.reasons, (), rec.language))
+
+    if repo_map and remaining > 60:
+        order = [r.path for r in ranked]
+        lines = _repo_map(inputs.records, inputs.symbols_for, used_paths, order)
+        if lines:
+            body = "".join(lines)
+            frame = counter.count(block(fmt, "", "map", ""))
+            if counter.count(block(fmt, "", "map", body)) > remaining:
+                body = counter.truncate(body, max(remaining - frame - 8, 0))
+            if body:
+                b = block(fmt, "", "map", body)
+                t = counter.count(b)
+                if t <= remaining:
+                    add(PackedFile("", "map", body, t, 0.0, ("repository map",), ()))
+
+    pack = _finalize(query, budget, counter, fmt, packed, skipped)
+    inside = {f.path for f in pack.files}
+    omitted = tuple(
+        Skipped(r.path, f"did not fit: {inputs.records[r.path].tokens} tokens, score {r.score:.3f}")
+        for r in ranked[:_MAX_CANDIDATES] if r.score > 0 and r.path not in inside and r.path in inputs.records
+    )[:20]
+    return replace(pack, omitted=omitted)
+
+
+def _as_chunks(r: RankedFile, rec: FileRecord, inputs: PackInputs, qterms: set[str], names: set[str],
+               room: int, counter: TokenCounter, fmt: str) -> PackedFile | None:
+    chunks = inputs.chunks_for([r.path])
+    if not chunks or room < 50:
+        return None
+    order = sorted(chunks, key=lambda c: (-_chunk_relevance(c, qterms, names), c.start_line))
+    chosen: list[Chunk] = []
+    total = counter.count(block(fmt, r.path, "chunks", "", rec.language, ((1, 1),))) + 8
+    for c in order:
+        if _chunk_relevance(c, qterms, names) <= 0 and chosen:
+            break
+        cost = c.tokens + 12
+        if total + cost > room:
+            continue
+        chosen.append(c)
+        total += cost
+    while chosen:
+        body, ranges = _numbered_chunks(chosen)
+        b = block(fmt, r.path, "chunks", body, rec.language, ranges)
+        t = counter.count(b)
+        if t <= room:
+            return PackedFile(r.path, "chunks", body, t, r.score, r.reasons, ranges, rec.language)
+        chosen.pop()
+    return None
+
+
+def _finalize(query: str, budget: int, counter: TokenCounter, fmt: str, packed: list[PackedFile],
+              skipped: tuple[Skipped, ...]) -> Pack:
+    pack = Pack(query, budget, counter.name, tuple(packed), skipped, 0, "", fmt)
+    while True:
+        context = render_context(pack)
+        tokens = counter.count(context)
+        if tokens <= budget:
+            return replace(pack, context=context, tokens=tokens)
+        # Boundary effects between blocks made the whole longer than its parts: drop the last item.
+        pack = replace(pack, files=pack.files[:-1])

@@ -1,0 +1,277 @@
+"""The only module that wires the stages: discover -> parse -> chunk -> store -> rank -> pack."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from .chunk import chunk_file
+from .config import Config
+from .discover import list_candidates, read_source
+from .errors import ConfigError, CtxpackError, IndexCorrupt, IndexNotFound, IndexOutdated
+from .models import Chunk, FileRecord, IndexStats, Pack, RankedFile, Skipped, SourceFile, Symbol
+from .pack import PackInputs, pack_files
+from .parse import parse_source
+from .query import analyze_query
+from .rank import RankIndex, build_rank_index, rank
+from .store import FileRow, IndexSnapshot, IndexStore
+from .terms import term_counts, terms
+from .tokens import get_counter
+
+__all__ = ["Progress", "Repo", "build_index", "index_dir_for", "open_repo", "pack_for", "rank_for", "search_chunks", "stats_dict"]
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+_PATH_TERM_WEIGHT = 3
+
+
+def _noop(_stage: str, _done: int, _total: int) -> None:
+    return None
+
+
+def _root(path: str | os.PathLike[str]) -> Path:
+    p = Path(path)
+    if not p.exists():
+        raise ConfigError(f"no such directory: {path}. Pass the repository root")
+    if not p.is_dir():
+        raise ConfigError(f"not a directory: {path}. Pass the repository root")
+    return p.resolve()
+
+
+def index_dir_for(root: Path, cfg: Config) -> Path:
+    """Where the index of ``root`` lives: ``--index-dir``, ``CTXPACK_INDEX_DIR`` or ``<root>/.ctxpack``."""
+    if cfg.index_dir:
+        return Path(cfg.index_dir).expanduser().resolve()
+    return root / ".ctxpack"
+
+
+def _settings_key(cfg: Config) -> str:
+    key = f"{cfg.encoding}|{cfg.chunk_tokens}|{cfg.max_chunk_tokens}|{cfg.max_file_bytes}|{cfg.include}|{cfg.exclude}"
+    return hashlib.sha1(key.encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True, slots=True)
+class _Parsed:
+    row: FileRow
+    symbols: tuple[Symbol, ...]
+    chunks: list[tuple[Chunk, str]]
+
+
+def _process(src: SourceFile, cfg: Config) -> _Parsed:
+    counter = get_counter(cfg.encoding)
+    parsed = parse_source(src.path, src.language, src.text, cfg.parse_timeout_ms)
+    chunks = chunk_file(src, parsed.symbols, counter, cfg)
+    path_terms = terms(src.path.replace("/", " ").replace(".", " "))
+    counts = term_counts(src.text)
+    for t in path_terms:
+        counts[t] += _PATH_TERM_WEIGHT
+    items = sorted(counts.items())
+    path_text = " ".join(path_terms)
+    search = [(c, " ".join(terms(c.text)) + " " + path_text) for c in chunks]
+    rec = FileRecord(src.path, src.sha1, src.language, src.size, src.mtime_ns,
+                     sum(c.tokens for c in chunks), src.text.count("\n") + (0 if src.text.endswith("\n") else 1))
+    return _Parsed(FileRow(rec, tuple(t for t, _ in items), tuple(c for _, c in items), parsed.error), parsed.symbols, search)
+
+
+def build_index(path: str | os.PathLike[str], cfg: Config, *, rebuild: bool = False,
+                progress: Progress = _noop) -> IndexStats:
+    """Create or update the index of a repository (incremental by content hash).
+
+    Args:
+        path: repository root.
+        cfg: settings (index location, encoding, filters).
+        rebuild: ignore the existing index and write a fresh one.
+        progress: called as ``progress(stage, done, total)``.
+
+    Returns:
+        What was done.
+
+    Raises:
+        ConfigError: ``path`` is not a directory.
+        IndexLocked: another process is writing this index.
+        CtxpackError: the index directory cannot be written.
+    """
+    root = _root(path)
+    store = IndexStore(index_dir_for(root, cfg))
+    try:
+        with store.lock():
+            return _update(root, store, cfg, rebuild, progress)
+    except PermissionError as exc:
+        raise CtxpackError(
+            f"cannot write the index at {store.dir}: permission denied. Use --index-dir DIR (or CTXPACK_INDEX_DIR)"
+        ) from exc
+
+
+def _update(root: Path, store: IndexStore, cfg: Config, rebuild: bool, progress: Progress) -> IndexStats:
+    t0 = time.monotonic()
+    settings = _settings_key(cfg)
+    prior: IndexSnapshot | None = None
+    if not rebuild and store.exists():
+        try:
+            prior = store.load(with_symbols=False)
+            if prior.manifest.encoding != cfg.encoding or prior.manifest.settings != settings:
+                log.warning("index settings changed (encoding or chunking); rebuilding %s", store.dir)
+                prior = None
+        except (IndexOutdated, IndexCorrupt) as exc:
+            log.warning("%s; rebuilding", str(exc).split(". Run:")[0])
+            prior = None
+        except IndexNotFound:
+            prior = None
+    extra = ()
+    try:
+        rel_index = store.dir.relative_to(root).as_posix()
+        extra = (rel_index + "/",)
+    except ValueError:
+        pass
+    progress("discover", 0, 0)
+    cands, skipped = list_candidates(root, cfg, extra)
+    known = prior.files if prior else {}
+    to_read = [c for c in cands if (k := known.get(c.path)) is None or (k.size, k.mtime_ns) != (c.size, c.mtime_ns)]
+    unchanged = {c.path for c in cands} - {c.path for c in to_read}
+    sources: list[SourceFile] = []
+    for i, c in enumerate(to_read):
+        got = read_source(root, c)
+        if isinstance(got, Skipped):
+            skipped.append(got)
+        else:
+            k = known.get(got.path)
+            if k is not None and k.sha1 == got.sha1 and k.mtime_ns == got.mtime_ns:
+                unchanged.add(got.path)
+            else:
+                sources.append(got)
+        if i % 200 == 0:
+            progress("read", i, len(to_read))
+    current = unchanged | {s.path for s in sources}
+    removed = sorted(set(known) - current)
+    skipped.sort(key=lambda s: s.path)
+    if prior is not None and not sources and not removed and tuple(skipped) == prior.manifest.skipped:
+        return IndexStats(len(current), 0, 0, len(unchanged), 0, 0, tuple(skipped), time.monotonic() - t0, str(store.dir))
+    parsed: list[_Parsed] = []
+    for i, src in enumerate(sources):
+        parsed.append(_process(src, cfg))
+        if i % 50 == 0 or i == len(sources) - 1:
+            progress("parse", i + 1, len(sources))
+    progress("write", 0, 1)
+    symbols = [s for p in parsed for s in p.symbols]
+    chunks = [c for p in parsed for c in p.chunks]
+    store.write(
+        encoding=cfg.encoding, settings=settings, rebuild=prior is None, removed=removed,
+        files=[p.row for p in parsed], symbols=symbols, chunks=chunks, skipped=skipped,
+    )
+    progress("write", 1, 1)
+    return IndexStats(len(current), len(sources), len(removed), len(unchanged), len(chunks), len(symbols),
+                      tuple(skipped), time.monotonic() - t0, str(store.dir))
+
+
+@dataclass(slots=True)
+class Repo:
+    """A loaded index with its ranking structures: reuse it for many queries."""
+
+    root: Path
+    cfg: Config
+    store: IndexStore
+    snapshot: IndexSnapshot
+    rank_index: RankIndex
+    symbols_by_path: dict[str, list[Symbol]]
+
+    def read_text(self, rel: str) -> str | None:
+        try:
+            data = (self.root / rel).read_bytes()
+        except OSError:
+            return None
+        return data.decode("utf-8", errors="replace").removeprefix("\ufeff")
+
+
+def open_repo(path: str | os.PathLike[str], cfg: Config, *, refresh: bool = True, progress: Progress = _noop) -> Repo:
+    """Load a repository's index (refreshing it first unless ``refresh`` is False).
+
+    Raises:
+        IndexNotFound: ``refresh`` is False and there is no index.
+    """
+    root = _root(path)
+    store = IndexStore(index_dir_for(root, cfg))
+    if refresh:
+        build_index(root, cfg, progress=progress)
+    snap = store.load()
+    by_path: dict[str, list[Symbol]] = defaultdict(list)
+    for s in snap.symbols:
+        if s.kind == "def":
+            by_path[s.path].append(s)
+    ri = build_rank_index(snap.files, snap.file_terms, snap.symbols)
+    return Repo(root, cfg, store, snap, ri, dict(by_path))
+
+
+def rank_for(repo: Repo, query: str, focus: tuple[str, ...] = ()) -> list[RankedFile]:
+    """Rank the repository's files for ``query``."""
+    return rank(analyze_query(_check_query(query)), repo.rank_index, repo.cfg.weights, focus)
+
+
+def _check_query(query: str) -> str:
+    from .config import MAX_QUERY_CHARS
+
+    if not query or not query.strip():
+        raise ConfigError("empty query. Pass --query TEXT, --query-file FILE or text on stdin")
+    if len(query) > MAX_QUERY_CHARS:
+        raise ConfigError(f"query too long: {len(query)} characters. Use at most {MAX_QUERY_CHARS}")
+    return query
+
+
+def pack_for(repo: Repo, query: str, *, budget: int | None = None, fmt: str | None = None,
+             focus: tuple[str, ...] = ()) -> Pack:
+    """Pack the context for ``query`` from a loaded repository.
+
+    Args:
+        repo: from ``open_repo``.
+        query: the edit instruction.
+        budget: token budget (default: the config's).
+        fmt: output format (default: the config's).
+        focus: files being edited.
+
+    Returns:
+        The Pack, rendered and counted.
+
+    Raises:
+        ConfigError: empty or oversized query, bad budget.
+        BudgetError: budget below the output frame.
+    """
+    cfg = repo.cfg
+    budget = cfg.budget if budget is None else budget
+    if not isinstance(budget, int) or budget <= 0:
+        raise ConfigError(f"budget must be a positive integer: {budget!r}. Use e.g. --budget 32000")
+    ranked = rank_for(repo, query, focus)
+    counter = get_counter(cfg.encoding)
+    man = repo.snapshot.manifest
+    inputs = PackInputs(
+        records=repo.snapshot.files,
+        read_text=repo.read_text,
+        chunks_for=lambda paths: repo.store.chunks_for(paths, man),
+        symbols_for=lambda p: repo.symbols_by_path.get(p, []),
+    )
+    pack = pack_files(query=query, ranked=ranked, inputs=inputs, budget=budget, counter=counter,
+                      fmt=fmt or cfg.format, skipped=man.skipped, repo_map=cfg.repo_map)
+    pack.lanes.update({"lexical": True, "dense": False})
+    return pack
+
+
+def stats_dict(stats: IndexStats) -> dict[str, object]:
+    """IndexStats as a JSON-ready dict."""
+    d = asdict(stats)
+    d["skipped"] = [{"path": s.path, "reason": s.reason} for s in stats.skipped]
+    return d
+
+
+def search_chunks(path: str | os.PathLike[str], cfg: Config, query: str, k: int = 10,
+                  progress: Progress = _noop) -> list[tuple[Chunk, float]]:
+    """Full-text search over chunks of a (refreshed) index."""
+    if k <= 0 or k > 1000:
+        raise ConfigError(f"k must be between 1 and 1000: {k}")
+    root = _root(path)
+    build_index(root, cfg, progress=progress)
+    return IndexStore(index_dir_for(root, cfg)).search_chunks(_check_query(query), k)

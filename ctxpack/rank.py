@@ -1,0 +1,309 @@
+"""Score every file for an instruction and say why.
+
+Signals, fused into one score per file (weights in ``RankWeights``):
+
+* BM25 over each file's code-aware terms (content, path and symbol names);
+* exact mentions: identifiers the file defines, its path or basename, its stem,
+  stack-trace frames pointing into it;
+* the symbol graph: a personalized PageRank from the best lexical files along
+  reference -> definition and import edges, in both directions, so definitions a top
+  file uses and callers of what it defines rise too;
+* priors: test files and docs are context, not edit targets, unless the query asks.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from .config import RankWeights
+from .languages import is_code
+from .models import FileRecord, RankedFile, Symbol
+from .query import QueryInfo
+
+__all__ = ["RankIndex", "build_rank_index", "is_test_path", "rank"]
+
+_TEST_RE = re.compile(r"(^|/)(tests?|spec|specs|__tests__|testing|testdata|fixtures?)/|(^|/)test_[^/]*$|_test\.[a-z]+$|\.(test|spec)\.[a-z]+$|(^|/)[^/]*Tests?\.[a-z]+$|(^|/)conftest\.py$")
+_BM25_K1 = 1.2
+_BM25_B = 0.75
+_COMMON_DEF_FILES = 8  # a name defined in more files than this carries no graph edge
+
+
+def is_test_path(path: str) -> bool:
+    """True for test files and fixtures (by path convention)."""
+    return bool(_TEST_RE.search(path))
+
+
+@dataclass(slots=True)
+class RankIndex:
+    """Ranking structures derived from one index snapshot (built once, reused)."""
+
+    paths: list[str]
+    records: dict[str, FileRecord]
+    postings: dict[str, list[tuple[int, int]]]  # term -> [(file index, tf)]
+    doc_len: list[int]
+    avg_len: float
+    defs_by_name: dict[str, list[int]]  # exact name -> files defining it
+    defs_by_lower: dict[str, list[int]]
+    def_symbols: dict[int, list[Symbol]]
+    stems: dict[str, list[int]]  # lowercased file stem -> files
+    edges: dict[int, dict[int, float]]  # undirected weighted adjacency
+    edge_names: dict[tuple[int, int], list[str]]  # (user, definer) -> names linking them
+
+
+def _module_suffixes(name: str) -> list[str]:
+    """Path suffixes an import string may resolve to."""
+    name = name.strip().strip("\"'<>;")
+    if not name:
+        return []
+    out = []
+    if "/" in name or name.startswith("."):
+        out.append(name.lstrip("./").rsplit(".", 1)[0] if "." in PurePosixPath(name).name else name.lstrip("./"))
+    if "::" in name:
+        out.append(name.replace("::", "/").replace("crate/", "").replace("self/", "").replace("super/", ""))
+    if "." in name and "/" not in name:
+        out.append(name.lstrip(".").replace(".", "/"))
+    if "\\" in name:
+        out.append(name.replace("\\", "/"))
+    out.append(name.split("/")[-1].split(".")[-1].split("::")[-1])
+    return [o for o in dict.fromkeys(out) if o]
+
+
+def build_rank_index(records: dict[str, FileRecord], file_terms: dict[str, tuple[list[str], list[int]]],
+                     symbols: tuple[Symbol, ...]) -> RankIndex:
+    """Build postings, definition maps and the file graph from an index snapshot."""
+    paths = sorted(records)
+    idx = {p: i for i, p in enumerate(paths)}
+    postings: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    doc_len = [0] * len(paths)
+    stems: dict[str, list[int]] = defaultdict(list)
+    for i, p in enumerate(paths):
+        ts, cs = file_terms.get(p, ([], []))
+        total = 0
+        for t, c in zip(ts, cs):
+            postings[t].append((i, c))
+            total += c
+        doc_len[i] = total
+        stems[PurePosixPath(p).stem.lower()].append(i)
+    avg = (sum(doc_len) / len(doc_len)) if doc_len else 1.0
+
+    defs_by_name: dict[str, list[int]] = defaultdict(list)
+    defs_by_lower: dict[str, list[int]] = defaultdict(list)
+    def_symbols: dict[int, list[Symbol]] = defaultdict(list)
+    refs: list[tuple[int, Symbol]] = []
+    for s in symbols:
+        i = idx.get(s.path)
+        if i is None:
+            continue
+        if s.kind == "def":
+            if not defs_by_name[s.name] or defs_by_name[s.name][-1] != i:
+                defs_by_name[s.name].append(i)
+                defs_by_lower[s.name.lower()].append(i)
+            def_symbols[i].append(s)
+        else:
+            refs.append((i, s))
+
+    # Module paths without extension, and directories, for import resolution.
+    by_noext: dict[str, list[int]] = defaultdict(list)
+    by_dir: dict[str, list[int]] = defaultdict(list)
+    for i, p in enumerate(paths):
+        pp = PurePosixPath(p)
+        noext = str(pp.with_suffix(""))
+        parts = noext.split("/")
+        for k in range(len(parts)):
+            by_noext["/".join(parts[k:])].append(i)
+        dparts = str(pp.parent).split("/") if str(pp.parent) != "." else []
+        for k in range(len(dparts)):
+            by_dir["/".join(dparts[k:])].append(i)
+
+    edges: dict[int, dict[int, float]] = defaultdict(dict)
+    edge_names: dict[tuple[int, int], list[str]] = {}
+
+    def link(a: int, b: int, w: float, name: str) -> None:
+        if a == b:
+            return
+        edges[a][b] = edges[a].get(b, 0.0) + w  # a uses b
+        edges[b][a] = edges[b].get(a, 0.0) + 0.5 * w  # b is used by a
+        names = edge_names.setdefault((a, b), [])
+        if len(names) < 3 and name not in names:
+            names.append(name)
+
+    for i, s in refs:
+        if s.category == "import":
+            for suf in _module_suffixes(s.name):
+                targets = by_noext.get(suf) or (by_dir.get(suf) if "/" in suf else None) or []
+                if 0 < len(targets) <= _COMMON_DEF_FILES:
+                    for t in targets:
+                        link(i, t, 1.0 / len(targets), s.name)
+                    break
+            continue
+        targets = defs_by_name.get(s.name)
+        if not targets or len(targets) > _COMMON_DEF_FILES:
+            continue
+        w = (0.1 if s.name.startswith("_") else 1.0) / len(targets)
+        for t in targets:
+            link(i, t, w, s.name)
+    return RankIndex(paths, records, dict(postings), doc_len, avg, dict(defs_by_name), dict(defs_by_lower),
+                     dict(def_symbols), dict(stems), dict(edges), edge_names)
+
+
+def _bm25(ri: RankIndex, q: QueryInfo) -> tuple[dict[int, float], dict[int, list[tuple[float, str]]]]:
+    n = len(ri.paths)
+    scores: dict[int, float] = defaultdict(float)
+    contrib: dict[int, list[tuple[float, str]]] = defaultdict(list)
+    qtf: dict[str, int] = defaultdict(int)
+    for t in q.terms:
+        qtf[t] += 1
+    for t, qc in qtf.items():
+        plist = ri.postings.get(t)
+        if not plist:
+            continue
+        idf = math.log(1 + (n - len(plist) + 0.5) / (len(plist) + 0.5))
+        for i, tf in plist:
+            norm = tf * (_BM25_K1 + 1) / (tf + _BM25_K1 * (1 - _BM25_B + _BM25_B * ri.doc_len[i] / ri.avg_len))
+            s = idf * norm * (1 + math.log(qc))
+            scores[i] += s
+            contrib[i].append((s, t))
+    return scores, contrib
+
+
+def _pagerank(ri: RankIndex, seeds: dict[int, float], damping: float, iters: int = 20) -> dict[int, float]:
+    total = sum(seeds.values())
+    if total <= 0:
+        return {}
+    pers = {k: v / total for k, v in seeds.items()}
+    out_w = {a: sum(nb.values()) for a, nb in ri.edges.items()}
+    rank_ = dict(pers)
+    for _ in range(iters):
+        nxt: dict[int, float] = defaultdict(float)
+        for a, r in rank_.items():
+            nb = ri.edges.get(a)
+            if not nb:
+                continue
+            share = damping * r / out_w[a]
+            for b, w in nb.items():
+                nxt[b] += share * w
+        for k, v in pers.items():
+            nxt[k] += (1 - damping) * v
+        rank_ = nxt
+    return rank_
+
+
+def rank(q: QueryInfo, ri: RankIndex, w: RankWeights, focus: tuple[str, ...] = ()) -> list[RankedFile]:
+    """Rank every indexed file for the query.
+
+    Args:
+        q: the analysed instruction.
+        ri: ranking structures of the index.
+        w: signal weights.
+        focus: files the user is editing; they and their neighbours are favoured.
+
+    Returns:
+        Every file, best first (ties broken by path), each with score and reasons.
+    """
+    n = len(ri.paths)
+    if n == 0:
+        return []
+    bm25, contrib = _bm25(ri, q)
+    top = max(bm25.values(), default=0.0) or 1.0
+    score: dict[int, float] = {i: w.bm25 * s / top for i, s in bm25.items()}
+    reasons: dict[int, list[str]] = defaultdict(list)
+    for i, parts in contrib.items():
+        parts.sort(reverse=True)
+        if bm25[i] / top >= 0.15:
+            reasons[i].append("matches " + ", ".join(t for _, t in parts[:4]))
+
+    def boost(i: int, amount: float, why: str) -> None:
+        score[i] = score.get(i, 0.0) + amount
+        if why not in reasons[i] and len(reasons[i]) < 6:
+            reasons[i].append(why)
+
+    # Identifiers the query names that files define.
+    for ident in q.identifiers:
+        exact = ri.defs_by_name.get(ident)
+        is_code_word = ident in q.code_identifiers
+        if exact is None and is_code_word:
+            exact = ri.defs_by_lower.get(ident.lower())
+        if not exact or (not is_code_word and len(exact) > 3):
+            continue
+        strength = w.defines_named * (1.0 if is_code_word else 0.35) / math.sqrt(len(exact))
+        for i in exact:
+            boost(i, strength, f"defines `{ident}` named in the query")
+
+    # Paths, basenames and stems the query mentions.
+    for mention in q.paths:
+        low = mention.lower()
+        for i, p in enumerate(ri.paths):
+            pl = p.lower()
+            if pl == low or pl.endswith("/" + low):
+                boost(i, w.path_named, f"path `{mention}` named in the query")
+            elif "/" in low and (pl.startswith(low + "/") or ("/" + low + "/") in ("/" + pl)):
+                boost(i, w.path_named * 0.3, f"in directory `{mention}` named in the query")
+    for word in q.words:
+        files = ri.stems.get(word)
+        if files and len(word) >= 4 and len(files) <= 4:
+            for i in files:
+                boost(i, w.stem_named / len(files), f"file name matches `{word}`")
+    for fpath, line in q.frames:
+        fl = fpath.lower().lstrip("./")
+        for i, p in enumerate(ri.paths):
+            pl = p.lower()
+            if fl == pl or fl.endswith("/" + pl) or pl.endswith("/" + fl):
+                boost(i, w.trace_frame, f"stack frame `{PurePosixPath(p).name}:{line}`")
+    for fp in focus:
+        if fp in ri.records:
+            boost(ri.paths.index(fp), w.path_named, "focus file (being edited)")
+
+    # Priors: tests and docs are context, not targets, unless the query asks for them.
+    for i in list(score):
+        p = ri.paths[i]
+        if not q.mentions_tests and is_test_path(p):
+            score[i] *= w.test_penalty
+        elif not is_code(p):
+            score[i] *= w.doc_penalty
+
+    # Graph expansion from the best lexical files.
+    seeds = dict(sorted(score.items(), key=lambda kv: (-kv[1], ri.paths[kv[0]]))[: w.seeds])
+    pr = _pagerank(ri, seeds, w.pagerank_damping)
+    if pr:
+        seed_set = set(seeds)
+        pr_top = max(pr.values()) or 1.0
+        for i, v in pr.items():
+            g = w.graph * v / pr_top
+            if g < 1e-4:
+                continue
+            if not q.mentions_tests and is_test_path(ri.paths[i]):
+                g *= w.test_penalty
+            score[i] = score.get(i, 0.0) + g
+            if g >= 0.05 * w.graph and i not in seed_set or (i in seed_set and g >= 0.3 * w.graph):
+                why = _graph_reason(ri, i, seeds)
+                if why and why not in reasons[i]:
+                    reasons[i].append(why)
+
+    ranked = [
+        RankedFile(ri.paths[i], round(s, 6), tuple(reasons.get(i, ())) or ("weak match",), lexical=round(bm25.get(i, 0.0) / top, 6))
+        for i, s in score.items() if s > 0
+    ]
+    ranked.sort(key=lambda r: (-r.score, r.path))
+    seen = {r.path for r in ranked}
+    rest = [RankedFile(p, 0.0, ("no match",)) for p in ri.paths if p not in seen]
+    return ranked + rest
+
+
+def _graph_reason(ri: RankIndex, i: int, seeds: dict[int, float]) -> str:
+    best: tuple[float, str] | None = None
+    for s, sv in seeds.items():
+        names = ri.edge_names.get((s, i))
+        if names:
+            cand = (sv, f"used by {ri.paths[s]} (`{'`, `'.join(names)}`)")
+        else:
+            names = ri.edge_names.get((i, s))
+            if not names:
+                continue
+            cand = (sv * 0.9, f"uses `{'`, `'.join(names)}` from {ri.paths[s]}")
+        if best is None or cand[0] > best[0]:
+            best = cand
+    return best[1] if best else ""

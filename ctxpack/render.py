@@ -1,0 +1,110 @@
+"""Render packed files as xml, markdown, plain text or JSON.
+
+Every file block starts with a non-space character and ends with a newline, so the
+tokens of a whole rendering are (almost exactly) the sum of its blocks; the packer
+still counts the final text and trims until it fits.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .models import Pack, PackedFile
+
+__all__ = ["JSON_SCHEMA_VERSION", "block", "footer", "header", "pack_to_dict", "render", "render_context"]
+
+JSON_SCHEMA_VERSION = 1
+
+
+def _xml_attr(value: str) -> str:
+    return value.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _fence(text: str) -> str:
+    fence = "```"
+    while fence in text:
+        fence += "`"
+    return fence
+
+
+def _ranges_attr(ranges: tuple[tuple[int, int], ...]) -> str:
+    return ",".join(f"{a}-{b}" for a, b in ranges)
+
+
+def header(fmt: str) -> str:
+    """Text before the first file block."""
+    return {"xml": "<context>\n", "markdown": "", "plain": ""}[_ctx_fmt(fmt)]
+
+
+def footer(fmt: str) -> str:
+    """Text after the last file block."""
+    return {"xml": "</context>\n", "markdown": "", "plain": ""}[_ctx_fmt(fmt)]
+
+
+def _ctx_fmt(fmt: str) -> str:
+    return "xml" if fmt == "json" else fmt
+
+
+def block(fmt: str, path: str, mode: str, body: str, language: str = "text", ranges: tuple[tuple[int, int], ...] = ()) -> str:
+    """One file's block. ``body`` must end with a newline (or be empty)."""
+    if body and not body.endswith("\n"):
+        body += "\n"
+    fmt = _ctx_fmt(fmt)
+    if fmt == "xml":
+        if mode == "map":
+            return f"<repo_map>\n{body}</repo_map>\n"
+        extra = f' lines="{_ranges_attr(ranges)}"' if mode == "chunks" else ""
+        return f'<file path="{_xml_attr(path)}" mode="{mode}"{extra}>\n{body}</file>\n'
+    if fmt == "markdown":
+        lang = "" if language == "text" else language
+        title = "Repository map" if mode == "map" else f"{path}" + ("" if mode == "full" else f" ({mode}{', lines ' + _ranges_attr(ranges) if mode == 'chunks' else ''})")
+        f = _fence(body)
+        return f"## {title}\n\n{f}{lang}\n{body}{f}\n\n"
+    title = "repository map" if mode == "map" else path + ("" if mode == "full" else f" [{mode}{' ' + _ranges_attr(ranges) if mode == 'chunks' else ''}]")
+    return f"==> {title} <==\n{body}\n"
+
+
+def render_context(pack: Pack) -> str:
+    """The prompt text of a pack in its format (xml for json)."""
+    parts = [header(pack.format)]
+    for f in pack.files:
+        parts.append(block(pack.format, f.path, f.mode, f.text, f.language, f.ranges))
+    parts.append(footer(pack.format))
+    return "".join(parts)
+
+
+def pack_to_dict(pack: Pack) -> dict[str, Any]:
+    """The stable JSON document (schema 1) shared by the CLI and the server."""
+    return {
+        "schema": JSON_SCHEMA_VERSION,
+        "query": pack.query,
+        "budget": pack.budget,
+        "tokens": pack.tokens,
+        "encoding": pack.encoding,
+        "lanes": pack.lanes,
+        "files": [
+            {
+                "path": f.path,
+                "mode": f.mode,
+                "tokens": f.tokens,
+                "score": f.score,
+                "reasons": list(f.reasons),
+                "ranges": [list(r) for r in f.ranges],
+            }
+            for f in pack.files
+            if f.mode != "map"
+        ],
+        "repo_map_tokens": sum(f.tokens for f in pack.files if f.mode == "map"),
+        "omitted": [{"path": s.path, "reason": s.reason} for s in pack.omitted],
+        "skipped": [{"path": s.path, "reason": s.reason} for s in pack.skipped],
+        "context": pack.context,
+    }
+
+
+def render(pack: Pack, fmt: str | None = None) -> str:
+    """The text to print for ``pack``: its context, or the JSON document."""
+    fmt = fmt or pack.format
+    if fmt == "json":
+        return json.dumps(pack_to_dict(pack), indent=2, ensure_ascii=False) + "\n"
+    return pack.context

@@ -1,0 +1,401 @@
+"""The index on disk: LanceDB tables plus a manifest that makes updates atomic.
+
+Layout of an index directory::
+
+    .gitignore        "*": the index never ends up in the repository's history
+    manifest.json     schema, encoding, database folder and the table versions to read
+    write.lock        flock'd by the one process allowed to write
+    db-<id>/          the LanceDB database: tables files, symbols, chunks
+
+Readers open each table at the version the manifest names, so a writer killed
+mid-update (even ``kill -9``) leaves the previous index intact: the manifest is
+replaced atomically (``os.replace``) only after every table is written, and the next
+writer first restores any table that moved past its manifest version.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import IndexCorrupt, IndexLocked, IndexNotFound, IndexOutdated, MissingDependency
+from .models import Chunk, FileRecord, Skipped, Symbol
+
+__all__ = ["SCHEMA_VERSION", "FileRow", "IndexStore", "IndexSnapshot", "Manifest"]
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 3
+TABLES = ("files", "symbols", "chunks")
+_OPTIMIZE_EVERY = 20  # updates between compactions (each write makes a version)
+
+
+def _lancedb() -> Any:
+    # Lance's Rust logger writes WARN lines to stderr ("No existing dataset ..."): keep them for errors.
+    os.environ.setdefault("LANCEDB_LOG", "error")
+    try:
+        import lancedb
+    except ImportError as exc:  # pragma: no cover - lancedb is a core dependency
+        raise MissingDependency("the index needs lancedb. Install: pip install lancedb") from exc
+    return lancedb
+
+
+def _schemas() -> dict[str, Any]:
+    import pyarrow as pa
+
+    return {
+        "files": pa.schema([
+            ("path", pa.string()), ("sha1", pa.string()), ("language", pa.string()),
+            ("size", pa.int64()), ("mtime_ns", pa.int64()), ("tokens", pa.int64()),
+            ("lines", pa.int64()), ("terms", pa.list_(pa.string())), ("counts", pa.list_(pa.int32())),
+            ("parse_error", pa.string()),
+        ]),
+        "symbols": pa.schema([
+            ("path", pa.string()), ("name", pa.string()), ("kind", pa.string()),
+            ("category", pa.string()), ("line", pa.int32()), ("end_line", pa.int32()),
+            ("signature", pa.string()), ("parent", pa.string()), ("doc", pa.string()),
+        ]),
+        "chunks": pa.schema([
+            ("id", pa.string()), ("path", pa.string()), ("start_line", pa.int32()),
+            ("end_line", pa.int32()), ("text", pa.string()), ("tokens", pa.int32()),
+            ("content_hash", pa.string()), ("symbols", pa.list_(pa.string())),
+            ("search_text", pa.string()),
+        ]),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """What the index directory says about itself."""
+
+    schema: int
+    encoding: str
+    settings: str  # fingerprint of the settings that change what is stored
+    db: str
+    versions: dict[str, int]
+    skipped: tuple[Skipped, ...]
+    updated: float
+    updates: int
+
+    def to_json(self) -> str:
+        d = {
+            "schema": self.schema, "encoding": self.encoding, "settings": self.settings,
+            "db": self.db, "versions": self.versions, "updated": self.updated,
+            "updates": self.updates,
+            "skipped": [{"path": s.path, "reason": s.reason} for s in self.skipped],
+        }
+        return json.dumps(d, indent=1, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Manifest:
+        d = json.loads(text)
+        return cls(
+            schema=int(d["schema"]), encoding=str(d["encoding"]), settings=str(d.get("settings", "")),
+            db=str(d["db"]), versions={k: int(v) for k, v in d["versions"].items()},
+            skipped=tuple(Skipped(s["path"], s["reason"]) for s in d.get("skipped", [])),
+            updated=float(d.get("updated", 0)), updates=int(d.get("updates", 0)),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class FileRow:
+    """A file as written to the index: its record, term counts and parse status."""
+
+    record: FileRecord
+    terms: tuple[str, ...]
+    counts: tuple[int, ...]
+    parse_error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class IndexSnapshot:
+    """The parts of the index ranking needs, loaded in memory (values, no handles)."""
+
+    files: dict[str, FileRecord]
+    file_terms: dict[str, tuple[list[str], list[int]]]
+    symbols: tuple[Symbol, ...]
+    manifest: Manifest
+
+
+class IndexStore:
+    """Reads and writes one index directory."""
+
+    def __init__(self, index_dir: str | os.PathLike[str]) -> None:
+        self.dir = Path(index_dir)
+        self.manifest_path = self.dir / "manifest.json"
+
+    # ---- reading -----------------------------------------------------------------
+
+    def exists(self) -> bool:
+        return self.manifest_path.is_file()
+
+    def manifest(self) -> Manifest:
+        """The current manifest.
+
+        Raises:
+            IndexNotFound: no index in this directory.
+            IndexCorrupt: the manifest is unreadable.
+            IndexOutdated: it was written by another schema version.
+        """
+        try:
+            text = self.manifest_path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise IndexNotFound(f"no index in {self.dir}. Run: ctxpack index REPO") from None
+        except OSError as exc:
+            raise IndexCorrupt(f"cannot read index manifest {self.manifest_path}: {exc.strerror}") from exc
+        try:
+            man = Manifest.from_json(text)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise IndexCorrupt(f"index manifest is corrupt: {self.manifest_path}. Run: ctxpack index --rebuild") from exc
+        if man.schema != SCHEMA_VERSION:
+            raise IndexOutdated(
+                f"index schema {man.schema} does not match this ctxpack ({SCHEMA_VERSION}). Run: ctxpack index --rebuild"
+            )
+        return man
+
+    def _tables(self, man: Manifest) -> dict[str, Any]:
+        db_path = self.dir / man.db
+        if not db_path.is_dir():
+            raise IndexCorrupt(f"index database folder missing: {db_path}. Run: ctxpack index --rebuild")
+        db = _lancedb().connect(str(db_path))
+        out = {}
+        try:
+            for name in TABLES:
+                tbl = db.open_table(name)
+                if tbl.version != man.versions[name]:
+                    tbl.checkout(man.versions[name])
+                out[name] = tbl
+        except Exception as exc:  # lancedb raises several unrelated types for damaged data
+            raise IndexCorrupt(f"index table unreadable in {db_path}: {type(exc).__name__}. Run: ctxpack index --rebuild") from exc
+        return out
+
+    def load(self, with_symbols: bool = True) -> IndexSnapshot:
+        """Load files, term counts and symbols at the manifest's versions.
+
+        Raises:
+            IndexNotFound, IndexOutdated, IndexCorrupt: see ``manifest``.
+        """
+        man = self.manifest()
+        tables = self._tables(man)
+        try:
+            ftab = tables["files"].to_arrow()
+            stab = tables["symbols"].to_arrow() if with_symbols else None
+        except Exception as exc:
+            raise IndexCorrupt(f"index data unreadable in {self.dir}: {type(exc).__name__}. Run: ctxpack index --rebuild") from exc
+        fcols = ftab.to_pydict()
+        files: dict[str, FileRecord] = {}
+        file_terms: dict[str, tuple[list[str], list[int]]] = {}
+        for i, path in enumerate(fcols["path"]):
+            files[path] = FileRecord(path, fcols["sha1"][i], fcols["language"][i], fcols["size"][i],
+                                     fcols["mtime_ns"][i], fcols["tokens"][i], fcols["lines"][i])
+            file_terms[path] = (fcols["terms"][i], fcols["counts"][i])
+        symbols: tuple[Symbol, ...] = ()
+        if stab is not None:
+            c = stab.to_pydict()
+            symbols = tuple(
+                Symbol(c["path"][i], c["name"][i], c["kind"][i], c["category"][i], c["line"][i],
+                       c["end_line"][i], c["signature"][i], c["parent"][i], c["doc"][i])
+                for i in range(len(c["path"]))
+            )
+        return IndexSnapshot(files, file_terms, symbols, man)
+
+    def chunks_for(self, paths: list[str], manifest: Manifest | None = None) -> list[Chunk]:
+        """Chunks of the given files, in (path, line) order, at ``manifest``'s versions."""
+        if not paths:
+            return []
+        tables = self._tables(manifest or self.manifest())
+        quoted = ", ".join("'" + p.replace("'", "''") + "'" for p in sorted(set(paths)))
+        rows = tables["chunks"].search().where(f"path IN ({quoted})").limit(None).to_arrow().to_pydict()
+        out = [
+            Chunk(rows["id"][i], rows["path"][i], rows["start_line"][i], rows["end_line"][i], rows["text"][i],
+                  rows["tokens"][i], rows["content_hash"][i], tuple(rows["symbols"][i] or ()))
+            for i in range(len(rows["id"]))
+        ]
+        out.sort(key=lambda c: (c.path, c.start_line))
+        return out
+
+    def search_chunks(self, query: str, k: int = 20) -> list[tuple[Chunk, float]]:
+        """Full-text (BM25) search over chunks' identifier-split text."""
+        from .terms import terms
+
+        q = " ".join(dict.fromkeys(terms(query)))
+        if not q:
+            return []
+        tables = self._tables(self.manifest())
+        try:
+            rows = tables["chunks"].search(q, query_type="fts").limit(k).to_list()
+        except Exception as exc:
+            raise IndexCorrupt(f"full-text index unusable in {self.dir}: {type(exc).__name__}. Run: ctxpack index --rebuild") from exc
+        return [
+            (Chunk(r["id"], r["path"], r["start_line"], r["end_line"], r["text"], r["tokens"],
+                   r["content_hash"], tuple(r["symbols"] or ())), float(r["_score"]))
+            for r in rows
+        ]
+
+    # ---- writing -----------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def lock(self, wait_s: float = 30.0) -> Iterator[None]:
+        """Hold the write lock (``flock``: released by the OS if the holder dies).
+
+        Raises:
+            IndexLocked: another writer kept it for ``wait_s`` seconds.
+        """
+        self.dir.mkdir(parents=True, exist_ok=True)
+        gi = self.dir / ".gitignore"
+        if not gi.exists():
+            gi.write_text("*\n", encoding="utf-8")
+        fd = os.open(self.dir / "write.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            deadline = time.monotonic() + wait_s
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise IndexLocked(
+                            f"index is being written by another process: {self.dir}. Wait for it or stop it"
+                        ) from None
+                    time.sleep(0.1)
+            yield
+        finally:
+            os.close(fd)
+
+    def write(
+        self,
+        *,
+        encoding: str,
+        settings: str,
+        rebuild: bool,
+        removed: list[str],
+        files: list[FileRow],
+        symbols: list[Symbol],
+        chunks: list[tuple[Chunk, str]],
+        skipped: list[Skipped],
+    ) -> Manifest:
+        """Apply one update (call under ``lock``) and publish it atomically.
+
+        Args:
+            encoding, settings: recorded in the manifest.
+            rebuild: write a fresh database instead of updating the current one.
+            removed: paths whose rows are deleted (changed files are removed, then re-added).
+            files, symbols, chunks: new rows; chunks come with their search text.
+            skipped: the discovery's skipped list, kept for reports.
+
+        Returns:
+            The new manifest.
+        """
+        import pyarrow as pa
+
+        schemas = _schemas()
+        old: Manifest | None = None
+        if not rebuild:
+            try:
+                old = self.manifest()
+                if old.encoding != encoding or old.settings != settings:
+                    old = None
+            except (IndexNotFound, IndexOutdated, IndexCorrupt):
+                old = None
+        lancedb = _lancedb()
+        data = {
+            "files": pa.Table.from_pylist([_file_row(f) for f in files], schema=schemas["files"]),
+            "symbols": pa.Table.from_pylist([_symbol_row(s) for s in symbols], schema=schemas["symbols"]),
+            "chunks": pa.Table.from_pylist([_chunk_row(c, t) for c, t in chunks], schema=schemas["chunks"]),
+        }
+        versions: dict[str, int] = {}
+        if old is None:
+            db_name = f"db-{uuid.uuid4().hex[:12]}"
+            db = lancedb.connect(str(self.dir / db_name))
+            for name in TABLES:
+                tbl = db.create_table(name, data=data[name], schema=schemas[name], mode="overwrite")
+                if name == "chunks":
+                    _fts(tbl)
+                versions[name] = tbl.version
+            updates = 0
+        else:
+            db_name = old.db
+            db = lancedb.connect(str(self.dir / db_name))
+            for name in TABLES:
+                tbl = db.open_table(name)
+                if tbl.version != old.versions[name]:
+                    # A writer died after touching this table: go back to what readers see.
+                    tbl.restore(old.versions[name])
+                changed = sorted(set(removed) | {f.record.path for f in files})
+                for i in range(0, len(changed), 500):
+                    part = changed[i: i + 500]
+                    tbl.delete("path IN (" + ", ".join("'" + p.replace("'", "''") + "'" for p in part) + ")")
+                if data[name].num_rows:
+                    tbl.add(data[name])
+                if name == "chunks" and (changed or data[name].num_rows):
+                    _fts(tbl)
+                versions[name] = tbl.version
+            updates = old.updates + 1
+        man = Manifest(SCHEMA_VERSION, encoding, settings, db_name, versions, tuple(skipped), time.time(), updates)
+        tmp = self.dir / f"manifest.{os.getpid()}.tmp"
+        tmp.write_text(man.to_json(), encoding="utf-8")
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.manifest_path)
+        if old is not None and updates % _OPTIMIZE_EVERY == 0:
+            self._optimize(db_name)
+        self._drop_stale(db_name)
+        return self.manifest()
+
+    def _optimize(self, db_name: str) -> None:
+        from datetime import timedelta
+
+        db = _lancedb().connect(str(self.dir / db_name))
+        for name in TABLES:
+            try:
+                db.open_table(name).optimize(cleanup_older_than=timedelta(minutes=10))
+            except Exception as exc:  # compaction is an optimisation: never fail the update
+                log.warning("index compaction of %s failed: %s", name, exc)
+        man = self.manifest()
+        new_versions = {name: db.open_table(name).version for name in TABLES}
+        man2 = Manifest(man.schema, man.encoding, man.settings, man.db, new_versions, man.skipped, man.updated, man.updates)
+        tmp = self.dir / f"manifest.{os.getpid()}.tmp"
+        tmp.write_text(man2.to_json(), encoding="utf-8")
+        os.replace(tmp, self.manifest_path)
+
+    def _drop_stale(self, keep: str) -> None:
+        for child in self.dir.iterdir():
+            if child.is_dir() and child.name.startswith("db-") and child.name != keep:
+                shutil.rmtree(child, ignore_errors=True)
+            elif child.name.startswith("manifest.") and child.name.endswith(".tmp"):
+                with contextlib.suppress(OSError):
+                    child.unlink()
+
+
+def _fts(tbl: Any) -> None:
+    from lancedb.index import FTS
+
+    tbl.create_index("search_text", config=FTS(with_position=False, base_tokenizer="whitespace", lower_case=True, stem=False, remove_stop_words=False), replace=True)
+
+
+def _file_row(f: FileRow) -> dict[str, Any]:
+    r = f.record
+    return {"path": r.path, "sha1": r.sha1, "language": r.language, "size": r.size, "mtime_ns": r.mtime_ns,
+            "tokens": r.tokens, "lines": r.lines, "terms": list(f.terms), "counts": list(f.counts),
+            "parse_error": f.parse_error}
+
+
+def _symbol_row(s: Symbol) -> dict[str, Any]:
+    return {"path": s.path, "name": s.name, "kind": s.kind, "category": s.category, "line": s.line,
+            "end_line": s.end_line, "signature": s.signature, "parent": s.parent, "doc": s.doc}
+
+
+def _chunk_row(c: Chunk, search_text: str) -> dict[str, Any]:
+    return {"id": c.id, "path": c.path, "start_line": c.start_line, "end_line": c.end_line, "text": c.text,
+            "tokens": c.tokens, "content_hash": c.content_hash, "symbols": list(c.symbols),
+            "search_text": search_text}

@@ -1,0 +1,61 @@
+"""Code-aware term extraction shared by indexing and query analysis.
+
+Identifiers are kept whole (lowercased) and also split at snake_case and camelCase
+boundaries, so ``applyDiscountCode`` matches "apply discount code" and the exact
+identifier alike.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+__all__ = ["IDENT_RE", "split_identifier", "term_counts", "terms"]
+
+IDENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_CAMEL_RE = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
+STOPWORDS = frozenset(
+    "a an and are as at be but by for from has have if in into is it its of on or so "
+    "that the then this to was were will with when which while we you i not no do does "
+    "can should would could also just all any some use used using via now add adds added "
+    "fix fixes fixed make makes made allow allows update updates updated new more less get "
+    "set let var self this".split()
+)
+
+
+def split_identifier(ident: str) -> list[str]:
+    """Lowercase parts of an identifier: ``HTTPServer_config`` -> [http, server, config]."""
+    parts: list[str] = []
+    for piece in ident.split("_"):
+        if piece:
+            parts.extend(p.lower() for p in _CAMEL_RE.findall(piece))
+    return parts
+
+
+def _stem(word: str) -> str:
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+def terms(text: str) -> list[str]:
+    """Search terms of ``text``: whole identifiers plus their stemmed parts, no stopwords."""
+    out: list[str] = []
+    for ident in IDENT_RE.findall(text):
+        if len(ident) > 64:
+            continue
+        parts = split_identifier(ident)
+        whole = ident.lower()
+        if len(parts) > 1 and whole not in STOPWORDS:
+            out.append(whole)
+        for p in parts:
+            if len(p) > 1 and p not in STOPWORDS and not p.isdigit():
+                out.append(_stem(p))
+    return out
+
+
+def term_counts(text: str) -> Counter[str]:
+    """Term frequencies of ``text``."""
+    return Counter(terms(text))

