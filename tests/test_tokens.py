@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from ctxpack.errors import ConfigError
+from ctxpack.tokens import TokenCounter
+
+
+def test_offline_tables_verified_and_cached(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = tmp_path / "tk"
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(cache))
+    c = TokenCounter("o200k_base")
+    assert c.count("hello world") == 2
+    key = hashlib.sha1(b"https://openaipublic.blob.core.windows.net/encodings/o200k_base.tiktoken").hexdigest()
+    data = (cache / key).read_bytes()
+    assert hashlib.sha256(data).hexdigest() == "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d"
+
+
+def test_corrupt_cache_file_is_replaced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = tmp_path / "tk"
+    cache.mkdir()
+    key = hashlib.sha1(b"https://openaipublic.blob.core.windows.net/encodings/cl100k_base.tiktoken").hexdigest()
+    (cache / key).write_bytes(b"garbage")
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(cache))
+    assert TokenCounter("cl100k_base").count("def foo(): pass") == 4
+
+
+def test_special_token_text_counts_as_text() -> None:
+    c = TokenCounter("o200k_base")
+    assert c.count("<|endoftext|>") > 1
+
+
+def test_encodings_differ_and_unknown_rejected() -> None:
+    text = "def apply_discount(cart, code):\n    return cart.total * 0.9\n"
+    assert TokenCounter("o200k_base").count(text) > 0
+    assert TokenCounter("cl100k_base").count(text) > 0
+    with pytest.raises(ConfigError):
+        TokenCounter("p50k_base")
+
+
+@pytest.mark.parametrize("limit", [0, 1, 5, 17, 100])
+def test_truncate_never_exceeds(limit: int) -> None:
+    c = TokenCounter("o200k_base")
+    text = "".join(f"line {i}: value = compute_{i}(x)\n" for i in range(200))
+    cut = c.truncate(text, limit)
+    assert c.count(cut) <= limit
+    assert text.startswith(cut)
