@@ -1,0 +1,114 @@
+"""Index build, incremental update and integrity on a real LanceDB."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from ctxpack import build_index, load_config, open_repo, pack_for
+from ctxpack.errors import IndexCorrupt, IndexLocked, IndexOutdated
+from ctxpack.store import IndexStore
+
+
+def test_index_then_incremental(shop: Path) -> None:
+    cfg = load_config(shop)
+    first = build_index(shop, cfg)
+    assert first.parsed == first.files > 20 and first.chunks > 0 and first.symbols > 0
+    assert (shop / ".ctxpack" / ".gitignore").read_text() == "*\n"
+    again = build_index(shop, cfg)
+    assert again.parsed == 0 and again.unchanged == first.files
+
+    target = shop / "shop" / "services" / "pricing.py"
+    target.write_text(target.read_text() + "\n\ndef loyalty_bonus(points):\n    return points // 100\n")
+    (shop / "shop" / "services" / "notifications.py").unlink()
+    third = build_index(shop, cfg)
+    assert third.parsed == 1 and third.removed == 1
+
+    repo = open_repo(shop, cfg, refresh=False)
+    assert "shop/services/notifications.py" not in repo.snapshot.files
+    defs = {s.name for s in repo.snapshot.symbols if s.path == "shop/services/pricing.py"}
+    assert "loyalty_bonus" in defs
+
+
+def test_index_dir_override_for_read_only_repo(shop: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    idx = tmp_path / "elsewhere"
+    monkeypatch.setenv("CTXPACK_INDEX_DIR", str(idx))
+    stats = build_index(shop, load_config(shop))
+    assert Path(stats.index_dir) == idx.resolve() and (idx / "manifest.json").is_file()
+    assert not (shop / ".ctxpack").exists()
+
+
+def test_schema_mismatch_rebuilds_with_message(shop: Path, caplog: pytest.LogCaptureFixture) -> None:
+    cfg = load_config(shop)
+    build_index(shop, cfg)
+    man = shop / ".ctxpack" / "manifest.json"
+    d = json.loads(man.read_text())
+    d["schema"] = 999
+    man.write_text(json.dumps(d))
+    with pytest.raises(IndexOutdated, match="rebuild"):
+        IndexStore(shop / ".ctxpack").manifest()
+    stats = build_index(shop, cfg)
+    assert stats.parsed == stats.files
+    assert "rebuilding" in caplog.text
+
+
+def test_corrupt_manifest_and_missing_db(shop: Path) -> None:
+    cfg = load_config(shop)
+    build_index(shop, cfg)
+    store = IndexStore(shop / ".ctxpack")
+    store.manifest_path.write_text("{not json")
+    with pytest.raises(IndexCorrupt):
+        store.load()
+    assert build_index(shop, cfg).parsed > 0  # rebuilt
+    man = store.manifest()
+    shutil.rmtree(store.dir / man.db)
+    with pytest.raises(IndexCorrupt):
+        store.load()
+    assert build_index(shop, cfg).parsed > 0
+    assert store.load().files
+
+
+def test_crash_between_table_writes_keeps_previous_index(shop: Path) -> None:
+    """Tables written but manifest not replaced (a kill mid-update): readers see the old index."""
+    cfg = load_config(shop)
+    build_index(shop, cfg)
+    store = IndexStore(shop / ".ctxpack")
+    before = store.load()
+    import lancedb
+
+    man = store.manifest()
+    db = lancedb.connect(str(store.dir / man.db))
+    db.open_table("files").delete("true")  # a half-applied update
+    db.open_table("chunks").delete("path = 'shop/db.py'")
+    after = store.load()
+    assert after.files == before.files
+    assert store.chunks_for(["shop/db.py"])
+    # the next writer restores the tables to the manifest's versions before applying changes
+    (shop / "shop" / "db.py").write_text((shop / "shop" / "db.py").read_text() + "\n# touched\n")
+    stats = build_index(shop, cfg)
+    assert stats.parsed == 1
+    assert set(store.load().files) == set(before.files)
+
+
+def test_second_writer_is_refused_clearly(shop: Path) -> None:
+    store = IndexStore(shop / ".ctxpack")
+    with store.lock():
+        with pytest.raises(IndexLocked, match="another process"):
+            with IndexStore(shop / ".ctxpack").lock(wait_s=0.2):
+                pass
+
+
+def test_pack_refreshes_index_after_edit(shop: Path) -> None:
+    cfg = load_config(shop)
+    repo = open_repo(shop, cfg)
+    p1 = pack_for(repo, "add gift wrapping fee", budget=4000)
+    (shop / "shop" / "services" / "gift_wrap.py").write_text(
+        "def gift_wrapping_fee(order):\n    \"\"\"Fee for gift wrapping an order.\"\"\"\n    return 5\n"
+    )
+    repo = open_repo(shop, cfg)
+    p2 = pack_for(repo, "add gift wrapping fee", budget=4000)
+    assert p2.files[0].path == "shop/services/gift_wrap.py"
+    assert "shop/services/gift_wrap.py" not in {f.path for f in p1.files}
