@@ -21,6 +21,7 @@ _MAX_CANDIDATES = 400  # ranked files considered for whole/chunk packing
 _MAX_SKELETONS = 40
 _CHUNK_TOP = 8  # only the best files may go in as chunks
 _BIG_FILE_SHARE = 0.5  # a file over this share of the budget goes in as chunks
+_SKELETON_SHARE = 0.1  # a skeleton may take at most this share of the budget
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +122,7 @@ def pack_files(
     packed: list[PackedFile] = []
     used_paths: set[str] = set()
     seen_hashes: set[str] = set()
-    deferred: list[RankedFile] = []
+    skeletons = 0
 
     def add(pf: PackedFile) -> None:
         nonlocal remaining
@@ -156,24 +157,15 @@ def pack_files(
             if pf is not None:
                 add(pf)
                 continue
-        if r.score > 0:
-            deferred.append(r)
-
-    # Skeletons of strong files that did not fit whole.
-    for r in deferred[:_MAX_SKELETONS]:
-        if remaining < 30:
-            break
-        if r.path in used_paths:
-            continue
-        syms = inputs.symbols_for(r.path)
-        body = skeleton_text(syms)
-        if not body:
-            continue
-        rec = inputs.records[r.path]
-        b = block(fmt, r.path, "skeleton", body, rec.language)
-        t = counter.count(b)
-        if t <= remaining:
-            add(PackedFile(r.path, "skeleton", body, t, r.score, r.reasons, (), rec.language))
+        if r.score > 0 and skeletons < _MAX_SKELETONS:
+            # In rank order, a ranked file that does not fit whole keeps its outline.
+            body = skeleton_text(inputs.symbols_for(r.path))
+            if body:
+                b = block(fmt, r.path, "skeleton", body, rec.language)
+                t = counter.count(b)
+                if t <= min(remaining, budget * _SKELETON_SHARE):
+                    add(PackedFile(r.path, "skeleton", body, t, r.score, r.reasons, (), rec.language))
+                    skeletons += 1
 
     if repo_map and remaining > 60:
         order = [r.path for r in ranked]

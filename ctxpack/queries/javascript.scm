@@ -77,9 +77,10 @@
 
 ; ----------------------------------------------------------------- references
 
-; calls: foo(), a.b.foo(), a?.foo()
-(call_expression
+; calls: foo(), a.b.foo(), a?.foo()  (require(...) is handled with imports below)
+((call_expression
   function: (identifier) @reference.call)
+  (#not-eq? @reference.call "require"))
 
 (call_expression
   function: (member_expression
@@ -134,7 +135,7 @@
     (string
       (string_fragment) @reference.import)))
 
-; CommonJS require("x"): yields a call ref for `require` and an import ref for "x"
+; CommonJS require("x"): a call ref for `require` plus an import ref for "x"
 (call_expression
   function: (identifier) @reference.call
   arguments: (arguments

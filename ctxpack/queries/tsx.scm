@@ -118,9 +118,10 @@
 
 ; ----------------------------------------------------------------- references
 
-; calls: foo(), a.b.foo(), a?.foo(), foo<T>()
-(call_expression
+; calls: foo(), a.b.foo(), a?.foo()  (require(...) is handled with imports below), foo<T>()
+((call_expression
   function: (identifier) @reference.call)
+  (#not-eq? @reference.call "require"))
 
 (call_expression
   function: (member_expression
@@ -206,7 +207,7 @@
     (string
       (string_fragment) @reference.import)))
 
-; CommonJS require("x"): yields a call ref for `require` and an import ref for "x"
+; CommonJS require("x"): a call ref for `require` plus an import ref for "x"
 (call_expression
   function: (identifier) @reference.call
   arguments: (arguments

@@ -1,0 +1,1 @@
+"""Business logic that sits between the routes and the models."""

@@ -1,0 +1,123 @@
+"""End-to-end CLI: exit codes, stdout vs stderr, formats, golden outputs."""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from ctxpack.cli import main
+from ctxpack.tokens import get_counter
+
+GOLDEN = Path(__file__).parent / "golden"
+QUERY = "add a discount code to checkout"
+
+
+def _run(*args: str, input: str | None = None):  # type: ignore[no-untyped-def]
+    return CliRunner().invoke(main, list(args), input=input, catch_exceptions=False)
+
+
+def _golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if os.environ.get("CTXPACK_UPDATE_GOLDEN") == "1":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    expected = path.read_text(encoding="utf-8")
+    if text != expected:
+        diff = "".join(difflib.unified_diff(expected.splitlines(True), text.splitlines(True), "golden", "actual", n=2))
+        pytest.fail(f"output differs from {path.name} (CTXPACK_UPDATE_GOLDEN=1 rewrites):\n{diff[:4000]}")
+
+
+def test_index_reports_on_stderr_only(shop: Path) -> None:
+    r = _run("index", str(shop))
+    assert r.exit_code == 0
+    assert r.stdout == ""
+    assert "Indexed" in r.stderr and "files" in r.stderr
+
+
+@pytest.mark.parametrize("fmt", ["xml", "markdown", "plain", "json"])
+def test_pack_golden(shop: Path, fmt: str) -> None:
+    r = _run("pack", str(shop), "--query", QUERY, "--budget", "6000", "--format", fmt)
+    assert r.exit_code == 0, r.stderr
+    assert "Packed" in r.stderr
+    _golden(f"shop_api/pack-6000.{fmt}", r.stdout)
+    if fmt == "json":
+        doc = json.loads(r.stdout)
+        assert list(doc)[:5] == ["schema", "query", "budget", "tokens", "encoding"]
+        assert doc["schema"] == 1 and doc["budget"] == 6000
+        assert get_counter("o200k_base").count(doc["context"]) == doc["tokens"] <= 6000
+        assert doc["files"][0]["path"] == "shop/services/checkout.py"
+        for f in doc["files"]:
+            assert set(f) == {"path", "mode", "tokens", "score", "reasons", "ranges"}
+            assert f["mode"] in {"full", "chunks", "skeleton"} and not f["path"].startswith("/")
+
+
+def test_query_sources_agree(shop: Path, tmp_path: Path) -> None:
+    qf = tmp_path / "q.txt"
+    qf.write_text(QUERY)
+    a = _run("pack", str(shop), "--query", QUERY, "--budget", "3000").stdout
+    b = _run("pack", str(shop), "--query-file", str(qf), "--budget", "3000").stdout
+    c = _run("pack", str(shop), "--query-file", "-", "--budget", "3000", input=QUERY).stdout
+    d = _run("pack", str(shop), "--query", "-", "--budget", "3000", input=QUERY).stdout
+    assert a == b == c == d and a.startswith("<context>")
+
+
+def test_output_file_leaves_stdout_empty(shop: Path, tmp_path: Path) -> None:
+    out = tmp_path / "prompt.xml"
+    r = _run("pack", str(shop), "--query", QUERY, "-o", str(out))
+    assert r.exit_code == 0 and r.stdout == ""
+    assert out.read_text().startswith("<context>")
+
+
+def test_preview_shows_modes_and_reasons(shop: Path) -> None:
+    r = _run("preview", str(shop), "--query", QUERY, "--budget", "3000")
+    assert r.exit_code == 0
+    assert "Budget" in r.stdout and "checkout.py" in r.stdout and "full" in r.stdout
+    assert "defines" in r.stdout or "matches" in r.stdout
+
+
+def test_config_file_defaults(shop: Path) -> None:
+    (shop / ".ctxpack.toml").write_text('budget = 1500\nformat = "markdown"\n')
+    r = _run("pack", str(shop), "--query", QUERY)
+    assert r.exit_code == 0 and r.stdout.startswith("## ")
+    assert get_counter("o200k_base").count(r.stdout) <= 1500
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["pack", "/no/such/dir", "--query", "x"], 2, "Error: no such directory: /no/such/dir"),
+        (["pack", "{shop}", "--query", "x", "--budget", "0"], 2, "Error: budget must be a positive integer"),
+        (["pack", "{shop}", "--query", "x", "--budget", "-5"], 2, "Error: budget must be a positive integer"),
+        (["pack", "{shop}", "--query", "   "], 2, "Error: empty query"),
+        (["pack", "{shop}", "--query", "x", "--budget", "2", "--format", "xml"], 2, "Error: budget 2 is below"),
+        (["pack", "{shop}", "--query", "x", "--encoding", "gpt2"], 2, "Invalid value for '--encoding'"),
+        (["pack", "{shop}", "--query-file", "/no/such/file"], 2, "Error: cannot read query file"),
+        (["index", "{shop}/README.md"], 2, "Error: not a directory"),
+    ],
+)
+def test_errors_are_one_line(shop: Path, args: list[str], code: int, message: str) -> None:
+    r = _run(*[a.replace("{shop}", str(shop)) for a in args])
+    assert r.exit_code == code
+    assert r.stdout == ""
+    assert message in r.stderr
+    assert "Traceback" not in r.stderr
+    if message.startswith("Error:"):
+        assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_bad_config_file_is_usage_error(shop: Path) -> None:
+    (shop / ".ctxpack.toml").write_text("budget = [\n")
+    r = _run("pack", str(shop), "--query", "x")
+    assert r.exit_code == 2 and r.stderr.startswith("Error: cannot read config .ctxpack.toml")
+
+
+def test_search_json(shop: Path) -> None:
+    r = _run("search", str(shop), "--query", "retry backoff payment gateway", "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    hits = json.loads(r.stdout)["hits"]
+    assert hits and hits[0]["path"] == "shop/services/payment.py"

@@ -1,0 +1,105 @@
+"""The budget invariant (property-based), determinism and packing modes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ctxpack import BudgetError, load_config, open_repo, pack_for
+from ctxpack.config import FORMATS
+from ctxpack.pipeline import Repo
+from ctxpack.tokens import get_counter
+
+QUERIES = [
+    "add a discount code to checkout",
+    "make retries back off exponentially when the payment gateway fails",
+    "Cart.total ignores quantity",
+    "token bucket refill rate is wrong in internal/limiter/token_bucket.go",
+    "show overdue tasks in red on the TaskCard",
+    'Traceback (most recent call last):\n  File "shop/services/checkout.py", line 40, in place_order\nKeyError: sku',
+    "x",
+    "<|endoftext|> weird query with special tokens",
+]
+
+_repos: dict[tuple[str, str], Repo] = {}
+
+
+def _repo(indexed: dict[str, Path], name: str, encoding: str) -> Repo:
+    key = (name, encoding)
+    if key not in _repos:
+        root = indexed[name]
+        cfg = load_config(root, encoding=encoding, index_dir=str(root / f".ctxpack-{encoding}"))
+        _repos[key] = open_repo(root, cfg)
+    return _repos[key]
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    app=st.sampled_from(["shop_api", "taskboard_web", "ratelimit_go"]),
+    budget=st.one_of(st.integers(1, 400), st.integers(400, 20_000), st.sampled_from([8000, 32000, 128000])),
+    fmt=st.sampled_from(FORMATS),
+    encoding=st.sampled_from(["o200k_base", "cl100k_base"]),
+    query=st.one_of(st.sampled_from(QUERIES), st.text(min_size=1, max_size=200).filter(lambda s: s.strip())),
+)
+def test_rendered_output_never_exceeds_budget(indexed_samples: dict[str, Path], app: str, budget: int, fmt: str,
+                                              encoding: str, query: str) -> None:
+    repo = _repo(indexed_samples, app, encoding)
+    try:
+        pack = pack_for(repo, query, budget=budget, fmt=fmt)
+    except BudgetError:
+        assert budget < 20
+        return
+    counter = get_counter(encoding)
+    assert counter.count(pack.context) == pack.tokens <= budget
+    assert sum(f.tokens for f in pack.files) <= budget
+    paths = [f.path for f in pack.files if f.mode != "map"]
+    assert len(paths) == len(set(paths))
+
+
+def test_same_input_same_bytes(indexed_samples: dict[str, Path]) -> None:
+    repo = _repo(indexed_samples, "shop_api", "o200k_base")
+    a = pack_for(repo, QUERIES[0], budget=6000)
+    b = pack_for(_repo(indexed_samples, "shop_api", "o200k_base"), QUERIES[0], budget=6000)
+    assert a.context == b.context and a.files == b.files
+
+
+def test_order_follows_score_within_full_files(indexed_samples: dict[str, Path]) -> None:
+    pack = pack_for(_repo(indexed_samples, "shop_api", "o200k_base"), QUERIES[1], budget=128_000)
+    full = [f for f in pack.files if f.mode == "full"]
+    assert [f.score for f in full] == sorted((f.score for f in full), reverse=True)
+    assert pack.tokens < 128_000  # the whole sample fits: everything goes in
+    assert any(f.mode == "map" for f in pack.files) or len(full) == len(pack.files)
+
+
+def test_big_top_file_goes_in_as_chunks(shop: Path) -> None:
+    big = shop / "shop" / "services" / "ledger.py"
+    funcs = "".join(
+        f"def ledger_entry_{i}(book, amount):\n    \"\"\"Post entry {i}.\"\"\"\n"
+        + "".join(f"    book.lines.append(({i}, {j}, amount * {j}))\n" for j in range(30))
+        + "    return book\n\n"
+        for i in range(40)
+    )
+    big.write_text(funcs + "def reconcile_ledger_totals(book):\n    return sum(x[2] for x in book.lines)\n")
+    repo = open_repo(shop, load_config(shop))
+    pack = pack_for(repo, "reconcile_ledger_totals is off by one", budget=3000)
+    top = pack.files[0]
+    assert top.path == "shop/services/ledger.py" and top.mode == "chunks"
+    assert "def reconcile_ledger_totals" in top.text
+    assert top.ranges and all(a <= b for a, b in top.ranges)
+    assert pack.tokens <= 3000
+
+
+def test_skeletons_when_room_is_short(indexed_samples: dict[str, Path]) -> None:
+    pack = pack_for(_repo(indexed_samples, "shop_api", "o200k_base"), QUERIES[0], budget=2500)
+    modes = {f.mode for f in pack.files}
+    assert "skeleton" in modes
+    sk = next(f for f in pack.files if f.mode == "skeleton")
+    assert "def " in sk.text or "class " in sk.text
+
+
+def test_tiny_budget_is_a_clear_error(indexed_samples: dict[str, Path]) -> None:
+    with pytest.raises(BudgetError, match="below the output frame"):
+        pack_for(_repo(indexed_samples, "shop_api", "o200k_base"), "x", budget=1, fmt="xml")
