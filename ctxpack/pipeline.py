@@ -115,7 +115,7 @@ def _update(root: Path, store: IndexStore, cfg: Config, rebuild: bool, progress:
     prior: IndexSnapshot | None = None
     if not rebuild and store.exists():
         try:
-            prior = store.load(with_symbols=False)
+            prior = store.load()
             if prior.manifest.encoding != cfg.encoding or prior.manifest.settings != settings:
                 log.warning("index settings changed (encoding or chunking); rebuilding %s", store.dir)
                 prior = None
@@ -136,14 +136,18 @@ def _update(root: Path, store: IndexStore, cfg: Config, rebuild: bool, progress:
     to_read = [c for c in cands if (k := known.get(c.path)) is None or (k.size, k.mtime_ns) != (c.size, c.mtime_ns)]
     unchanged = {c.path for c in cands} - {c.path for c in to_read}
     sources: list[SourceFile] = []
+    touched: list[FileRow] = []  # same content, new stat (a checkout, a touch): no re-parse
     for i, c in enumerate(to_read):
         got = read_source(root, c)
         if isinstance(got, Skipped):
             skipped.append(got)
         else:
             k = known.get(got.path)
-            if k is not None and k.sha1 == got.sha1 and k.mtime_ns == got.mtime_ns:
+            if prior is not None and k is not None and k.sha1 == got.sha1:
                 unchanged.add(got.path)
+                rec = FileRecord(k.path, k.sha1, k.language, got.size, got.mtime_ns, k.tokens, k.lines)
+                ts, cs = prior.file_terms[k.path]
+                touched.append(FileRow(rec, tuple(ts), tuple(cs)))
             else:
                 sources.append(got)
         if i % 200 == 0:
@@ -151,7 +155,7 @@ def _update(root: Path, store: IndexStore, cfg: Config, rebuild: bool, progress:
     current = unchanged | {s.path for s in sources}
     removed = sorted(set(known) - current)
     skipped.sort(key=lambda s: s.path)
-    if prior is not None and not sources and not removed and tuple(skipped) == prior.manifest.skipped:
+    if prior is not None and not sources and not removed and not touched and tuple(skipped) == prior.manifest.skipped:
         return IndexStats(len(current), 0, 0, len(unchanged), 0, 0, tuple(skipped), time.monotonic() - t0, str(store.dir))
     parsed: list[_Parsed] = []
     for i, src in enumerate(sources):
@@ -163,7 +167,7 @@ def _update(root: Path, store: IndexStore, cfg: Config, rebuild: bool, progress:
     chunks = [c for p in parsed for c in p.chunks]
     store.write(
         encoding=cfg.encoding, settings=settings, rebuild=prior is None, removed=removed,
-        files=[p.row for p in parsed], symbols=symbols, chunks=chunks, skipped=skipped,
+        files=[p.row for p in parsed], symbols=symbols, chunks=chunks, skipped=skipped, touched=touched,
     )
     progress("write", 1, 1)
     return IndexStats(len(current), len(sources), len(removed), len(unchanged), len(chunks), len(symbols),
@@ -182,24 +186,81 @@ class Repo:
     symbols_by_path: dict[str, list[Symbol]]
 
     def read_text(self, rel: str) -> str | None:
+        """Current text of a file (None if it cannot be read)."""
         try:
             data = (self.root / rel).read_bytes()
         except OSError:
             return None
         return data.decode("utf-8", errors="replace").removeprefix("\ufeff")
 
+    def chunks_for(self, paths: list[str]) -> list[Chunk]:
+        """Indexed chunks of files, their text cut from the files' current lines."""
+        out: list[Chunk] = []
+        for path in paths:
+            text = self.read_text(path)
+            if text is None:
+                continue
+            lines = text.splitlines(keepends=True)
+            for sp in self.snapshot.chunks.get(path, []):
+                out.append(Chunk(sp.id, path, sp.start_line, sp.end_line, "".join(lines[sp.start_line - 1: sp.end_line]),
+                                 sp.tokens, sp.content_hash, sp.symbols))
+        return out
+
+
+def _is_fresh(root: Path, store: IndexStore, cfg: Config, snap: IndexSnapshot) -> bool:
+    """True when every candidate file has the size and mtime the index recorded."""
+    if snap.manifest.encoding != cfg.encoding or snap.manifest.settings != _settings_key(cfg):
+        return False
+    extra: tuple[str, ...] = ()
+    try:
+        extra = (store.dir.relative_to(root).as_posix() + "/",)
+    except ValueError:
+        pass
+    cands, skipped = list_candidates(root, cfg, extra)
+    skipped_paths = {s.path for s in snap.manifest.skipped}
+    seen = 0
+    for c in cands:
+        rec = snap.files.get(c.path)
+        if rec is None:
+            if c.path in skipped_paths:
+                continue  # skipped for its content last time; unchanged set of candidates
+            return False
+        if (rec.size, rec.mtime_ns) != (c.size, c.mtime_ns):
+            return False
+        seen += 1
+    return seen == len(snap.files)
+
 
 def open_repo(path: str | os.PathLike[str], cfg: Config, *, refresh: bool = True, progress: Progress = _noop) -> Repo:
-    """Load a repository's index (refreshing it first unless ``refresh`` is False).
+    """Load a repository's index, first bringing it up to date unless ``refresh`` is False.
+
+    When nothing changed on disk this reads only the manifest and its snapshot cache
+    (no database import); otherwise the index is updated under the write lock and
+    loaded in the same critical section, so concurrent writers cannot mix states.
 
     Raises:
         IndexNotFound: ``refresh`` is False and there is no index.
+        IndexLocked: another writer kept the lock too long.
     """
     root = _root(path)
     store = IndexStore(index_dir_for(root, cfg))
-    if refresh:
-        build_index(root, cfg, progress=progress)
-    snap = store.load()
+    snap: IndexSnapshot | None = None
+    if store.exists() or not refresh:
+        try:
+            snap = store.load()
+        except (IndexOutdated, IndexCorrupt):
+            if not refresh:
+                raise
+    if refresh and (snap is None or not _is_fresh(root, store, cfg, snap)):
+        try:
+            with store.lock():
+                _update(root, store, cfg, False, progress)
+                snap = store.load()
+        except PermissionError as exc:
+            raise CtxpackError(
+                f"cannot write the index at {store.dir}: permission denied. Use --index-dir DIR (or CTXPACK_INDEX_DIR)"
+            ) from exc
+    assert snap is not None
     by_path: dict[str, list[Symbol]] = defaultdict(list)
     for s in snap.symbols:
         if s.kind == "def":
@@ -251,7 +312,7 @@ def pack_for(repo: Repo, query: str, *, budget: int | None = None, fmt: str | No
     inputs = PackInputs(
         records=repo.snapshot.files,
         read_text=repo.read_text,
-        chunks_for=lambda paths: repo.store.chunks_for(paths, man),
+        chunks_for=repo.chunks_for,
         symbols_for=lambda p: repo.symbols_by_path.get(p, []),
     )
     pack = pack_files(query=query, ranked=ranked, inputs=inputs, budget=budget, counter=counter,

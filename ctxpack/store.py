@@ -20,6 +20,7 @@ import fcntl
 import json
 import logging
 import os
+import pickle
 import shutil
 import time
 import uuid
@@ -31,12 +32,13 @@ from typing import Any
 from .errors import IndexCorrupt, IndexLocked, IndexNotFound, IndexOutdated, MissingDependency
 from .models import Chunk, FileRecord, Skipped, Symbol
 
-__all__ = ["SCHEMA_VERSION", "FileRow", "IndexStore", "IndexSnapshot", "Manifest"]
+__all__ = ["SCHEMA_VERSION", "ChunkSpan", "FileRow", "IndexSnapshot", "IndexStore", "Manifest"]
 
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 3
 TABLES = ("files", "symbols", "chunks")
+_CACHE = "snapshot.pkl"
 _OPTIMIZE_EVERY = 20  # updates between compactions (each write makes a version)
 
 
@@ -118,13 +120,47 @@ class FileRow:
 
 
 @dataclass(frozen=True, slots=True)
+class ChunkSpan:
+    """A chunk without its text (the text is the file's lines ``start``..``end``)."""
+
+    id: str
+    start_line: int
+    end_line: int
+    tokens: int
+    content_hash: str
+    symbols: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class IndexSnapshot:
-    """The parts of the index ranking needs, loaded in memory (values, no handles)."""
+    """The parts of the index ranking and packing need, in memory (values, no handles)."""
 
     files: dict[str, FileRecord]
     file_terms: dict[str, tuple[list[str], list[int]]]
     symbols: tuple[Symbol, ...]
+    chunks: dict[str, list[ChunkSpan]]
     manifest: Manifest
+
+
+def _snapshot_from_columns(cols: dict[str, dict[str, list[Any]]], man: Manifest) -> IndexSnapshot:
+    f = cols["files"]
+    files = {
+        p: FileRecord(p, sha, lang, size, mt, tok, ln)
+        for p, sha, lang, size, mt, tok, ln in zip(f["path"], f["sha1"], f["language"], f["size"], f["mtime_ns"],
+                                                   f["tokens"], f["lines"])
+    }
+    file_terms = {p: (t, c) for p, t, c in zip(f["path"], f["terms"], f["counts"])}
+    s = cols["symbols"]
+    symbols = tuple(map(Symbol, s["path"], s["name"], s["kind"], s["category"], s["line"], s["end_line"],
+                        s["signature"], s["parent"], s["doc"]))
+    c = cols["chunks"]
+    chunks: dict[str, list[ChunkSpan]] = {}
+    for path, a, b, tok, h, cid, syms in zip(c["path"], c["start_line"], c["end_line"], c["tokens"],
+                                              c["content_hash"], c["id"], c["symbols"]):
+        chunks.setdefault(path, []).append(ChunkSpan(cid, a, b, tok, h, tuple(syms or ())))
+    for spans in chunks.values():
+        spans.sort(key=lambda x: x.start_line)
+    return IndexSnapshot(files, file_terms, symbols, chunks, man)
 
 
 class IndexStore:
@@ -179,35 +215,59 @@ class IndexStore:
             raise IndexCorrupt(f"index table unreadable in {db_path}: {type(exc).__name__}. Run: ctxpack index --rebuild") from exc
         return out
 
-    def load(self, with_symbols: bool = True) -> IndexSnapshot:
-        """Load files, term counts and symbols at the manifest's versions.
+    def load(self) -> IndexSnapshot:
+        """Load files, term counts, symbols and chunk spans at the manifest's versions.
+
+        Served from ``snapshot.pkl`` when it matches the manifest (importing lancedb
+        alone costs seconds, more than a warm pack); otherwise read from LanceDB and
+        the cache is rewritten.
 
         Raises:
             IndexNotFound, IndexOutdated, IndexCorrupt: see ``manifest``.
         """
         man = self.manifest()
+        cached = self._read_cache(man)
+        if cached is not None:
+            return cached
         tables = self._tables(man)
         try:
-            ftab = tables["files"].to_arrow()
-            stab = tables["symbols"].to_arrow() if with_symbols else None
+            fcols = tables["files"].to_arrow().to_pydict()
+            scols = tables["symbols"].to_arrow().to_pydict()
+            ccols = tables["chunks"].search().select(
+                ["path", "start_line", "end_line", "tokens", "content_hash", "id", "symbols"]
+            ).limit(None).to_arrow().to_pydict()
         except Exception as exc:
             raise IndexCorrupt(f"index data unreadable in {self.dir}: {type(exc).__name__}. Run: ctxpack index --rebuild") from exc
-        fcols = ftab.to_pydict()
-        files: dict[str, FileRecord] = {}
-        file_terms: dict[str, tuple[list[str], list[int]]] = {}
-        for i, path in enumerate(fcols["path"]):
-            files[path] = FileRecord(path, fcols["sha1"][i], fcols["language"][i], fcols["size"][i],
-                                     fcols["mtime_ns"][i], fcols["tokens"][i], fcols["lines"][i])
-            file_terms[path] = (fcols["terms"][i], fcols["counts"][i])
-        symbols: tuple[Symbol, ...] = ()
-        if stab is not None:
-            c = stab.to_pydict()
-            symbols = tuple(
-                Symbol(c["path"][i], c["name"][i], c["kind"][i], c["category"][i], c["line"][i],
-                       c["end_line"][i], c["signature"][i], c["parent"][i], c["doc"][i])
-                for i in range(len(c["path"]))
-            )
-        return IndexSnapshot(files, file_terms, symbols, man)
+        cols = {"files": fcols, "symbols": scols, "chunks": ccols}
+        self._write_cache(man, cols)
+        return _snapshot_from_columns(cols, man)
+
+    def _cache_key(self, man: Manifest) -> str:
+        return json.dumps([SCHEMA_VERSION, man.db, man.versions, man.encoding, man.settings], sort_keys=True)
+
+    def _read_cache(self, man: Manifest) -> IndexSnapshot | None:
+        try:
+            with open(self.dir / _CACHE, "rb") as fh:
+                data = pickle.load(fh)
+            if not isinstance(data, dict) or data.get("key") != self._cache_key(man):
+                return None
+            return _snapshot_from_columns(data["cols"], man)
+        except FileNotFoundError:
+            return None
+        except Exception as exc:  # a damaged cache is only a cache: fall back to LanceDB
+            log.warning("index cache unreadable (%s); reading the database", type(exc).__name__)
+            return None
+
+    def _write_cache(self, man: Manifest, cols: dict[str, dict[str, list[Any]]]) -> None:
+        tmp = self.dir / f"{_CACHE}.{os.getpid()}.tmp"
+        try:
+            with open(tmp, "wb") as fh:
+                pickle.dump({"key": self._cache_key(man), "cols": cols}, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, self.dir / _CACHE)
+        except OSError as exc:
+            log.debug("index cache not written: %s", exc)
+            with contextlib.suppress(OSError):
+                tmp.unlink()
 
     def chunks_for(self, paths: list[str], manifest: Manifest | None = None) -> list[Chunk]:
         """Chunks of the given files, in (path, line) order, at ``manifest``'s versions."""
@@ -283,6 +343,7 @@ class IndexStore:
         symbols: list[Symbol],
         chunks: list[tuple[Chunk, str]],
         skipped: list[Skipped],
+        touched: list[FileRow] = (),  # type: ignore[assignment]
     ) -> Manifest:
         """Apply one update (call under ``lock``) and publish it atomically.
 
@@ -292,6 +353,7 @@ class IndexStore:
             removed: paths whose rows are deleted (changed files are removed, then re-added).
             files, symbols, chunks: new rows; chunks come with their search text.
             skipped: the discovery's skipped list, kept for reports.
+            touched: files whose content is unchanged but whose stat changed (files table only).
 
         Returns:
             The new manifest.
@@ -309,7 +371,7 @@ class IndexStore:
                 old = None
         lancedb = _lancedb()
         data = {
-            "files": pa.Table.from_pylist([_file_row(f) for f in files], schema=schemas["files"]),
+            "files": pa.Table.from_pylist([_file_row(f) for f in [*files, *touched]], schema=schemas["files"]),
             "symbols": pa.Table.from_pylist([_symbol_row(s) for s in symbols], schema=schemas["symbols"]),
             "chunks": pa.Table.from_pylist([_chunk_row(c, t) for c, t in chunks], schema=schemas["chunks"]),
         }
@@ -332,6 +394,8 @@ class IndexStore:
                     # A writer died after touching this table: go back to what readers see.
                     tbl.restore(old.versions[name])
                 changed = sorted(set(removed) | {f.record.path for f in files})
+                if name == "files":
+                    changed = sorted(set(changed) | {f.record.path for f in touched})
                 for i in range(0, len(changed), 500):
                     part = changed[i: i + 500]
                     tbl.delete("path IN (" + ", ".join("'" + p.replace("'", "''") + "'" for p in part) + ")")

@@ -92,6 +92,24 @@
         name: (identifier) @name
         value: [(arrow_function) (function_expression) (generator_function)]) @definition.function)))
 
+; ES5 / CommonJS style at top level: `exports.f = function () {}`, `Foo.prototype.m = function () {}`
+(program
+  (expression_statement
+    (assignment_expression
+      left: (member_expression
+        object: [(identifier) (member_expression)]
+        property: (property_identifier) @name)
+      right: [(function_expression) (arrow_function)]) @definition.function))
+
+; methods in object literals: `{ m() {} }` and `{ m: function () {} }`
+(object
+  (method_definition
+    name: [(property_identifier) (string) (computed_property_name)] @name) @definition.method)
+
+(pair
+  key: (property_identifier) @name
+  value: (function_expression)) @definition.method
+
 ; top-level `const NAME = <non-function value>`, exported or not
 (program
   (lexical_declaration
