@@ -6,7 +6,7 @@ import hashlib
 import logging
 import os
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -21,7 +21,7 @@ from .parse import parse_source
 from .query import analyze_query
 from .rank import RankIndex, build_rank_index, rank
 from .store import FileRow, IndexSnapshot, IndexStore
-from .terms import term_counts, terms
+from .terms import terms
 from .tokens import get_counter
 
 __all__ = ["Progress", "Repo", "build_index", "index_dir_for", "open_repo", "pack_for", "rank_for", "search_chunks", "stats_dict"]
@@ -69,12 +69,16 @@ def _process(src: SourceFile, cfg: Config) -> _Parsed:
     parsed = parse_source(src.path, src.language, src.text, cfg.parse_timeout_ms)
     chunks = chunk_file(src, parsed.symbols, counter, cfg)
     path_terms = terms(src.path.replace("/", " ").replace(".", " "))
-    counts = term_counts(src.text)
+    path_text = " ".join(path_terms)
+    counts: Counter[str] = Counter()
+    search = []
+    for c in chunks:
+        cterms = terms(c.text)
+        counts.update(cterms)
+        search.append((c, " ".join(cterms) + " " + path_text))
     for t in path_terms:
         counts[t] += _PATH_TERM_WEIGHT
     items = sorted(counts.items())
-    path_text = " ".join(path_terms)
-    search = [(c, " ".join(terms(c.text)) + " " + path_text) for c in chunks]
     rec = FileRecord(src.path, src.sha1, src.language, src.size, src.mtime_ns,
                      sum(c.tokens for c in chunks), src.text.count("\n") + (0 if src.text.endswith("\n") else 1))
     return _Parsed(FileRow(rec, tuple(t for t, _ in items), tuple(c for _, c in items), parsed.error), parsed.symbols, search)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from functools import lru_cache
 
 __all__ = ["IDENT_RE", "split_identifier", "term_counts", "terms"]
 
@@ -40,19 +41,26 @@ def _stem(word: str) -> str:
     return word
 
 
+@lru_cache(maxsize=200_000)
+def _ident_terms(ident: str) -> tuple[str, ...]:
+    if len(ident) > 64:
+        return ()
+    parts = split_identifier(ident)
+    out = []
+    whole = ident.lower()
+    if len(parts) > 1 and whole not in STOPWORDS:
+        out.append(whole)
+    for p in parts:
+        if len(p) > 1 and p not in STOPWORDS and not p.isdigit():
+            out.append(_stem(p))
+    return tuple(out)
+
+
 def terms(text: str) -> list[str]:
     """Search terms of ``text``: whole identifiers plus their stemmed parts, no stopwords."""
     out: list[str] = []
     for ident in IDENT_RE.findall(text):
-        if len(ident) > 64:
-            continue
-        parts = split_identifier(ident)
-        whole = ident.lower()
-        if len(parts) > 1 and whole not in STOPWORDS:
-            out.append(whole)
-        for p in parts:
-            if len(p) > 1 and p not in STOPWORDS and not p.isdigit():
-                out.append(_stem(p))
+        out.extend(_ident_terms(ident))
     return out
 
 

@@ -1,0 +1,76 @@
+"""Per-language symbol extraction on the real grammars (sample_repos/lang)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from ctxpack.languages import CODE_LANGUAGES, get_query, language_for
+from ctxpack.parse import parse_source
+
+LANG_DIR = Path(__file__).resolve().parent.parent / "sample_repos" / "lang"
+EXPECTED = json.loads((LANG_DIR / "expected.json").read_text())
+
+
+def test_every_supported_language_has_a_sample() -> None:
+    assert set(EXPECTED) == set(CODE_LANGUAGES)
+    assert len(CODE_LANGUAGES) >= 13
+
+
+@pytest.mark.parametrize("lang", sorted(EXPECTED))
+def test_language_symbols(lang: str) -> None:
+    spec = EXPECTED[lang]
+    path = spec["file"]
+    assert language_for(path) == lang
+    assert get_query(lang) is not None
+    text = (LANG_DIR / path).read_text(encoding="utf-8")
+    parsed = parse_source(path, lang, text)
+    assert parsed.error == ""
+    defs = {(s.name, s.category) for s in parsed.symbols if s.kind == "def"}
+    refs = {(s.name, s.category) for s in parsed.symbols if s.kind == "ref"}
+    missing_defs = {tuple(d) for d in spec["defs"]} - defs
+    missing_refs = {tuple(r) for r in spec["refs"]} - refs
+    assert not missing_defs, f"{lang}: definitions not found: {sorted(missing_defs)}"
+    assert not missing_refs, f"{lang}: references not found: {sorted(missing_refs)}"
+    for s in parsed.symbols:
+        assert 1 <= s.line <= s.end_line <= text.count("\n") + 1
+    # no definition reported twice for the same place
+    keys = [(s.name, s.line) for s in parsed.symbols if s.kind == "def"]
+    assert len(keys) == len(set(keys))
+
+
+def test_signatures_docs_and_parents_python() -> None:
+    text = (
+        "class Cart:\n"
+        '    """A shopping cart."""\n\n'
+        "    def total(self, region: str) -> int:\n"
+        '        """Total price for a region."""\n'
+        "        return 1\n"
+    )
+    syms = {s.name: s for s in parse_source("c.py", "python", text).symbols if s.kind == "def"}
+    assert syms["Cart"].category == "class" and syms["Cart"].doc == "A shopping cart."
+    assert syms["total"].category == "method" and syms["total"].parent == "Cart"
+    assert syms["total"].signature == "def total(self, region: str) -> int"
+    assert syms["total"].doc == "Total price for a region."
+
+
+def test_unknown_language_is_plain_text() -> None:
+    parsed = parse_source("notes.txt", "text", "just words\n")
+    assert parsed.symbols == () and parsed.error == ""
+
+
+def test_broken_code_still_yields_symbols() -> None:
+    text = "def ok():\n    return 1\n\ndef broken(:\n    pass\n\nclass Fine:\n    pass\n"
+    names = {s.name for s in parse_source("b.py", "python", text).symbols if s.kind == "def"}
+    assert {"ok", "Fine"} <= names
+
+
+def test_pathological_file_is_bounded() -> None:
+    text = "x = " + "(" * 50_000 + ")" * 50_000 + "\n"
+    t0 = time.monotonic()
+    parsed = parse_source("deep.py", "python", text, timeout_ms=500)
+    assert time.monotonic() - t0 < 10
+    assert isinstance(parsed.symbols, tuple)
