@@ -38,7 +38,8 @@ class RankWeights:
     trace_frame: float = 3.0  # file appears in a stack trace in the query
     graph: float = 0.6  # personalized PageRank share
     test_penalty: float = 0.6  # multiplier for test files unless the query asks for tests
-    doc_penalty: float = 0.5  # multiplier for non-code files (docs, data)
+    doc_penalty: float = 0.1  # multiplier for non-code files (docs, data, markup)
+    aux_penalty: float = 0.6  # multiplier for examples, benchmarks and docs folders
     pagerank_damping: float = 0.5
     seeds: int = 20  # top lexical files that seed the PageRank walk
 
@@ -57,6 +58,8 @@ class Config:
     chunk_tokens: int = 400  # target chunk size
     max_chunk_tokens: int = 1200  # a definition bigger than this is split
     repo_map: bool = True
+    big_file_share: float = 0.5  # a file over this share of the budget goes in as chunks (unless first)
+    skeleton_share: float = 0.1  # a skeleton may take at most this share of the budget
     parse_timeout_ms: int = 2000
     weights: RankWeights = field(default_factory=RankWeights)
 

@@ -61,7 +61,7 @@ _FILENAMES = {"Rakefile": "ruby", "Gemfile": "ruby"}
 _OTHER_CODE = frozenset({
     ".sh", ".bash", ".zsh", ".swift", ".scala", ".m", ".mm", ".lua", ".pl", ".r", ".sql",
     ".vue", ".svelte", ".dart", ".ex", ".exs", ".erl", ".hs", ".ml", ".clj", ".zig", ".nim",
-    ".html", ".css", ".scss", ".proto", ".graphql",
+    ".proto", ".graphql",
 })
 
 

@@ -20,8 +20,6 @@ __all__ = ["PackInputs", "pack_files"]
 _MAX_CANDIDATES = 400  # ranked files considered for whole/chunk packing
 _MAX_SKELETONS = 40
 _CHUNK_TOP = 8  # only the best files may go in as chunks
-_BIG_FILE_SHARE = 0.5  # a file over this share of the budget goes in as chunks
-_SKELETON_SHARE = 0.1  # a skeleton may take at most this share of the budget
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +92,8 @@ def pack_files(
     fmt: str,
     skipped: tuple[Skipped, ...] = (),
     repo_map: bool = True,
+    big_file_share: float = 0.5,
+    skeleton_share: float = 0.1,
 ) -> Pack:
     """Pack ranked files into ``budget`` tokens of rendered ``fmt``.
 
@@ -106,6 +106,8 @@ def pack_files(
         fmt: xml, markdown, plain or json (json packs an xml context).
         skipped: reported in the pack.
         repo_map: add a directory/symbol map if room remains.
+        big_file_share: a file above this share of the budget goes in as chunks (unless ranked first).
+        skeleton_share: cap on one skeleton, as a share of the budget.
 
     Returns:
         The Pack, with ``context`` rendered and ``tokens`` counted exactly.
@@ -140,7 +142,7 @@ def pack_files(
         if rec.sha1 in seen_hashes:
             continue  # an identical copy is already in
         est = rec.tokens + 20
-        big = rec.tokens > _BIG_FILE_SHARE * budget
+        big = rec.tokens > big_file_share * budget
         if est <= remaining * 1.05 + 40 and not (big and pos > 0):
             text = inputs.read_text(r.path)
             if text is None:
@@ -153,7 +155,7 @@ def pack_files(
                 seen_hashes.add(rec.sha1)
                 continue
         if pos < _CHUNK_TOP and r.score >= 0.3 * top_score and r.score > 0:
-            pf = _as_chunks(r, rec, inputs, qterms, names, min(remaining, int(budget * _BIG_FILE_SHARE)), counter, fmt)
+            pf = _as_chunks(r, rec, inputs, qterms, names, min(remaining, int(budget * big_file_share)), counter, fmt)
             if pf is not None:
                 add(pf)
                 continue
@@ -163,7 +165,7 @@ def pack_files(
             if body:
                 b = block(fmt, r.path, "skeleton", body, rec.language)
                 t = counter.count(b)
-                if t <= min(remaining, budget * _SKELETON_SHARE):
+                if t <= min(remaining, budget * skeleton_share):
                     add(PackedFile(r.path, "skeleton", body, t, r.score, r.reasons, (), rec.language))
                     skeletons += 1
 

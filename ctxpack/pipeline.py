@@ -320,7 +320,8 @@ def pack_for(repo: Repo, query: str, *, budget: int | None = None, fmt: str | No
         symbols_for=lambda p: repo.symbols_by_path.get(p, []),
     )
     pack = pack_files(query=query, ranked=ranked, inputs=inputs, budget=budget, counter=counter,
-                      fmt=fmt or cfg.format, skipped=man.skipped, repo_map=cfg.repo_map)
+                      fmt=fmt or cfg.format, skipped=man.skipped, repo_map=cfg.repo_map,
+                      big_file_share=cfg.big_file_share, skeleton_share=cfg.skeleton_share)
     pack.lanes.update({"lexical": True, "dense": False})
     return pack
 

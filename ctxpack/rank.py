@@ -27,6 +27,7 @@ from .query import QueryInfo
 __all__ = ["RankIndex", "build_rank_index", "is_test_path", "rank"]
 
 _TEST_RE = re.compile(r"(^|/)(tests?|spec|specs|__tests__|testing|testdata|fixtures?)/|(^|/)test_[^/]*$|_test\.[a-z]+$|\.(test|spec)\.[a-z]+$|(^|/)[^/]*Tests?\.[a-z]+$|(^|/)conftest\.py$")
+_AUX_RE = re.compile(r"(^|/)(examples?|samples?|demos?|benches|benchmarks?|docs?|tutorials?)/")
 _BM25_K1 = 1.2
 _BM25_B = 0.75
 _COMMON_DEF_FILES = 8  # a name defined in more files than this carries no graph edge
@@ -35,6 +36,11 @@ _COMMON_DEF_FILES = 8  # a name defined in more files than this carries no graph
 def is_test_path(path: str) -> bool:
     """True for test files and fixtures (by path convention)."""
     return bool(_TEST_RE.search(path))
+
+
+def is_aux_path(path: str) -> bool:
+    """True for examples, benchmarks and documentation folders."""
+    return bool(_AUX_RE.search(path))
 
 
 @dataclass(slots=True)
@@ -259,11 +265,7 @@ def rank(q: QueryInfo, ri: RankIndex, w: RankWeights, focus: tuple[str, ...] = (
 
     # Priors: tests and docs are context, not targets, unless the query asks for them.
     for i in list(score):
-        p = ri.paths[i]
-        if not q.mentions_tests and is_test_path(p):
-            score[i] *= w.test_penalty
-        elif not is_code(p):
-            score[i] *= w.doc_penalty
+        score[i] *= _prior(ri.paths[i], q, w)
 
     # Graph expansion from the best lexical files.
     seeds = dict(sorted(score.items(), key=lambda kv: (-kv[1], ri.paths[kv[0]]))[: w.seeds])
@@ -275,8 +277,7 @@ def rank(q: QueryInfo, ri: RankIndex, w: RankWeights, focus: tuple[str, ...] = (
             g = w.graph * v / pr_top
             if g < 1e-4:
                 continue
-            if not q.mentions_tests and is_test_path(ri.paths[i]):
-                g *= w.test_penalty
+            g *= _prior(ri.paths[i], q, w)
             score[i] = score.get(i, 0.0) + g
             if g >= 0.05 * w.graph and i not in seed_set or (i in seed_set and g >= 0.3 * w.graph):
                 why = _graph_reason(ri, i, seeds)
@@ -291,6 +292,17 @@ def rank(q: QueryInfo, ri: RankIndex, w: RankWeights, focus: tuple[str, ...] = (
     seen = {r.path for r in ranked}
     rest = [RankedFile(p, 0.0, ("no match",)) for p in ri.paths if p not in seen]
     return ranked + rest
+
+
+def _prior(path: str, q: QueryInfo, w: RankWeights) -> float:
+    """Tests, examples and docs are context, not edit targets, unless the query asks."""
+    if not is_code(path):
+        return w.doc_penalty
+    if is_test_path(path):
+        return 1.0 if q.mentions_tests else w.test_penalty
+    if is_aux_path(path):
+        return w.aux_penalty
+    return 1.0
 
 
 def _graph_reason(ri: RankIndex, i: int, seeds: dict[int, float]) -> str:

@@ -1,0 +1,141 @@
+#!/usr/bin/env python3
+"""Ranking/packing ablation on the shared recall bench, in one process.
+
+Runs ctxpack as a library on the dev tasks (../shared/bench/tasks-dev.jsonl) with each
+ranking signal switched off in turn, next to the full system and a lexical-only
+variant, and scores every pack with the bench's own ``score()`` (full-recall,
+any-recall, all-found) at 8K / 32K / 128K. Each task tree gets its own index, built once
+and kept under the scratch folder, so repeated runs only rank and pack.
+
+For the comparison with the `bm25-files+code` baseline in the same run, use
+``benchmarks/run_recall.sh`` (it drives the ctxpack CLI like any `cmd:` system).
+
+Usage:
+  python benchmarks/ablation.py [--limit 10] [--repo OWNER/NAME] [--variants full,no-graph,...]
+Environment: CTXPACK_EVAL_MIRRORS, CTXPACK_EVAL_SCRATCH, BENCH_DIR (as for run_recall.sh).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import dataclasses
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from ctxpack import load_config, open_repo, pack_for
+from ctxpack.config import Config, RankWeights
+from ctxpack.render import pack_to_dict
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = Path(os.environ.get("BENCH_DIR", ROOT.parent / "shared" / "bench")).resolve()
+sys.path.insert(0, str(BENCH))
+import recall  # noqa: E402  (the bench harness: materialize trees, score packs)
+
+BUDGETS = (8_000, 32_000, 128_000)
+W = RankWeights()
+VARIANTS: dict[str, dict[str, float]] = {
+    "full": {},
+    "lexical-only": {"defines_named": 0, "path_named": 0, "stem_named": 0, "trace_frame": 0, "graph": 0},
+    "no-graph": {"graph": 0},
+    "no-defines": {"defines_named": 0},
+    "no-paths": {"path_named": 0, "stem_named": 0},
+    "no-test-prior": {"test_penalty": 1.0},
+    "no-doc-prior": {"doc_penalty": 1.0},
+    "no-aux-prior": {"aux_penalty": 1.0},
+}
+
+
+def _config(name: str, base: Config) -> Config:
+    """A named variant, or an ad-hoc one: ``key=value+key=value`` over weights and config."""
+    if name in VARIANTS:
+        return dataclasses.replace(base, weights=dataclasses.replace(W, **VARIANTS[name]))
+    weights: dict[str, float] = {}
+    cfg: dict[str, float] = {}
+    wf = {f.name for f in dataclasses.fields(RankWeights)}
+    for part in name.split("+"):
+        k, v = part.split("=")
+        (weights if k in wf else cfg)[k] = type(getattr(W if k in wf else base, k))(float(v))
+    return dataclasses.replace(base, weights=dataclasses.replace(W, **weights), **cfg)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--tasks", default=str(BENCH / "tasks-dev.jsonl"))
+    ap.add_argument("--limit", type=int, default=0, help="tasks per repo (0 = all)")
+    ap.add_argument("--repo", action="append", default=[])
+    ap.add_argument("--variants", default=",".join(VARIANTS))
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "out" / "ablation.jsonl"))
+    args = ap.parse_args()
+    mirrors = os.environ.get("CTXPACK_EVAL_MIRRORS", "/work/.mirror")
+    scratch = os.environ.get("CTXPACK_EVAL_SCRATCH", "/tmp/ctxpack-eval-scratch")
+    variants = [v for v in args.variants.split(",") if v]
+
+    tasks = [json.loads(line) for line in open(args.tasks, encoding="utf-8") if line.strip()]
+    if args.repo:
+        tasks = [t for t in tasks if t["repo"] in args.repo]
+    if args.limit:
+        seen: collections.Counter[str] = collections.Counter()
+        kept = []
+        for t in tasks:
+            if seen[t["repo"]] < args.limit:
+                kept.append(t)
+                seen[t["repo"]] += 1
+        tasks = kept
+
+    rows = []
+    t_start = time.perf_counter()
+    for n, task in enumerate(tasks, 1):
+        tree = recall.materialize(recall.find_mirror(mirrors, task["repo"]), task["repo"], task["parent"], scratch)
+        idx = Path(scratch) / "ctxpack-ablation" / task["repo"].replace("/", "+") / task["parent"][:16]
+        for v in variants:
+            cfg = _config(v, load_config(tree, index_dir=str(idx)))
+            repo = open_repo(tree, cfg)
+            for b in BUDGETS:
+                t0 = time.perf_counter()
+                pack = pack_for(repo, task["query"], budget=b, fmt="json")
+                dt = time.perf_counter() - t0
+                sc = recall.score(task, pack_to_dict(pack), tree, b, None)
+                rows.append({"task_id": task["id"], "repo": task["repo"], "language": task["language"],
+                             "variant": v, "budget": b, "time_s": dt,
+                             **{k: sc[k] for k in ("full_recall", "any_recall", "all_found", "over_budget")}})
+        print(f"[{n}/{len(tasks)}] {task['id']} ({time.perf_counter() - t_start:.0f}s)", file=sys.stderr)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    with open(args.out, "w", encoding="utf-8") as fh:
+        for r in rows:
+            fh.write(json.dumps(r) + "\n")
+    print(summarize(rows, variants))
+
+
+def summarize(rows: list[dict], variants: list[str]) -> str:
+    agg: dict[tuple[str, int], list[dict]] = collections.defaultdict(list)
+    for r in rows:
+        agg[(r["variant"], r["budget"])].append(r)
+
+    def mean(rs: list[dict], k: str) -> float:
+        return sum(r[k] for r in rs) / len(rs) if rs else 0.0
+
+    out = [f"{len(rows) // max(1, len(variants) * len(BUDGETS))} tasks", "",
+           "| variant | full@8K | full@32K | full@128K | any@8K | any@32K | any@128K | all@8K | all@32K | all@128K | over |",
+           "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for v in variants:
+        cells = [f"{mean(agg[(v, b)], k):.3f}" for k in ("full_recall", "any_recall", "all_found") for b in BUDGETS]
+        over = sum(r["over_budget"] for b in BUDGETS for r in agg[(v, b)])
+        out.append(f"| {v} | " + " | ".join(cells) + f" | {over} |")
+    langs = sorted({r["language"] for r in rows})
+    if "full" in variants and len(langs) > 1:
+        out += ["", "Per language (full system): full-recall @8K / @32K / @128K", "",
+                "| language | n | full@8K | full@32K | full@128K |", "|---|---|---|---|---|"]
+        for lang in langs:
+            rs = [r for r in rows if r["variant"] == "full" and r["language"] == lang]
+            n = len(rs) // len(BUDGETS)
+            cells = [f"{mean([r for r in rs if r['budget'] == b], 'full_recall'):.3f}" for b in BUDGETS]
+            out.append(f"| {lang} | {n} | " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    main()
