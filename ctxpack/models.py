@@ -132,8 +132,7 @@ class RankedFile:
     path: str
     score: float
     reasons: tuple[str, ...]
-    lexical: float = 0.0
-    graph: float = 0.0
+    features: tuple[tuple[str, float], ...] = ()  # the signal values behind the score
 
 
 @dataclass(frozen=True, slots=True)

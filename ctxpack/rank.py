@@ -24,7 +24,7 @@ from .languages import is_code
 from .models import FileRecord, RankedFile, Symbol
 from .query import QueryInfo
 
-__all__ = ["RankIndex", "build_rank_index", "is_test_path", "rank"]
+__all__ = ["FEATURES", "RankIndex", "build_rank_index", "is_aux_path", "is_test_path", "rank"]
 
 _TEST_RE = re.compile(r"(^|/)(tests?|spec|specs|__tests__|testing|testdata|fixtures?)/|(^|/)test_[^/]*$|_test\.[a-z]+$|\.(test|spec)\.[a-z]+$|(^|/)[^/]*Tests?\.[a-z]+$|(^|/)conftest\.py$")
 _AUX_RE = re.compile(r"(^|/)(examples?|samples?|demos?|benches|benchmarks?|docs?|tutorials?)/")
@@ -198,8 +198,15 @@ def _pagerank(ri: RankIndex, seeds: dict[int, float], damping: float, iters: int
     return rank_
 
 
+FEATURES = ("bm25", "defines", "path", "stem", "frame", "focus", "graph", "prior")
+
+
 def rank(q: QueryInfo, ri: RankIndex, w: RankWeights, focus: tuple[str, ...] = ()) -> list[RankedFile]:
     """Rank every indexed file for the query.
+
+    Each file gets a feature vector (see ``FEATURES``); its score is the weighted sum of
+    the direct signals, times its prior, plus the weighted graph signal (also times the
+    prior). Reasons name the evidence behind every non-zero feature.
 
     Args:
         q: the analysed instruction.
@@ -208,22 +215,23 @@ def rank(q: QueryInfo, ri: RankIndex, w: RankWeights, focus: tuple[str, ...] = (
         focus: files the user is editing; they and their neighbours are favoured.
 
     Returns:
-        Every file, best first (ties broken by path), each with score and reasons.
+        Every file, best first (ties broken by path), each with score, reasons and features.
     """
     n = len(ri.paths)
     if n == 0:
         return []
     bm25, contrib = _bm25(ri, q)
     top = max(bm25.values(), default=0.0) or 1.0
-    score: dict[int, float] = {i: w.bm25 * s / top for i, s in bm25.items()}
+    feats: dict[int, dict[str, float]] = defaultdict(dict)
     reasons: dict[int, list[str]] = defaultdict(list)
     for i, parts in contrib.items():
+        feats[i]["bm25"] = bm25[i] / top
         parts.sort(reverse=True)
         if bm25[i] / top >= 0.15:
             reasons[i].append("matches " + ", ".join(t for _, t in parts[:4]))
 
-    def boost(i: int, amount: float, why: str) -> None:
-        score[i] = score.get(i, 0.0) + amount
+    def add(i: int, feature: str, amount: float, why: str) -> None:
+        feats[i][feature] = feats[i].get(feature, 0.0) + amount
         if why not in reasons[i] and len(reasons[i]) < 6:
             reasons[i].append(why)
 
@@ -235,57 +243,64 @@ def rank(q: QueryInfo, ri: RankIndex, w: RankWeights, focus: tuple[str, ...] = (
             exact = ri.defs_by_lower.get(ident.lower())
         if not exact or (not is_code_word and len(exact) > 3):
             continue
-        strength = w.defines_named * (1.0 if is_code_word else 0.35) / math.sqrt(len(exact))
+        strength = (1.0 if is_code_word else 0.35) / math.sqrt(len(exact))
         for i in exact:
-            boost(i, strength, f"defines `{ident}` named in the query")
+            add(i, "defines", strength, f"defines `{ident}` named in the query")
 
-    # Paths, basenames and stems the query mentions.
+    # Paths, basenames and stems the query mentions; stack frames; focus files.
     for mention in q.paths:
         low = mention.lower()
         for i, p in enumerate(ri.paths):
             pl = p.lower()
             if pl == low or pl.endswith("/" + low):
-                boost(i, w.path_named, f"path `{mention}` named in the query")
+                add(i, "path", 1.0, f"path `{mention}` named in the query")
             elif "/" in low and (pl.startswith(low + "/") or ("/" + low + "/") in ("/" + pl)):
-                boost(i, w.path_named * 0.3, f"in directory `{mention}` named in the query")
+                add(i, "path", 0.3, f"in directory `{mention}` named in the query")
     for word in q.words:
         files = ri.stems.get(word)
         if files and len(word) >= 4 and len(files) <= 4:
             for i in files:
-                boost(i, w.stem_named / len(files), f"file name matches `{word}`")
+                add(i, "stem", 1.0 / len(files), f"file name matches `{word}`")
     for fpath, line in q.frames:
         fl = fpath.lower().lstrip("./")
         for i, p in enumerate(ri.paths):
             pl = p.lower()
             if fl == pl or fl.endswith("/" + pl) or pl.endswith("/" + fl):
-                boost(i, w.trace_frame, f"stack frame `{PurePosixPath(p).name}:{line}`")
+                add(i, "frame", 1.0, f"stack frame `{PurePosixPath(p).name}:{line}`")
     for fp in focus:
         if fp in ri.records:
-            boost(ri.paths.index(fp), w.path_named, "focus file (being edited)")
+            add(ri.paths.index(fp), "focus", 1.0, "focus file (being edited)")
 
-    # Priors: tests and docs are context, not targets, unless the query asks for them.
-    for i in list(score):
-        score[i] *= _prior(ri.paths[i], q, w)
+    score: dict[int, float] = {}
+    for i, f in feats.items():
+        f["prior"] = _prior(ri.paths[i], q, w)
+        direct = (w.bm25 * f.get("bm25", 0.0) + w.defines_named * f.get("defines", 0.0)
+                  + w.path_named * (f.get("path", 0.0) + f.get("focus", 0.0)) + w.stem_named * f.get("stem", 0.0)
+                  + w.trace_frame * f.get("frame", 0.0))
+        score[i] = direct * f["prior"]
 
-    # Graph expansion from the best lexical files.
+    # Graph expansion from the best direct matches.
     seeds = dict(sorted(score.items(), key=lambda kv: (-kv[1], ri.paths[kv[0]]))[: w.seeds])
     pr = _pagerank(ri, seeds, w.pagerank_damping)
     if pr:
         seed_set = set(seeds)
         pr_top = max(pr.values()) or 1.0
         for i, v in pr.items():
-            g = w.graph * v / pr_top
-            if g < 1e-4:
+            if v / pr_top < 1e-4:
                 continue
-            g *= _prior(ri.paths[i], q, w)
+            f = feats[i]
+            f["graph"] = v / pr_top
+            f.setdefault("prior", _prior(ri.paths[i], q, w))
+            g = w.graph * f["graph"] * f["prior"]
             score[i] = score.get(i, 0.0) + g
-            if g >= 0.05 * w.graph and i not in seed_set or (i in seed_set and g >= 0.3 * w.graph):
+            if (i not in seed_set and g >= 0.05 * w.graph) or (i in seed_set and g >= 0.3 * w.graph):
                 why = _graph_reason(ri, i, seeds)
                 if why and why not in reasons[i]:
                     reasons[i].append(why)
 
     ranked = [
-        RankedFile(ri.paths[i], round(s, 6), tuple(reasons.get(i, ())) or ("weak match",), lexical=round(bm25.get(i, 0.0) / top, 6))
+        RankedFile(ri.paths[i], round(s, 6), tuple(reasons.get(i, ())) or ("weak match",),
+                   tuple((k, round(feats[i][k], 6)) for k in FEATURES if k in feats[i]))
         for i, s in score.items() if s > 0
     ]
     ranked.sort(key=lambda r: (-r.score, r.path))
