@@ -281,7 +281,7 @@ def rank(q: QueryInfo, ri: RankIndex, w: RankWeights, focus: tuple[str, ...] = (
 
     # Graph expansion from the best direct matches.
     seeds = dict(sorted(score.items(), key=lambda kv: (-kv[1], ri.paths[kv[0]]))[: w.seeds])
-    pr = _pagerank(ri, seeds, w.pagerank_damping)
+    pr = _pagerank(ri, seeds, w.pagerank_damping) if w.graph > 0 else {}
     if pr:
         seed_set = set(seeds)
         pr_top = max(pr.values()) or 1.0

@@ -1,0 +1,112 @@
+"""Each ranking signal, on the sample repositories (real index)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from ctxpack import load_config, open_repo, rank_for
+from ctxpack.pipeline import Repo
+from ctxpack.query import analyze_query
+from ctxpack.rank import is_test_path
+from ctxpack.terms import split_identifier, terms
+
+
+@pytest.fixture(scope="module")
+def shop_repo(indexed_samples: dict[str, Path]) -> Repo:
+    return open_repo(indexed_samples["shop_api"], load_config(indexed_samples["shop_api"]))
+
+
+def _top(repo: Repo, query: str, n: int = 3, **kw: object) -> list[str]:
+    return [r.path for r in rank_for(repo, query, **kw)[:n]]  # type: ignore[arg-type]
+
+
+def _reasons(repo: Repo, query: str, path: str) -> str:
+    return " | ".join(next(r for r in rank_for(repo, query) if r.path == path).reasons)
+
+
+def test_code_aware_terms() -> None:
+    assert split_identifier("getHTTPResponseCode") == ["get", "http", "response", "code"]
+    assert split_identifier("charge_with_retry") == ["charge", "with", "retry"]
+    assert "charge_with_retry" in terms("charge_with_retry(x)") and "retry" in terms("charge_with_retry(x)")
+
+
+def test_query_analysis() -> None:
+    q = analyze_query('Fix `Cart.total` in shop/models/cart.py: KeyError "insufficient stock"\n'
+                      '  File "shop/services/checkout.py", line 42, in checkout')
+    assert "Cart" in q.code_identifiers and "total" in q.identifiers
+    assert "shop/models/cart.py" in q.paths
+    assert ("shop/services/checkout.py", 42) in q.frames
+    assert "insufficient stock" in q.quoted
+
+
+def test_identifier_named_in_query(shop_repo: Repo) -> None:
+    assert _top(shop_repo, "charge_with_retry should cap the sleep", 1) == ["shop/services/payment.py"]
+    assert "defines `charge_with_retry` named in the query" in _reasons(
+        shop_repo, "charge_with_retry should cap the sleep", "shop/services/payment.py")
+
+
+def test_path_named_in_query(shop_repo: Repo) -> None:
+    q = "change the defaults in shop/config.py"
+    assert _top(shop_repo, q, 1) == ["shop/config.py"]
+    assert "path `shop/config.py` named in the query" in _reasons(shop_repo, q, "shop/config.py")
+
+
+def test_file_stem_named(shop_repo: Repo) -> None:
+    q = "inventory should refuse negative quantities"
+    assert "shop/services/inventory.py" in _top(shop_repo, q, 2)
+    assert "file name matches `inventory`" in _reasons(shop_repo, q, "shop/services/inventory.py")
+
+
+def test_stack_trace_frames(shop_repo: Repo) -> None:
+    q = ('Traceback (most recent call last):\n  File "/srv/app/shop/routes/cart_routes.py", line 30, in add\n'
+         "ValueError: boom")
+    assert _top(shop_repo, q, 1) == ["shop/routes/cart_routes.py"]
+    assert "stack frame" in _reasons(shop_repo, q, "shop/routes/cart_routes.py")
+
+
+def test_graph_expansion_brings_neighbours(shop_repo: Repo) -> None:
+    q = "charge_with_retry should cap the sleep"
+    ranked = rank_for(shop_repo, q)
+    graph_files = [r for r in ranked if any(r.reasons[i].startswith(("used by", "uses")) for i in range(len(r.reasons)))]
+    assert graph_files, "some file must be explained by the symbol graph"
+    # the checkout service calls charge_with_retry: it must rank above unrelated routes
+    pos = {r.path: i for i, r in enumerate(ranked)}
+    assert pos["shop/services/checkout.py"] < pos["shop/routes/product_routes.py"]
+    no_graph = dataclasses.replace(shop_repo.cfg.weights, graph=0.0)
+    plain = rank_for(dataclasses.replace(shop_repo, cfg=dataclasses.replace(shop_repo.cfg, weights=no_graph)), q)
+    assert all(not any(x.startswith(("used by", "uses")) for x in r.reasons) for r in plain)
+
+
+def test_tests_are_context_unless_asked(shop_repo: Repo) -> None:
+    assert is_test_path("tests/test_checkout.py") and is_test_path("src/a.test.ts") and is_test_path("x/y_test.go")
+    assert not is_test_path("shop/services/checkout.py")
+    ranked = [r.path for r in rank_for(shop_repo, "checkout cancels the order")]
+    assert ranked.index("shop/services/checkout.py") < ranked.index("tests/test_checkout.py")
+    asked = [r.path for r in rank_for(shop_repo, "add a test for checkout cancelling the order")]
+    assert asked.index("tests/test_checkout.py") < ranked.index("tests/test_checkout.py")
+
+
+def test_focus_files_are_favoured(shop_repo: Repo) -> None:
+    q = "rename the helper"
+    assert _top(shop_repo, q, 1, focus=("shop/db.py",)) == ["shop/db.py"]
+
+
+def test_every_file_ranked_once_with_reasons_and_stable_order(shop_repo: Repo) -> None:
+    a = rank_for(shop_repo, "order total")
+    b = rank_for(shop_repo, "order total")
+    assert a == b
+    assert len({r.path for r in a}) == len(a) == len(shop_repo.snapshot.files)
+    assert all(r.reasons for r in a)
+    keys = [(-r.score, r.path) for r in a]
+    assert keys == sorted(keys)
+
+
+def test_cross_language_samples(indexed_samples: dict[str, Path]) -> None:
+    go = open_repo(indexed_samples["ratelimit_go"], load_config(indexed_samples["ratelimit_go"]))
+    assert _top(go, "token bucket refill is too slow", 1) == ["internal/limiter/token_bucket.go"]
+    ts = open_repo(indexed_samples["taskboard_web"], load_config(indexed_samples["taskboard_web"]))
+    top = _top(ts, "highlight overdue tasks on the TaskCard", 3)
+    assert "src/components/TaskCard.tsx" in top
