@@ -60,6 +60,7 @@ class Config:
     repo_map: bool = True
     big_file_share: float = 0.5  # a file over this share of the budget goes in as chunks (unless first)
     skeleton_share: float = 0.1  # a skeleton may take at most this share of the budget
+    map_share: float = 0.02  # kept for the repository map when the repository does not fit whole
     parse_timeout_ms: int = 2000
     weights: RankWeights = field(default_factory=RankWeights)
 

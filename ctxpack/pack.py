@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import PurePosixPath
 
 from .errors import BudgetError
 from .models import Chunk, FileRecord, Pack, PackedFile, RankedFile, Skipped, Symbol
+from .chunk import estimate_tokens
 from .render import block, footer, header, render_context
 from .terms import terms
 from .tokens import TokenCounter
@@ -71,15 +73,45 @@ def skeleton_text(symbols: list[Symbol]) -> str:
     return "".join(lines)
 
 
-def _repo_map(records: dict[str, FileRecord], symbols_for: Callable[[str], list[Symbol]], exclude: set[str],
-              order: list[str]) -> list[str]:
-    lines = []
+def _map_line(path: str, symbols_for: Callable[[str], list[Symbol]]) -> str:
+    defs = [s.name for s in symbols_for(path) if s.kind == "def" and not s.parent][:6]
+    return PurePosixPath(path).name + (f": {', '.join(defs)}" if defs else "")
+
+
+def repo_map_text(paths: list[str], symbols_for: Callable[[str], list[Symbol]]) -> str:
+    """An indented directory tree of ``paths`` with each file's top-level symbols."""
+    out: list[str] = []
+    prev: tuple[str, ...] = ()
+    for path in sorted(paths):
+        parts = PurePosixPath(path).parts
+        dirs = parts[:-1]
+        common = 0
+        while common < min(len(dirs), len(prev)) and dirs[common] == prev[common]:
+            common += 1
+        for depth in range(common, len(dirs)):
+            out.append("  " * depth + dirs[depth] + "/\n")
+        out.append("  " * len(dirs) + _map_line(path, symbols_for) + "\n")
+        prev = dirs
+    return "".join(out)
+
+
+def _fit_map(order: list[str], symbols_for: Callable[[str], list[Symbol]], room: int, counter: TokenCounter,
+             fmt: str) -> tuple[str, int] | None:
+    """The largest best-ranked prefix of ``order`` whose map block fits ``room`` tokens."""
+    chosen: list[str] = []
+    est = 0
     for path in order:
-        if path in exclude:
-            continue
-        defs = [s.name for s in symbols_for(path) if s.kind == "def" and not s.parent][:6]
-        lines.append(f"{path}" + (f": {', '.join(defs)}" if defs else "") + "\n")
-    return lines
+        est += estimate_tokens(path) // 2 + estimate_tokens(_map_line(path, symbols_for))
+        if est > room:
+            break
+        chosen.append(path)
+    while chosen:
+        body = repo_map_text(chosen, symbols_for)
+        t = counter.count(block(fmt, "", "map", body))
+        if t <= room:
+            return body, t
+        chosen = chosen[: int(len(chosen) * 0.9)]
+    return None
 
 
 def pack_files(
@@ -94,6 +126,7 @@ def pack_files(
     repo_map: bool = True,
     big_file_share: float = 0.5,
     skeleton_share: float = 0.1,
+    map_share: float = 0.02,
 ) -> Pack:
     """Pack ranked files into ``budget`` tokens of rendered ``fmt``.
 
@@ -108,6 +141,7 @@ def pack_files(
         repo_map: add a directory/symbol map if room remains.
         big_file_share: a file above this share of the budget goes in as chunks (unless ranked first).
         skeleton_share: cap on one skeleton, as a share of the budget.
+        map_share: budget share kept for the map when the repository does not fit whole.
 
     Returns:
         The Pack, with ``context`` rendered and ``tokens`` counted exactly.
@@ -132,6 +166,11 @@ def pack_files(
         used_paths.add(pf.path)
         remaining -= pf.tokens
 
+    # Keep a little room for the map when the repository cannot fit whole.
+    reserve = 0
+    if repo_map and sum(r.tokens for r in inputs.records.values()) > budget:
+        reserve = min(int(budget * map_share), 2500)
+        remaining -= reserve
     top_score = ranked[0].score if ranked else 0.0
     for pos, r in enumerate(ranked[:_MAX_CANDIDATES]):
         if remaining < 20:
@@ -169,19 +208,12 @@ def pack_files(
                     add(PackedFile(r.path, "skeleton", body, t, r.score, r.reasons, (), rec.language))
                     skeletons += 1
 
+    remaining += reserve
     if repo_map and remaining > 60:
-        order = [r.path for r in ranked]
-        lines = _repo_map(inputs.records, inputs.symbols_for, used_paths, order)
-        if lines:
-            body = "".join(lines)
-            frame = counter.count(block(fmt, "", "map", ""))
-            if counter.count(block(fmt, "", "map", body)) > remaining:
-                body = counter.truncate(body, max(remaining - frame - 8, 0))
-            if body:
-                b = block(fmt, "", "map", body)
-                t = counter.count(b)
-                if t <= remaining:
-                    add(PackedFile("", "map", body, t, 0.0, ("repository map",), ()))
+        order = [r.path for r in ranked if r.path not in used_paths and r.path in inputs.records]
+        fitted = _fit_map(order, inputs.symbols_for, remaining, counter, fmt)
+        if fitted is not None:
+            add(PackedFile("", "map", fitted[0], fitted[1], 0.0, ("repository map",), ()))
 
     pack = _finalize(query, budget, counter, fmt, packed, skipped)
     inside = {f.path for f in pack.files}

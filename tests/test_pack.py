@@ -103,3 +103,15 @@ def test_skeletons_when_room_is_short(indexed_samples: dict[str, Path]) -> None:
 def test_tiny_budget_is_a_clear_error(indexed_samples: dict[str, Path]) -> None:
     with pytest.raises(BudgetError, match="below the output frame"):
         pack_for(_repo(indexed_samples, "shop_api", "o200k_base"), "x", budget=1, fmt="xml")
+
+
+def test_repo_map_is_a_tree_of_what_was_left_out(indexed_samples: dict[str, Path]) -> None:
+    pack = pack_for(_repo(indexed_samples, "shop_api", "o200k_base"), QUERIES[0], budget=6000, fmt="xml")
+    maps = [f for f in pack.files if f.mode == "map"]
+    assert len(maps) == 1
+    body = maps[0].text
+    assert "shop/\n" in body and "  services/\n" in body
+    packed = {f.path.rsplit("/", 1)[-1] for f in pack.files if f.mode != "map"}
+    listed = {line.strip().split(":")[0] for line in body.splitlines() if not line.strip().endswith("/")}
+    assert not (listed & packed - {"__init__.py"})
+    assert "<repo_map>" in pack.context
