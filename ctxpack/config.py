@@ -33,15 +33,21 @@ class RankWeights:
 
     bm25: float = 1.0
     defines_named: float = 2.0  # file defines an identifier the query names
-    path_named: float = 3.0  # query names the file's path or basename
+    path_named: float = 3.0  # query names the file's path or basename (log-odds boost under the model)
     stem_named: float = 1.2  # query names the file's stem ("checkout" -> checkout.py)
-    trace_frame: float = 3.0  # file appears in a stack trace in the query
+    trace_frame: float = 3.0  # file appears in a stack trace in the query (log-odds boost)
     graph: float = 0.6  # personalized PageRank share
     test_penalty: float = 0.6  # multiplier for test files unless the query asks for tests
     doc_penalty: float = 0.1  # multiplier for non-code files (docs, data, markup)
     aux_penalty: float = 0.6  # multiplier for examples, benchmarks and docs folders
     pagerank_damping: float = 0.5
     seeds: int = 20  # top lexical files that seed the PageRank walk
+    # Logistic relevance model over rank.MODEL_INPUTS, fitted on the dev tasks with
+    # leave-one-repository-out cross-validation (benchmarks/fit_weights.py). Empty: use the
+    # hand-set weights above as the score.
+    coef: tuple[float, ...] = (2.1008, -0.2734, 1.5269, 1.2987, 0.5329, 2.4585, 0.6686, 7.0861, 1.0495, -4.4023,
+                               -1.4012)
+    intercept: float = -4.7932
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,9 +64,11 @@ class Config:
     chunk_tokens: int = 400  # target chunk size
     max_chunk_tokens: int = 1200  # a definition bigger than this is split
     repo_map: bool = True
-    big_file_share: float = 0.5  # a file over this share of the budget goes in as chunks (unless first)
-    skeleton_share: float = 0.1  # a skeleton may take at most this share of the budget
+    outline_share: float = 0.08  # kept for chunks/skeletons of files that do not fit whole
+    chunk_share: float = 0.1  # one file's chunks may take at most this share of the budget
+    skeleton_share: float = 0.05  # a skeleton may take at most this share of the budget
     map_share: float = 0.02  # kept for the repository map when the repository does not fit whole
+    size_exponent: float = 0.5  # whole files are packed by relevance / tokens ** this (expected recall per token)
     parse_timeout_ms: int = 2000
     weights: RankWeights = field(default_factory=RankWeights)
 

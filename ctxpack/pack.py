@@ -19,7 +19,7 @@ from .tokens import TokenCounter
 
 __all__ = ["PackInputs", "pack_files"]
 
-_MAX_CANDIDATES = 400  # ranked files considered for whole/chunk packing
+_MAX_CANDIDATES = 5000  # ranked files considered for packing
 _MAX_SKELETONS = 40
 _CHUNK_TOP = 8  # only the best files may go in as chunks
 
@@ -124,9 +124,11 @@ def pack_files(
     fmt: str,
     skipped: tuple[Skipped, ...] = (),
     repo_map: bool = True,
-    big_file_share: float = 0.5,
-    skeleton_share: float = 0.1,
+    outline_share: float = 0.15,
+    chunk_share: float = 0.1,
+    skeleton_share: float = 0.05,
     map_share: float = 0.02,
+    size_exponent: float = 0.5,
 ) -> Pack:
     """Pack ranked files into ``budget`` tokens of rendered ``fmt``.
 
@@ -139,9 +141,11 @@ def pack_files(
         fmt: xml, markdown, plain or json (json packs an xml context).
         skipped: reported in the pack.
         repo_map: add a directory/symbol map if room remains.
-        big_file_share: a file above this share of the budget goes in as chunks (unless ranked first).
+        outline_share: budget share kept for chunks and skeletons of files that do not fit whole.
+        chunk_share: cap on one file's chunks, as a share of the budget.
         skeleton_share: cap on one skeleton, as a share of the budget.
         map_share: budget share kept for the map when the repository does not fit whole.
+        size_exponent: whole files go in by ``score / tokens ** size_exponent`` (0: rank order).
 
     Returns:
         The Pack, with ``context`` rendered and ``tokens`` counted exactly.
@@ -158,7 +162,6 @@ def pack_files(
     packed: list[PackedFile] = []
     used_paths: set[str] = set()
     seen_hashes: set[str] = set()
-    skeletons = 0
 
     def add(pf: PackedFile) -> None:
         nonlocal remaining
@@ -166,49 +169,69 @@ def pack_files(
         used_paths.add(pf.path)
         remaining -= pf.tokens
 
-    # Keep a little room for the map when the repository cannot fit whole.
-    reserve = 0
-    if repo_map and sum(r.tokens for r in inputs.records.values()) > budget:
-        reserve = min(int(budget * map_share), 2500)
-        remaining -= reserve
-    top_score = ranked[0].score if ranked else 0.0
-    for pos, r in enumerate(ranked[:_MAX_CANDIDATES]):
+    def try_full(r: RankedFile, rec: FileRecord) -> bool:
+        if rec.sha1 in seen_hashes or rec.tokens + 20 > remaining * 1.05 + 40:
+            return rec.sha1 in seen_hashes  # an identical copy is already in
+        text = inputs.read_text(r.path)
+        if text is None:
+            return True
+        body = text if text.endswith("\n") or not text else text + "\n"
+        t = counter.count(block(fmt, r.path, "full", body, rec.language))
+        if t > remaining:
+            return False
+        add(PackedFile(r.path, "full", body, t, r.score, r.reasons, ((1, max(rec.lines, 1)),), rec.language))
+        seen_hashes.add(rec.sha1)
+        return True
+
+    candidates = [(r, inputs.records[r.path]) for r in ranked[:_MAX_CANDIDATES] if r.path in inputs.records]
+    # Room kept for the map and for outlines (chunks, skeletons) when the repository cannot fit whole.
+    reserve_map = reserve_outline = 0
+    if sum(r.tokens for r in inputs.records.values()) > budget:
+        reserve_map = min(int(budget * map_share), 2500) if repo_map else 0
+        reserve_outline = int(budget * outline_share)
+    remaining -= reserve_map + reserve_outline
+
+    # Pass 1: whole files, by expected recall per token (relevance / tokens ** size_exponent):
+    # several mid-size relevant files beat one huge one when the budget is tight.
+    order = sorted(range(len(candidates)), key=lambda k: (
+        -candidates[k][0].score / (candidates[k][1].tokens + 20) ** size_exponent, k))
+    for k in order:
         if remaining < 20:
             break
-        rec = inputs.records.get(r.path)
-        if rec is None:
-            continue
-        if rec.sha1 in seen_hashes:
-            continue  # an identical copy is already in
-        est = rec.tokens + 20
-        big = rec.tokens > big_file_share * budget
-        if est <= remaining * 1.05 + 40 and not (big and pos > 0):
-            text = inputs.read_text(r.path)
-            if text is None:
-                continue
-            body = text if text.endswith("\n") or not text else text + "\n"
-            b = block(fmt, r.path, "full", body, rec.language)
-            t = counter.count(b)
-            if t <= remaining:
-                add(PackedFile(r.path, "full", body, t, r.score, r.reasons, ((1, max(rec.lines, 1)),), rec.language))
-                seen_hashes.add(rec.sha1)
-                continue
-        if pos < _CHUNK_TOP and r.score >= 0.3 * top_score and r.score > 0:
-            pf = _as_chunks(r, rec, inputs, qterms, names, min(remaining, int(budget * big_file_share)), counter, fmt)
+        try_full(*candidates[k])
+    deferred = [(pos, r, rec) for pos, (r, rec) in enumerate(candidates) if r.score > 0 and r.path not in used_paths]
+
+    # Pass 2: what did not fit whole keeps its most relevant chunks (best files) or its outline.
+    remaining += reserve_outline
+    top_score = ranked[0].score if ranked else 0.0
+    skeletons = 0
+    for pos, r, rec in deferred:
+        if remaining < 30:
+            break
+        if pos < _CHUNK_TOP and r.score >= 0.3 * top_score:
+            room = min(remaining, max(int(budget * chunk_share), 1000))
+            pf = _as_chunks(r, rec, inputs, qterms, names, room, counter, fmt)
             if pf is not None:
                 add(pf)
                 continue
-        if r.score > 0 and skeletons < _MAX_SKELETONS:
-            # In rank order, a ranked file that does not fit whole keeps its outline.
+        if skeletons < _MAX_SKELETONS:
             body = skeleton_text(inputs.symbols_for(r.path))
             if body:
-                b = block(fmt, r.path, "skeleton", body, rec.language)
-                t = counter.count(b)
+                t = counter.count(block(fmt, r.path, "skeleton", body, rec.language))
                 if t <= min(remaining, budget * skeleton_share):
                     add(PackedFile(r.path, "skeleton", body, t, r.score, r.reasons, (), rec.language))
                     skeletons += 1
 
-    remaining += reserve
+    # Pass 3: room the outlines did not use goes to more whole files.
+    for r, rec in candidates:
+        if remaining < 20:
+            break
+        if r.path not in used_paths:
+            try_full(r, rec)
+
+    remaining += reserve_map
+    rank_pos = {r.path: i for i, r in enumerate(ranked)}
+    packed.sort(key=lambda f: rank_pos.get(f.path, len(rank_pos)))  # present files in rank order
     if repo_map and remaining > 60:
         order = [r.path for r in ranked if r.path not in used_paths and r.path in inputs.records]
         fitted = _fit_map(order, inputs.symbols_for, remaining, counter, fmt)

@@ -321,8 +321,8 @@ def pack_for(repo: Repo, query: str, *, budget: int | None = None, fmt: str | No
     )
     pack = pack_files(query=query, ranked=ranked, inputs=inputs, budget=budget, counter=counter,
                       fmt=fmt or cfg.format, skipped=man.skipped, repo_map=cfg.repo_map,
-                      big_file_share=cfg.big_file_share, skeleton_share=cfg.skeleton_share,
-                      map_share=cfg.map_share)
+                      outline_share=cfg.outline_share, chunk_share=cfg.chunk_share, skeleton_share=cfg.skeleton_share,
+                      map_share=cfg.map_share, size_exponent=cfg.size_exponent)
     pack.lanes.update({"lexical": True, "dense": False})
     return pack
 

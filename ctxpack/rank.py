@@ -23,11 +23,12 @@ from .config import RankWeights
 from .languages import is_code
 from .models import FileRecord, RankedFile, Symbol
 from .query import QueryInfo
+from .terms import terms
 
-__all__ = ["FEATURES", "RankIndex", "build_rank_index", "is_aux_path", "is_test_path", "rank"]
+__all__ = ["FEATURES", "MODEL_INPUTS", "RankIndex", "model_inputs", "relevance", "build_rank_index", "is_aux_path", "is_test_path", "rank"]
 
 _TEST_RE = re.compile(r"(^|/)(tests?|spec|specs|__tests__|testing|testdata|fixtures?)/|(^|/)test_[^/]*$|_test\.[a-z]+$|\.(test|spec)\.[a-z]+$|(^|/)[^/]*Tests?\.[a-z]+$|(^|/)conftest\.py$")
-_AUX_RE = re.compile(r"(^|/)(examples?|samples?|demos?|benches|benchmarks?|docs?|tutorials?)/")
+_AUX_RE = re.compile(r"(^|/)(examples?|samples?|demos?|benches|benchmarks?|tutorials?)/")
 _BM25_K1 = 1.2
 _BM25_B = 0.75
 _COMMON_DEF_FILES = 8  # a name defined in more files than this carries no graph edge
@@ -58,6 +59,8 @@ class RankIndex:
     stems: dict[str, list[int]]  # lowercased file stem -> files
     edges: dict[int, dict[int, float]]  # undirected weighted adjacency
     edge_names: dict[tuple[int, int], list[str]]  # (user, definer) -> names linking them
+    indegree: list[float]  # log(1 + distinct files that use this file), scaled to [0, 1]
+    path_terms: list[frozenset[str]]  # terms of each path
 
 
 def _module_suffixes(name: str) -> list[str]:
@@ -152,8 +155,14 @@ def build_rank_index(records: dict[str, FileRecord], file_terms: dict[str, tuple
         w = (0.1 if s.name.startswith("_") else 1.0) / len(targets)
         for t in targets:
             link(i, t, w, s.name)
+    users: dict[int, int] = defaultdict(int)
+    for (_a, b) in edge_names:
+        users[b] += 1
+    top_users = math.log1p(max(users.values(), default=0)) or 1.0
+    indegree = [math.log1p(users.get(i, 0)) / top_users for i in range(len(paths))]
+    path_terms = [frozenset(terms(p.replace("/", " ").replace(".", " "))) for p in paths]
     return RankIndex(paths, records, dict(postings), doc_len, avg, dict(defs_by_name), dict(defs_by_lower),
-                     dict(def_symbols), dict(stems), dict(edges), edge_names)
+                     dict(def_symbols), dict(stems), dict(edges), edge_names, indegree, path_terms)
 
 
 def _bm25(ri: RankIndex, q: QueryInfo) -> tuple[dict[int, float], dict[int, list[tuple[float, str]]]]:
@@ -198,7 +207,30 @@ def _pagerank(ri: RankIndex, seeds: dict[int, float], damping: float, iters: int
     return rank_
 
 
-FEATURES = ("bm25", "defines", "path", "stem", "frame", "focus", "graph", "prior")
+FEATURES = ("bm25", "coverage", "pathterms", "defines", "path", "stem", "frame", "focus", "graph", "indegree", "prior")
+# Inputs of the fitted relevance model (RankWeights.coef), in order.
+# Explicit mentions (a path, a stack frame, a focus file) are too rare in the dev tasks to
+# fit; they stay hand-set log-odds boosts (path_named, trace_frame) on top of the model.
+MODEL_INPUTS = ("bm25", "coverage", "pathterms", "defines", "stem", "graph", "indegree",
+                "log_prior", "log_tokens", "plain_text", "depth")
+
+
+def model_inputs(feats: dict[str, float], tokens: int, language: str, path: str) -> list[float]:
+    """The model's input vector for one file (shared with the weight fitter in benchmarks/)."""
+    prior = feats.get("prior", 1.0)
+    return [
+        feats.get("bm25", 0.0), feats.get("coverage", 0.0), feats.get("pathterms", 0.0), feats.get("defines", 0.0),
+        feats.get("stem", 0.0), feats.get("graph", 0.0), feats.get("indegree", 0.0),
+        math.log(prior) if prior > 0 else -5.0,
+        math.log1p(tokens) / 10, 1.0 if language == "text" else 0.0, path.count("/") / 5,
+    ]
+
+
+def relevance(w: RankWeights, x: list[float], feats: dict[str, float]) -> float:
+    """P(file is needed by the edit): the fitted logistic model plus explicit-mention boosts."""
+    z = w.intercept + sum(c * v for c, v in zip(w.coef, x))
+    z += w.path_named * min(feats.get("path", 0.0) + feats.get("focus", 0.0), 1.0) + w.trace_frame * min(feats.get("frame", 0.0), 1.0)
+    return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
 
 def rank(q: QueryInfo, ri: RankIndex, w: RankWeights, focus: tuple[str, ...] = ()) -> list[RankedFile]:
@@ -224,8 +256,13 @@ def rank(q: QueryInfo, ri: RankIndex, w: RankWeights, focus: tuple[str, ...] = (
     top = max(bm25.values(), default=0.0) or 1.0
     feats: dict[int, dict[str, float]] = defaultdict(dict)
     reasons: dict[int, list[str]] = defaultdict(list)
+    qset = set(q.terms)
     for i, parts in contrib.items():
         feats[i]["bm25"] = bm25[i] / top
+        feats[i]["coverage"] = len({t for _, t in parts}) / len(qset)
+        overlap = len(qset & ri.path_terms[i])
+        if overlap:
+            feats[i]["pathterms"] = overlap / len(qset)
         parts.sort(reverse=True)
         if bm25[i] / top >= 0.15:
             reasons[i].append("matches " + ", ".join(t for _, t in parts[:4]))
@@ -274,6 +311,8 @@ def rank(q: QueryInfo, ri: RankIndex, w: RankWeights, focus: tuple[str, ...] = (
     score: dict[int, float] = {}
     for i, f in feats.items():
         f["prior"] = _prior(ri.paths[i], q, w)
+        if ri.indegree[i]:
+            f["indegree"] = ri.indegree[i]
         direct = (w.bm25 * f.get("bm25", 0.0) + w.defines_named * f.get("defines", 0.0)
                   + w.path_named * (f.get("path", 0.0) + f.get("focus", 0.0)) + w.stem_named * f.get("stem", 0.0)
                   + w.trace_frame * f.get("frame", 0.0))
@@ -298,6 +337,16 @@ def rank(q: QueryInfo, ri: RankIndex, w: RankWeights, focus: tuple[str, ...] = (
                 if why and why not in reasons[i]:
                     reasons[i].append(why)
 
+    if w.coef:
+        # The fitted model turns every file's features (and its size, kind and depth) into a probability.
+        for i in range(n):
+            f = feats[i] if i in feats else {"prior": _prior(ri.paths[i], q, w)}
+            if "indegree" not in f and ri.indegree[i]:
+                f["indegree"] = ri.indegree[i]
+            f.setdefault("prior", _prior(ri.paths[i], q, w))
+            feats[i] = f
+            rec = ri.records[ri.paths[i]]
+            score[i] = relevance(w, model_inputs(f, rec.tokens, rec.language, ri.paths[i]), f)
     ranked = [
         RankedFile(ri.paths[i], round(s, 6), tuple(reasons.get(i, ())) or ("weak match",),
                    tuple((k, round(feats[i][k], 6)) for k in FEATURES if k in feats[i]))
