@@ -104,13 +104,29 @@ def build_index(path: str | os.PathLike[str], cfg: Config, *, rebuild: bool = Fa
     """
     root = _root(path)
     store = IndexStore(index_dir_for(root, cfg))
+    stats, _ = _locked_update(root, store, cfg, rebuild, progress, load=False)
+    return stats
+
+
+def _locked_update(root: Path, store: IndexStore, cfg: Config, rebuild: bool, progress: Progress,
+                   load: bool) -> tuple[IndexStats, IndexSnapshot | None]:
+    """Update the index under the write lock, and (``load``) read it back in the same critical section."""
     try:
         with store.lock():
-            return _update(root, store, cfg, rebuild, progress)
+            stats = _update(root, store, cfg, rebuild, progress)
+            return stats, (store.load() if load else None)
     except PermissionError as exc:
         raise CtxpackError(
             f"cannot write the index at {store.dir}: permission denied. Use --index-dir DIR (or CTXPACK_INDEX_DIR)"
         ) from exc
+
+
+def _index_excludes(root: Path, store: IndexStore) -> tuple[str, ...]:
+    """The index directory, when it lives inside the repository, is never indexed."""
+    try:
+        return (store.dir.relative_to(root).as_posix() + "/",)
+    except ValueError:
+        return ()
 
 
 def _update(root: Path, store: IndexStore, cfg: Config, rebuild: bool, progress: Progress) -> IndexStats:
@@ -128,14 +144,8 @@ def _update(root: Path, store: IndexStore, cfg: Config, rebuild: bool, progress:
             prior = None
         except IndexNotFound:
             prior = None
-    extra = ()
-    try:
-        rel_index = store.dir.relative_to(root).as_posix()
-        extra = (rel_index + "/",)
-    except ValueError:
-        pass
     progress("discover", 0, 0)
-    cands, skipped = list_candidates(root, cfg, extra)
+    cands, skipped = list_candidates(root, cfg, _index_excludes(root, store))
     known = prior.files if prior else {}
     to_read = [c for c in cands if (k := known.get(c.path)) is None or (k.size, k.mtime_ns) != (c.size, c.mtime_ns)]
     unchanged = {c.path for c in cands} - {c.path for c in to_read}
@@ -215,12 +225,7 @@ def _is_fresh(root: Path, store: IndexStore, cfg: Config, snap: IndexSnapshot) -
     """True when every candidate file has the size and mtime the index recorded."""
     if snap.manifest.encoding != cfg.encoding or snap.manifest.settings != _settings_key(cfg):
         return False
-    extra: tuple[str, ...] = ()
-    try:
-        extra = (store.dir.relative_to(root).as_posix() + "/",)
-    except ValueError:
-        pass
-    cands, skipped = list_candidates(root, cfg, extra)
+    cands, _ = list_candidates(root, cfg, _index_excludes(root, store))
     skipped_paths = {s.path for s in snap.manifest.skipped}
     seen = 0
     for c in cands:
@@ -256,15 +261,9 @@ def open_repo(path: str | os.PathLike[str], cfg: Config, *, refresh: bool = True
             if not refresh:
                 raise
     if refresh and (snap is None or not _is_fresh(root, store, cfg, snap)):
-        try:
-            with store.lock():
-                _update(root, store, cfg, False, progress)
-                snap = store.load()
-        except PermissionError as exc:
-            raise CtxpackError(
-                f"cannot write the index at {store.dir}: permission denied. Use --index-dir DIR (or CTXPACK_INDEX_DIR)"
-            ) from exc
-    assert snap is not None
+        _, snap = _locked_update(root, store, cfg, False, progress, load=True)
+    if snap is None:
+        raise IndexNotFound(f"no index for {root}. Run: ctxpack index {root}")
     by_path: dict[str, list[Symbol]] = defaultdict(list)
     for s in snap.symbols:
         if s.kind == "def":
