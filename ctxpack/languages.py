@@ -92,15 +92,24 @@ def get_language(language: str) -> Language | None:
     return Language(getattr(module, spec[1])())
 
 
+# A query that extends another language's (TSX is TypeScript plus JSX).
+_QUERY_BASE = {"tsx": "typescript"}
+
+
 @lru_cache(maxsize=None)
 def get_query(language: str) -> Query | None:
     """The compiled tag query for ``language``, or None without grammar or query file."""
     lang = get_language(language)
     if lang is None:
         return None
-    ref = resources.files("ctxpack") / "queries" / f"{language}.scm"
-    if not ref.is_file():
-        return None
+    texts = []
+    for name in (_QUERY_BASE.get(language), language):
+        if name is None:
+            continue
+        ref = resources.files("ctxpack") / "queries" / f"{name}.scm"
+        if not ref.is_file():
+            return None
+        texts.append(ref.read_text(encoding="utf-8"))
     from tree_sitter import Query
 
-    return Query(lang, ref.read_text(encoding="utf-8"))
+    return Query(lang, "\n".join(texts))
