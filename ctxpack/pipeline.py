@@ -146,6 +146,7 @@ def _update(root: Path, store: IndexStore, cfg: Config, rebuild: bool, progress:
             prior = None
     progress("discover", 0, 0)
     cands, skipped = list_candidates(root, cfg, _index_excludes(root, store))
+    progress("discover", len(cands), len(cands))
     known = prior.files if prior else {}
     to_read = [c for c in cands if (k := known.get(c.path)) is None or (k.size, k.mtime_ns) != (c.size, c.mtime_ns)]
     unchanged = {c.path for c in cands} - {c.path for c in to_read}
@@ -164,8 +165,8 @@ def _update(root: Path, store: IndexStore, cfg: Config, rebuild: bool, progress:
                 touched.append(FileRow(rec, tuple(ts), tuple(cs)))
             else:
                 sources.append(got)
-        if i % 200 == 0:
-            progress("read", i, len(to_read))
+        if i % 200 == 0 or i == len(to_read) - 1:
+            progress("read", i + 1, len(to_read))
     current = unchanged | {s.path for s in sources}
     removed = sorted(set(known) - current)
     skipped.sort(key=lambda s: s.path)
