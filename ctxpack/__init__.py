@@ -21,7 +21,7 @@ from .errors import (
     MissingDependency,
     ParseError,
 )
-from .models import Chunk, IndexStats, Pack, PackedFile, RankedFile, Skipped, SourceFile, Symbol
+from .models import Chunk, IndexStats, Pack, PackedFile, RankedFile, Redaction, Skipped, SourceFile, Symbol
 
 if TYPE_CHECKING:
     from .pipeline import Repo, build_index, open_repo, pack_for, rank_for
@@ -47,6 +47,7 @@ __all__ = [
     "ParseError",
     "RankWeights",
     "RankedFile",
+    "Redaction",
     "Repo",
     "Skipped",
     "SourceFile",

@@ -107,6 +107,7 @@ _common = [
                  help="where the index lives [REPO/.ctxpack]"),
     click.option("--include", multiple=True, help="only files matching this glob (repeatable)"),
     click.option("--exclude", multiple=True, help="leave out files matching this glob (repeatable)"),
+    click.option("--no-redact", is_flag=True, help="include secret files and do not redact secret strings"),
     click.option("-q", "--quiet", is_flag=True, help="no progress or summaries on stderr"),
     click.option("-v", "--verbose", is_flag=True, help="list skipped files and log details"),
 ]
@@ -167,12 +168,13 @@ def main(debug: bool) -> None:
 @click.option("--format", "format_", type=click.Choice(["text", "json"]), default="text", help="summary format")
 @_apply(_common)
 def index(path: str, rebuild: bool, format_: str, encoding: str | None, index_dir: str | None,
-          include: tuple[str, ...], exclude: tuple[str, ...], quiet: bool, verbose: bool) -> None:
+          include: tuple[str, ...], exclude: tuple[str, ...], no_redact: bool, quiet: bool, verbose: bool) -> None:
     """Build or update the index of the repository at PATH."""
     from .pipeline import build_index, stats_dict
 
     try:
-        cfg = _config(path, encoding=encoding, index_dir=index_dir, include=include or None, exclude=exclude or None)
+        cfg = _config(path, encoding=encoding, index_dir=index_dir, include=include or None, exclude=exclude or None,
+                      redact=False if no_redact else None)
         with _progress(quiet) as progress:
             stats = build_index(path, cfg, rebuild=rebuild, progress=progress)
     except CtxpackError as exc:
@@ -191,11 +193,12 @@ def index(path: str, rebuild: bool, format_: str, encoding: str | None, index_di
 
 def _do_pack(path: str, query: str | None, query_file: str | None, budget: int | None, format_: str | None,
              focus: tuple[str, ...], no_map: bool, encoding: str | None, index_dir: str | None,
-             include: tuple[str, ...], exclude: tuple[str, ...], quiet: bool) -> Any:
+             include: tuple[str, ...], exclude: tuple[str, ...], no_redact: bool, quiet: bool) -> Any:
     from .pipeline import open_repo, pack_for
 
     cfg = _config(path, encoding=encoding, index_dir=index_dir, include=include or None, exclude=exclude or None,
-                  budget=budget, format=format_, repo_map=False if no_map else None)
+                  budget=budget, format=format_, repo_map=False if no_map else None,
+                  redact=False if no_redact else None)
     text = _read_query(query, query_file)
     with _progress(quiet) as progress:
         repo = open_repo(path, cfg, progress=progress)
@@ -208,12 +211,13 @@ def _do_pack(path: str, query: str | None, query_file: str | None, budget: int |
 @_apply(_common)
 def pack(path: str, query: str | None, query_file: str | None, budget: int | None, format_: str | None,
          output: str | None, focus: tuple[str, ...], no_map: bool, encoding: str | None, index_dir: str | None,
-         include: tuple[str, ...], exclude: tuple[str, ...], quiet: bool, verbose: bool) -> None:
+         include: tuple[str, ...], exclude: tuple[str, ...], no_redact: bool, quiet: bool, verbose: bool) -> None:
     """Pack the context for an edit instruction (stdout, or -o FILE)."""
     from .render import render
 
     try:
-        p = _do_pack(path, query, query_file, budget, format_, focus, no_map, encoding, index_dir, include, exclude, quiet)
+        p = _do_pack(path, query, query_file, budget, format_, focus, no_map, encoding, index_dir, include, exclude,
+                     no_redact, quiet)
         _emit(render(p), output)
     except CtxpackError as exc:
         _fail(exc)
@@ -223,7 +227,8 @@ def pack(path: str, query: str | None, query_file: str | None, budget: int | Non
         click.echo(
             f"Packed {p.tokens}/{p.budget} tokens ({p.encoding}): {counts.get('full', 0)} full, "
             f"{counts.get('chunks', 0)} chunked, {counts.get('skeleton', 0)} skeletons"
-            + (", repo map" if counts.get("map") else ""),
+            + (", repo map" if counts.get("map") else "")
+            + (f"; {len(p.redactions)} secrets redacted" if p.redactions else ""),
             err=True,
         )
 
@@ -234,7 +239,7 @@ def pack(path: str, query: str | None, query_file: str | None, budget: int | Non
 @_apply(_common)
 def preview(path: str, query: str | None, query_file: str | None, budget: int | None, format_: str | None,
             output: str | None, focus: tuple[str, ...], no_map: bool, encoding: str | None, index_dir: str | None,
-            include: tuple[str, ...], exclude: tuple[str, ...], quiet: bool, verbose: bool) -> None:
+            include: tuple[str, ...], exclude: tuple[str, ...], no_redact: bool, quiet: bool, verbose: bool) -> None:
     """Show what would be packed, and why (a table on stdout)."""
     from rich.console import Console
 
@@ -242,7 +247,8 @@ def preview(path: str, query: str | None, query_file: str | None, budget: int | 
     from .render import render
 
     try:
-        p = _do_pack(path, query, query_file, budget, format_, focus, no_map, encoding, index_dir, include, exclude, quiet)
+        p = _do_pack(path, query, query_file, budget, format_, focus, no_map, encoding, index_dir, include, exclude,
+                     no_redact, quiet)
         if output:
             _emit(render(p), output)
     except CtxpackError as exc:
@@ -259,12 +265,13 @@ def preview(path: str, query: str | None, query_file: str | None, budget: int | 
 @click.option("--format", "format_", type=click.Choice(["text", "json"]), default="text")
 @_apply(_common)
 def search(path: str, query: str, k: int, format_: str, encoding: str | None, index_dir: str | None,
-           include: tuple[str, ...], exclude: tuple[str, ...], quiet: bool, verbose: bool) -> None:
+           include: tuple[str, ...], exclude: tuple[str, ...], no_redact: bool, quiet: bool, verbose: bool) -> None:
     """Full-text search over the index's chunks (BM25, identifier-aware)."""
     from .pipeline import search_chunks
 
     try:
-        cfg = _config(path, encoding=encoding, index_dir=index_dir, include=include or None, exclude=exclude or None)
+        cfg = _config(path, encoding=encoding, index_dir=index_dir, include=include or None, exclude=exclude or None,
+                      redact=False if no_redact else None)
         with _progress(quiet) as progress:
             hits = search_chunks(path, cfg, query, k, progress=progress)
     except CtxpackError as exc:

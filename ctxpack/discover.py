@@ -24,6 +24,7 @@ from .config import Config
 from .errors import ConfigError
 from .languages import language_for
 from .models import Skipped, SourceFile
+from .secrets import is_secret_file
 
 __all__ = ["Candidate", "list_candidates", "read_source"]
 
@@ -190,6 +191,8 @@ def list_candidates(root: Path, cfg: Config, extra_excludes: tuple[str, ...] = (
         if include is not None and not include.match_file(rel):
             continue
         reason = _path_reason(rel)
+        if reason is None and cfg.redact and is_secret_file(rel):
+            reason = "secret file (excluded by default; --no-redact includes it)"
         if reason:
             skipped.append(Skipped(rel, reason))
             continue

@@ -18,6 +18,7 @@ __all__ = [
     "PackedFile",
     "ParsedFile",
     "RankedFile",
+    "Redaction",
     "Skipped",
     "SourceFile",
     "Symbol",
@@ -150,6 +151,15 @@ class PackedFile:
 
 
 @dataclass(frozen=True, slots=True)
+class Redaction:
+    """One secret replaced in packed text (the secret itself is never kept)."""
+
+    path: str
+    line: int  # 1-based line in the file; 0 when not known (skeletons)
+    type: str
+
+
+@dataclass(frozen=True, slots=True)
 class Pack:
     """The packed context for one instruction."""
 
@@ -163,3 +173,4 @@ class Pack:
     format: str = "xml"
     lanes: dict[str, object] = field(default_factory=dict)
     omitted: tuple[Skipped, ...] = ()  # well-ranked files that did not fit, and why
+    redactions: tuple[Redaction, ...] = ()

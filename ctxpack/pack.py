@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 
 from .errors import BudgetError
-from .models import Chunk, FileRecord, Pack, PackedFile, RankedFile, Skipped, Symbol
+from .models import Chunk, FileRecord, Pack, PackedFile, RankedFile, Redaction, Skipped, Symbol
 from .chunk import estimate_tokens
 from .render import block, footer, header, render_context
 from .terms import terms
@@ -32,6 +32,8 @@ class PackInputs:
     read_text: Callable[[str], str | None]  # current text of a file, None if unreadable
     chunks_for: Callable[[list[str]], list[Chunk]]
     symbols_for: Callable[[str], list[Symbol]]
+    # (path, text, first line) -> (text with secrets replaced, what was replaced); None: no redaction
+    redact: Callable[[str, str, int], tuple[str, tuple[Redaction, ...]]] | None = None
 
 
 def _chunk_relevance(chunk: Chunk, qterms: set[str], names: set[str]) -> float:
@@ -169,6 +171,16 @@ def pack_files(
         used_paths.add(pf.path)
         remaining -= pf.tokens
 
+    found: dict[str, tuple[Redaction, ...]] = {}
+
+    def clean(path: str, text: str, first_line: int) -> str:
+        if inputs.redact is None:
+            return text
+        text, red = inputs.redact(path, text, first_line)
+        if red:
+            found[path] = found.get(path, ()) + red
+        return text
+
     def try_full(r: RankedFile, rec: FileRecord) -> bool:
         if rec.sha1 in seen_hashes or rec.tokens + 20 > remaining * 1.05 + 40:
             return rec.sha1 in seen_hashes  # an identical copy is already in
@@ -178,6 +190,11 @@ def pack_files(
         body = text if text.endswith("\n") or not text else text + "\n"
         t = counter.count(block(fmt, r.path, "full", body, rec.language))
         if t > remaining:
+            return False
+        body = clean(r.path, body, 1)
+        t = counter.count(block(fmt, r.path, "full", body, rec.language))
+        if t > remaining:
+            found.pop(r.path, None)
             return False
         add(PackedFile(r.path, "full", body, t, r.score, r.reasons, ((1, max(rec.lines, 1)),), rec.language))
         seen_hashes.add(rec.sha1)
@@ -210,12 +227,12 @@ def pack_files(
             break
         if pos < _CHUNK_TOP and r.score >= 0.3 * top_score:
             room = min(remaining, max(int(budget * chunk_share), 1000))
-            pf = _as_chunks(r, rec, inputs, qterms, names, room, counter, fmt)
+            pf = _as_chunks(r, rec, inputs, qterms, names, room, counter, fmt, clean)
             if pf is not None:
                 add(pf)
                 continue
         if skeletons < _MAX_SKELETONS:
-            body = skeleton_text(inputs.symbols_for(r.path))
+            body = clean(r.path, skeleton_text(inputs.symbols_for(r.path)), 0)
             if body:
                 t = counter.count(block(fmt, r.path, "skeleton", body, rec.language))
                 if t <= min(remaining, budget * skeleton_share):
@@ -244,12 +261,14 @@ def pack_files(
         Skipped(r.path, f"did not fit: {inputs.records[r.path].tokens} tokens, score {r.score:.3f}")
         for r in ranked[:_MAX_CANDIDATES] if r.score > 0 and r.path not in inside and r.path in inputs.records
     )[:20]
-    return replace(pack, omitted=omitted)
+    inside_all = {f.path for f in pack.files}
+    redactions = tuple(x for p in sorted(found) if p in inside_all for x in found[p])
+    return replace(pack, omitted=omitted, redactions=redactions)
 
 
 def _as_chunks(r: RankedFile, rec: FileRecord, inputs: PackInputs, qterms: set[str], names: set[str],
-               room: int, counter: TokenCounter, fmt: str) -> PackedFile | None:
-    chunks = inputs.chunks_for([r.path])
+               room: int, counter: TokenCounter, fmt: str, clean: Callable[[str, str, int], str]) -> PackedFile | None:
+    chunks = [replace(c, text=clean(c.path, c.text, c.start_line)) for c in inputs.chunks_for([r.path])]
     if not chunks or room < 50:
         return None
     order = sorted(chunks, key=lambda c: (-_chunk_relevance(c, qterms, names), c.start_line))

@@ -15,10 +15,11 @@ from .chunk import chunk_file
 from .config import Config
 from .discover import list_candidates, read_source
 from .errors import ConfigError, CtxpackError, IndexCorrupt, IndexNotFound, IndexOutdated
-from .models import Chunk, FileRecord, IndexStats, Pack, RankedFile, Skipped, SourceFile, Symbol
+from .models import Chunk, FileRecord, IndexStats, Pack, RankedFile, Redaction, Skipped, SourceFile, Symbol
 from .pack import PackInputs, pack_files
 from .parse import parse_source
 from .query import analyze_query
+from .secrets import redact as redact_secrets
 from .rank import RankIndex, build_rank_index, rank
 from .store import FileRow, IndexSnapshot, IndexStore
 from .terms import terms
@@ -53,7 +54,7 @@ def index_dir_for(root: Path, cfg: Config) -> Path:
 
 
 def _settings_key(cfg: Config) -> str:
-    key = f"{cfg.encoding}|{cfg.chunk_tokens}|{cfg.max_chunk_tokens}|{cfg.max_file_bytes}|{cfg.include}|{cfg.exclude}"
+    key = f"{cfg.encoding}|{cfg.chunk_tokens}|{cfg.max_chunk_tokens}|{cfg.max_file_bytes}|{cfg.include}|{cfg.exclude}|{cfg.redact}"
     return hashlib.sha1(key.encode()).hexdigest()[:12]
 
 
@@ -208,6 +209,10 @@ class Repo:
             return None
         return data.decode("utf-8", errors="replace").removeprefix("\ufeff")
 
+    def redact(self, rel: str, text: str, first_line: int) -> tuple[str, tuple[Redaction, ...]]:
+        """``text`` of file ``rel`` with secret-looking strings replaced (see ``secrets``)."""
+        return redact_secrets(self.root, rel, text, first_line)
+
     def chunks_for(self, paths: list[str]) -> list[Chunk]:
         """Indexed chunks of files, their text cut from the files' current lines."""
         out: list[Chunk] = []
@@ -318,6 +323,7 @@ def pack_for(repo: Repo, query: str, *, budget: int | None = None, fmt: str | No
         read_text=repo.read_text,
         chunks_for=repo.chunks_for,
         symbols_for=lambda p: repo.symbols_by_path.get(p, []),
+        redact=repo.redact if cfg.redact else None,
     )
     pack = pack_files(query=query, ranked=ranked, inputs=inputs, budget=budget, counter=counter,
                       fmt=fmt or cfg.format, skipped=man.skipped, repo_map=cfg.repo_map,

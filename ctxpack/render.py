@@ -97,6 +97,7 @@ def pack_to_dict(pack: Pack) -> dict[str, Any]:
         ],
         "repo_map_tokens": sum(f.tokens for f in pack.files if f.mode == "map"),
         "omitted": [{"path": s.path, "reason": s.reason} for s in pack.omitted],
+        "redacted": [{"path": r.path, "line": r.line, "type": r.type} for r in pack.redactions],
         "skipped": [{"path": s.path, "reason": s.reason} for s in pack.skipped],
         "context": pack.context,
     }

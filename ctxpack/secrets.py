@@ -1,0 +1,124 @@
+"""Keep secrets out of prompts: secret files are never indexed, secret strings are redacted.
+
+Detection is detect-secrets (its plugins for cloud keys, tokens, private keys, basic-auth
+URLs, JWTs, keyword assignments and high-entropy strings, with its false-positive
+filters). Running every plugin on every line costs ~0.4 ms a line, so only lines a cheap
+pattern marks as candidates are handed to it; a line without any of these shapes cannot
+hold what the plugins look for.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from functools import lru_cache
+from pathlib import Path, PurePosixPath
+
+from .models import Redaction
+
+__all__ = ["Redaction", "is_secret_file", "redact"]
+
+log = logging.getLogger(__name__)
+
+_SECRET_NAMES = frozenset({
+    ".env", ".netrc", "_netrc", ".pgpass", ".npmrc", ".pypirc", ".git-credentials", ".htpasswd",
+    "id_rsa", "id_dsa", "id_ecdsa", "id_ed25519", "credentials", "credentials.json", "client_secret.json",
+    "service-account.json", "secrets.yml", "secrets.yaml", "secrets.json", "secrets.toml",
+})
+_SECRET_SUFFIXES = (".pem", ".key", ".p12", ".pfx", ".jks", ".keystore", ".kdbx", ".ppk", ".asc", ".gpg")
+_URL_USERINFO = re.compile(r"://[^\s/:@]+:([^\s/@]{3,})@")
+_TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-./+=~")
+_ENV_EXAMPLES = (".example", ".sample", ".template", ".dist", ".defaults")
+
+_CANDIDATE = re.compile(
+    r"(?i:key|secret|token|passw|pwd|auth|credential|bearer)[\w.\-]*[\"'`\]]?\s*(?::=|=>|[:=])\s*[^\s,;)]{6,}"
+    r"|PRIVATE KEY"
+    r"|://[^\s/:@]+:[^\s/@]+@"
+    r"|AKIA|ASIA|gh[pousr]_|github_pat_|xox[abposr]-|[sr]k_live_|AIza|glpat-|npm_[A-Za-z0-9]{20}"
+    r"|eyJ[A-Za-z0-9_-]{10,}"
+    r"|[\"'`][A-Za-z0-9+/=_\-.]{20,}[\"'`]"
+)
+
+
+def is_secret_file(path: str) -> bool:
+    """True for files that typically hold credentials (``.env``, private keys, ...)."""
+    name = PurePosixPath(path).name.lower()
+    if name in _SECRET_NAMES:
+        return True
+    if name.startswith(".env.") or name.endswith(".env"):
+        return not name.endswith(_ENV_EXAMPLES)
+    return name.endswith(_SECRET_SUFFIXES) and not name.endswith(".pub")
+
+
+@lru_cache(maxsize=1)
+def _detector():  # type: ignore[no-untyped-def]
+    from detect_secrets.core.scan import scan_diff
+    from detect_secrets.settings import default_settings
+
+    return scan_diff, default_settings
+
+
+def _scan(abs_path: Path, lines: dict[int, str]) -> list[tuple[int, str, str]]:
+    """(line, type, secret) for the candidate lines, via detect-secrets' line scanner."""
+    scan_diff, default_settings = _detector()
+    # detect-secrets scans a diff's added lines and checks that the file exists on disk.
+    p = abs_path.as_posix()
+    parts = [f"diff --git a/{p} b/{p}", f"--- a/{p}", f"+++ b/{p}"]
+    for ln, text in sorted(lines.items()):
+        parts += [f"@@ -0,0 +{ln},1 @@", "+" + text]
+    found = []
+    with default_settings():
+        for s in scan_diff("\n".join(parts) + "\n"):
+            if s.secret_value:
+                found.append((s.line_number, s.type, s.secret_value))
+    return found
+
+
+def redact(root: Path, path: str, text: str, first_line: int = 1) -> tuple[str, tuple[Redaction, ...]]:
+    """Replace secret-looking strings in ``text`` (lines of ``path`` from ``first_line``;
+    ``first_line=0``: not file lines, reported as line 0).
+
+    Returns:
+        The text with each secret replaced by ``[REDACTED:<type>]``, and what was replaced.
+    """
+    lines = text.split("\n")
+    base = first_line or 1
+    cand = {base + i: ln for i, ln in enumerate(lines) if len(ln) < 4000 and _CANDIDATE.search(ln)}
+    if not cand:
+        return text, ()
+    abs_path = root / path
+    if not abs_path.is_file():
+        return text, ()
+    try:
+        found = _scan(abs_path, cand)
+    except Exception as exc:  # the detector failing must not leak: drop candidate lines instead
+        log.warning("secret scan failed on %s (%s); candidate lines withheld", path, type(exc).__name__)
+        found = [(ln, "unscanned line", body.strip()) for ln, body in cand.items() if body.strip()]
+    # URL credentials with RFC 3986 sub-delimiters ("p@ss!" style) escape detect-secrets' pattern.
+    for ln, body in cand.items():
+        for m in _URL_USERINFO.finditer(body):
+            found.append((ln, "Basic Auth Credentials", m.group(1)))
+    if not found:
+        return text, ()
+    redactions: list[Redaction] = []
+    # Per line: longest value first; for equal values the specific detector (Slack, Stripe ...)
+    # names the redaction rather than the generic entropy/keyword ones.
+    generic = ("High Entropy", "Keyword")
+    for ln, kind, secret in sorted(found, key=lambda f: (f[0], -len(f[2]), any(g in f[1] for g in generic))):
+        i = ln - base
+        if not (0 <= i < len(lines)) or len(secret) < 3:
+            continue
+        marker = f"[REDACTED:{kind.lower().replace(' ', '-')}]"
+        line = lines[i]
+        start = line.find(secret)
+        if start < 0:
+            continue  # already replaced under a longer value a plugin reported
+        # Plugins may report part of a token (a prefix, a JWT without its signature): take it whole.
+        end = start + len(secret)
+        while start > 0 and line[start - 1] in _TOKEN_CHARS:
+            start -= 1
+        while end < len(line) and line[end] in _TOKEN_CHARS:
+            end += 1
+        lines[i] = line[:start] + marker + line[end:]
+        redactions.append(Redaction(path, ln if first_line else 0, kind))
+    return "\n".join(lines), tuple(dict.fromkeys(redactions))
