@@ -348,7 +348,7 @@ def rank(q: QueryInfo, ri: RankIndex, w: RankWeights, focus: tuple[str, ...] = (
             rec = ri.records[ri.paths[i]]
             score[i] = relevance(w, model_inputs(f, rec.tokens, rec.language, ri.paths[i]), f)
     ranked = [
-        RankedFile(ri.paths[i], round(s, 6), tuple(reasons.get(i, ())) or ("weak match",),
+        RankedFile(ri.paths[i], float(f"{s:.6g}"), tuple(reasons.get(i, ())) or ("weak match",),
                    tuple((k, round(feats[i][k], 6)) for k in FEATURES if k in feats[i]))
         for i, s in score.items() if s > 0
     ]
