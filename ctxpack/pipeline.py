@@ -120,6 +120,10 @@ def _locked_update(root: Path, store: IndexStore, cfg: Config, rebuild: bool, pr
         raise CtxpackError(
             f"cannot write the index at {store.dir}: permission denied. Use --index-dir DIR (or CTXPACK_INDEX_DIR)"
         ) from exc
+    except OSError as exc:  # disk full, read-only file system ...: the manifest was not replaced
+        raise CtxpackError(
+            f"cannot write the index at {store.dir}: {exc.strerror or exc}. The previous index is unchanged"
+        ) from exc
 
 
 def _index_excludes(root: Path, store: IndexStore) -> tuple[str, ...]:

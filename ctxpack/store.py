@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import pickle
+import re
 import shutil
 import time
 import uuid
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 SCHEMA_VERSION = 3
 TABLES = ("files", "symbols", "chunks")
 _CACHE = "snapshot.pkl"
+_DB_NAME = re.compile(r"db-[0-9a-f]{12}")
 _OPTIMIZE_EVERY = 20  # updates between compactions (each write makes a version)
 
 
@@ -311,9 +313,19 @@ class IndexStore:
         Raises:
             IndexLocked: another writer kept it for ``wait_s`` seconds.
         """
-        self.dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise IndexCorrupt(f"index path is not a directory: {self.dir}. Use --index-dir with a directory") from None
         gi = self.dir / ".gitignore"
         if not gi.exists():
+            ours = {".gitignore", "manifest.json", "write.lock", _CACHE}
+            foreign = [c.name for c in self.dir.iterdir() if c.name not in ours and not _DB_NAME.fullmatch(c.name)]
+            if foreign:
+                raise IndexCorrupt(
+                    f"{self.dir} is not a ctxpack index (it holds {foreign[0]!r} and more). "
+                    "Use --index-dir with an empty or new directory"
+                )
             gi.write_text("*\n", encoding="utf-8")
         fd = os.open(self.dir / "write.lock", os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -434,7 +446,7 @@ class IndexStore:
 
     def _drop_stale(self, keep: str) -> None:
         for child in self.dir.iterdir():
-            if child.is_dir() and child.name.startswith("db-") and child.name != keep:
+            if child.is_dir() and _DB_NAME.fullmatch(child.name) and child.name != keep:
                 shutil.rmtree(child, ignore_errors=True)
             elif child.name.startswith("manifest.") and child.name.endswith(".tmp"):
                 with contextlib.suppress(OSError):

@@ -134,3 +134,39 @@ def test_unreadable_file_is_skipped(tmp_path: Path) -> None:  # pragma: no cover
     bad.chmod(0)
     stats = build_index(repo, load_config(repo, index_dir=str(tmp_path / "idx")))
     assert any(s.path == "pkg0/mod_0.py" and s.reason.startswith("unreadable") for s in stats.skipped)
+
+
+def test_foreign_or_file_index_dir_is_refused(tmp_path: Path) -> None:
+    repo = _make_repo(tmp_path / "repo", n=3)
+    foreign = tmp_path / "Documents"
+    foreign.mkdir()
+    (foreign / "thesis.docx").write_text("precious")
+    (foreign / "db-backup").mkdir()
+    r = subprocess.run(_index_cmd(repo, foreign), capture_output=True, text=True)
+    assert r.returncode == 1 and "is not a ctxpack index" in r.stderr
+    assert (foreign / "thesis.docx").read_text() == "precious" and (foreign / "db-backup").is_dir()
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    r = subprocess.run(_index_cmd(repo, afile), capture_output=True, text=True)
+    assert r.returncode == 2 and "is a file" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_write_failure_leaves_previous_index(tmp_path: Path) -> None:
+    """A full disk, simulated with a 1 MiB tmpfs-like limit: RLIMIT_FSIZE on the writer."""
+    repo = _make_repo(tmp_path / "repo", n=40)
+    idx = tmp_path / "idx"
+    build_index(repo, load_config(repo, index_dir=str(idx)))
+    before = _state(idx)
+    _make_repo(repo, n=40, tag="big" * 200)  # every file changes and grows
+    code = (
+        "import resource, signal, sys\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (30_000, 30_000))\n"
+        "from ctxpack.cli import main\n"
+        f"sys.argv = ['ctxpack', 'index', {str(repo)!r}, '--index-dir', {str(idx)!r}, '-q']\n"
+        "main()\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode != 0
+    assert "Traceback" not in r.stderr and r.stderr.startswith("Error: ")
+    assert _state(idx) == before
