@@ -28,6 +28,7 @@ from pathlib import Path
 
 from ctxpack import load_config, open_repo, pack_for
 from ctxpack.config import Config, RankWeights
+from ctxpack.rank import MODEL_INPUTS
 from ctxpack.render import pack_to_dict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,29 +38,38 @@ import recall  # noqa: E402  (the bench harness: materialize trees, score packs)
 
 BUDGETS = (8_000, 32_000, 128_000)
 W = RankWeights()
-VARIANTS: dict[str, dict[str, float]] = {
-    "full": {},
-    "lexical-only": {"defines_named": 0, "path_named": 0, "stem_named": 0, "trace_frame": 0, "graph": 0},
-    "no-graph": {"graph": 0},
-    "no-defines": {"defines_named": 0},
-    "no-paths": {"path_named": 0, "stem_named": 0},
-    "no-test-prior": {"test_penalty": 1.0},
-    "no-doc-prior": {"doc_penalty": 1.0},
-    "no-aux-prior": {"aux_penalty": 1.0},
+# Each variant switches one signal off: a model input's coefficient (coef.NAME), a hand-set
+# boost, the graph walk, or a packing policy.
+VARIANTS: dict[str, str] = {
+    "full": "",
+    "lexical-only": "coef.defines=0+coef.stem=0+coef.pathterms=0+coef.indegree=0+graph=0+path_named=0+trace_frame=0",
+    "no-graph": "graph=0",
+    "no-defines": "coef.defines=0",
+    "no-path-signals": "coef.pathterms=0+coef.stem=0+path_named=0",
+    "no-centrality": "coef.indegree=0",
+    "no-priors": "coef.log_prior=0+coef.plain_text=0",
+    "no-size-features": "coef.log_tokens=0+coef.depth=0",
+    "rank-order-packing": "size_exponent=0",
+    "no-outlines": "outline_share=0",
 }
 
 
 def _config(name: str, base: Config) -> Config:
-    """A named variant, or an ad-hoc one: ``key=value+key=value`` over weights and config."""
-    if name in VARIANTS:
-        return dataclasses.replace(base, weights=dataclasses.replace(W, **VARIANTS[name]))
-    weights: dict[str, float] = {}
-    cfg: dict[str, float] = {}
+    """A named variant, or an ad-hoc one: ``key=value+coef.NAME=value+...`` over weights and config."""
+    spec = VARIANTS.get(name, name)
+    weights: dict[str, object] = {}
+    cfg: dict[str, object] = {}
+    coef = list(W.coef)
     wf = {f.name for f in dataclasses.fields(RankWeights)}
-    for part in name.split("+"):
+    for part in filter(None, spec.split("+")):
         k, v = part.split("=")
-        (weights if k in wf else cfg)[k] = type(getattr(W if k in wf else base, k))(float(v))
-    return dataclasses.replace(base, weights=dataclasses.replace(W, **weights), **cfg)
+        if k.startswith("coef."):
+            coef[MODEL_INPUTS.index(k[5:])] = float(v)
+        elif k in wf:
+            weights[k] = type(getattr(W, k))(float(v))
+        else:
+            cfg[k] = type(getattr(base, k))(float(v))
+    return dataclasses.replace(base, weights=dataclasses.replace(W, coef=tuple(coef), **weights), **cfg)
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import re
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from .config import RankWeights
@@ -29,6 +29,7 @@ __all__ = ["FEATURES", "MODEL_INPUTS", "RankIndex", "model_inputs", "relevance",
 
 _TEST_RE = re.compile(r"(^|/)(tests?|spec|specs|__tests__|testing|testdata|fixtures?)/|(^|/)test_[^/]*$|_test\.[a-z]+$|\.(test|spec)\.[a-z]+$|(^|/)[^/]*Tests?\.[a-z]+$|(^|/)conftest\.py$")
 _AUX_RE = re.compile(r"(^|/)(examples?|samples?|demos?|benches|benchmarks?|tutorials?)/")
+_DETAILED = 5_000  # files that keep their feature breakdown in the result (all, in most repositories)
 _BM25_K1 = 1.2
 _BM25_B = 0.75
 _COMMON_DEF_FILES = 8  # a name defined in more files than this carries no graph edge
@@ -61,6 +62,8 @@ class RankIndex:
     edge_names: dict[tuple[int, int], list[str]]  # (user, definer) -> names linking them
     indegree: list[float]  # log(1 + distinct files that use this file), scaled to [0, 1]
     path_terms: list[frozenset[str]]  # terms of each path
+    kind: list[str]  # "code", "text", "test" or "aux": what the priors look at
+    static_cache: dict[tuple[object, ...], list[float]] = field(default_factory=dict)
 
 
 def _module_suffixes(name: str) -> list[str]:
@@ -161,8 +164,10 @@ def build_rank_index(records: dict[str, FileRecord], file_terms: dict[str, tuple
     top_users = math.log1p(max(users.values(), default=0)) or 1.0
     indegree = [math.log1p(users.get(i, 0)) / top_users for i in range(len(paths))]
     path_terms = [frozenset(terms(p.replace("/", " ").replace(".", " "))) for p in paths]
+    kind = ["text" if not is_code(p) else "test" if is_test_path(p) else "aux" if is_aux_path(p) else "code"
+            for p in paths]
     return RankIndex(paths, records, dict(postings), doc_len, avg, dict(defs_by_name), dict(defs_by_lower),
-                     dict(def_symbols), dict(stems), dict(edges), edge_names, indegree, path_terms)
+                     dict(def_symbols), dict(stems), dict(edges), edge_names, indegree, path_terms, kind)
 
 
 def _bm25(ri: RankIndex, q: QueryInfo) -> tuple[dict[int, float], dict[int, list[tuple[float, str]]]]:
@@ -308,9 +313,10 @@ def rank(q: QueryInfo, ri: RankIndex, w: RankWeights, focus: tuple[str, ...] = (
         if fp in ri.records:
             add(ri.paths.index(fp), "focus", 1.0, "focus file (being edited)")
 
+    priors = _priors(q, w)
     score: dict[int, float] = {}
     for i, f in feats.items():
-        f["prior"] = _prior(ri.paths[i], q, w)
+        f["prior"] = priors[ri.kind[i]]
         if ri.indegree[i]:
             f["indegree"] = ri.indegree[i]
         direct = (w.bm25 * f.get("bm25", 0.0) + w.defines_named * f.get("defines", 0.0)
@@ -329,7 +335,7 @@ def rank(q: QueryInfo, ri: RankIndex, w: RankWeights, focus: tuple[str, ...] = (
                 continue
             f = feats[i]
             f["graph"] = v / pr_top
-            f.setdefault("prior", _prior(ri.paths[i], q, w))
+            f.setdefault("prior", priors[ri.kind[i]])
             g = w.graph * f["graph"] * f["prior"]
             score[i] = score.get(i, 0.0) + g
             if (i not in seed_set and g >= 0.05 * w.graph) or (i in seed_set and g >= 0.3 * w.graph):
@@ -339,34 +345,53 @@ def rank(q: QueryInfo, ri: RankIndex, w: RankWeights, focus: tuple[str, ...] = (
 
     if w.coef:
         # The fitted model turns every file's features (and its size, kind and depth) into a probability.
+        static = _static_scores(ri, w, priors)
         for i in range(n):
-            f = feats[i] if i in feats else {"prior": _prior(ri.paths[i], q, w)}
-            if "indegree" not in f and ri.indegree[i]:
+            f = feats.get(i)
+            if f is None:  # no query evidence: only the file's own traits count (precomputed)
+                score[i] = static[i]
+                if len(feats) < _DETAILED:
+                    feats[i] = {"prior": priors[ri.kind[i]], **({"indegree": ri.indegree[i]} if ri.indegree[i] else {})}
+                continue
+            f.setdefault("prior", priors[ri.kind[i]])
+            if ri.indegree[i]:
                 f["indegree"] = ri.indegree[i]
-            f.setdefault("prior", _prior(ri.paths[i], q, w))
-            feats[i] = f
             rec = ri.records[ri.paths[i]]
             score[i] = relevance(w, model_inputs(f, rec.tokens, rec.language, ri.paths[i]), f)
+    order = sorted((i for i, s in score.items() if s > 0), key=lambda i: (-score[i], ri.paths[i]))
     ranked = [
-        RankedFile(ri.paths[i], float(f"{s:.6g}"), tuple(reasons.get(i, ())) or ("weak match",),
-                   tuple((k, round(feats[i][k], 6)) for k in FEATURES if k in feats[i]))
-        for i, s in score.items() if s > 0
+        RankedFile(ri.paths[i], float(f"{score[i]:.6g}"), tuple(reasons.get(i, ())) or ("weak match",),
+                   tuple((k, round(feats[i][k], 6)) for k in FEATURES if k in feats[i])
+                   if i in feats and pos < _DETAILED else ())
+        for pos, i in enumerate(order)
     ]
-    ranked.sort(key=lambda r: (-r.score, r.path))
+    ranked.sort(key=lambda r: (-r.score, r.path))  # rounding to 6 digits may tie: path breaks ties
     seen = {r.path for r in ranked}
     rest = [RankedFile(p, 0.0, ("no match",)) for p in ri.paths if p not in seen]
     return ranked + rest
 
 
-def _prior(path: str, q: QueryInfo, w: RankWeights) -> float:
+def _static_scores(ri: RankIndex, w: RankWeights, priors: dict[str, float]) -> list[float]:
+    """Relevance of every file with no query evidence (cached per weights and priors)."""
+    key = (w, tuple(sorted(priors.items())))
+    cached = ri.static_cache.get(key)
+    if cached is None:
+        cached = []
+        for i, p in enumerate(ri.paths):
+            f = {"prior": priors[ri.kind[i]]}
+            if ri.indegree[i]:
+                f["indegree"] = ri.indegree[i]
+            rec = ri.records[p]
+            cached.append(relevance(w, model_inputs(f, rec.tokens, rec.language, p), f))
+        ri.static_cache.clear()
+        ri.static_cache[key] = cached
+    return cached
+
+
+def _priors(q: QueryInfo, w: RankWeights) -> dict[str, float]:
     """Tests, examples and docs are context, not edit targets, unless the query asks."""
-    if not is_code(path):
-        return w.doc_penalty
-    if is_test_path(path):
-        return 1.0 if q.mentions_tests else w.test_penalty
-    if is_aux_path(path):
-        return w.aux_penalty
-    return 1.0
+    return {"code": 1.0, "text": w.doc_penalty, "test": 1.0 if q.mentions_tests else w.test_penalty,
+            "aux": w.aux_penalty}
 
 
 def _graph_reason(ri: RankIndex, i: int, seeds: dict[int, float]) -> str:
