@@ -17,7 +17,6 @@ generic features. Usage: python benchmarks/fit_weights.py [--l2 1.0] [--cache FI
 from __future__ import annotations
 
 import argparse
-import collections
 import dataclasses
 import json
 import os

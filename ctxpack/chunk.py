@@ -107,7 +107,7 @@ def chunk_file(src: SourceFile, symbols: tuple[Symbol, ...], counter: TokenCount
     texts = ["".join(lines[s - 1: e]) for s, e in spans]
     counts = counter.count_many(texts)
     chunks: list[Chunk] = []
-    for (s, e), text, tokens in zip(spans, texts, counts):
+    for (s, e), text, tokens in zip(spans, texts, counts, strict=True):
         content_hash = hashlib.sha1(text.encode("utf-8", errors="surrogatepass")).hexdigest()
         cid = hashlib.sha1(f"{src.path}\0{s}\0{content_hash}".encode("utf-8", errors="surrogatepass")).hexdigest()[:20]
         names = tuple(dict.fromkeys(d.name for d in defs if s <= d.line <= e))

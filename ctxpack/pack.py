@@ -10,9 +10,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 
+from .chunk import estimate_tokens
 from .errors import BudgetError
 from .models import Chunk, FileRecord, Pack, PackedFile, RankedFile, Redaction, Skipped, Symbol
-from .chunk import estimate_tokens
 from .render import block, footer, header, render_context
 from .terms import terms
 from .tokens import TokenCounter

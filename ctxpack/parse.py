@@ -76,7 +76,10 @@ def _tree(text: bytes, language: str, timeout_s: float):  # type: ignore[no-unty
     def progress(_offset: int, _has_error: bool) -> bool:
         return time.monotonic() > deadline
 
-    return parser.parse(read, progress_callback=progress)
+    try:
+        return parser.parse(read, progress_callback=progress)
+    except ValueError:  # py-tree-sitter raises "Parsing failed" when the callback cancels
+        return None
 
 
 def parse_source(path: str, language: str, text: str, timeout_ms: int = 2000) -> ParsedFile:

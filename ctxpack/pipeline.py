@@ -19,8 +19,8 @@ from .models import Chunk, FileRecord, IndexStats, Pack, RankedFile, Redaction, 
 from .pack import PackInputs, pack_files
 from .parse import parse_source
 from .query import analyze_query
-from .secrets import redact as redact_secrets
 from .rank import RankIndex, build_rank_index, rank
+from .secrets import redact as redact_secrets
 from .store import FileRow, IndexSnapshot, IndexStore
 from .terms import terms
 from .tokens import get_counter

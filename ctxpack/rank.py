@@ -95,7 +95,7 @@ def build_rank_index(records: dict[str, FileRecord], file_terms: dict[str, tuple
     for i, p in enumerate(paths):
         ts, cs = file_terms.get(p, ([], []))
         total = 0
-        for t, c in zip(ts, cs):
+        for t, c in zip(ts, cs, strict=True):
             postings[t].append((i, c))
             total += c
         doc_len[i] = total
@@ -233,7 +233,7 @@ def model_inputs(feats: dict[str, float], tokens: int, language: str, path: str)
 
 def relevance(w: RankWeights, x: list[float], feats: dict[str, float]) -> float:
     """P(file is needed by the edit): the fitted logistic model plus explicit-mention boosts."""
-    z = w.intercept + sum(c * v for c, v in zip(w.coef, x))
+    z = w.intercept + sum(c * v for c, v in zip(w.coef, x, strict=True))
     z += w.path_named * min(feats.get("path", 0.0) + feats.get("focus", 0.0), 1.0) + w.trace_frame * min(feats.get("frame", 0.0), 1.0)
     return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 

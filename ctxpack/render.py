@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .models import Pack, PackedFile
+from .models import Pack
 
 __all__ = ["JSON_SCHEMA_VERSION", "block", "footer", "header", "pack_to_dict", "render", "render_context"]
 

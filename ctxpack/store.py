@@ -149,16 +149,16 @@ def _snapshot_from_columns(cols: dict[str, dict[str, list[Any]]], man: Manifest)
     files = {
         p: FileRecord(p, sha, lang, size, mt, tok, ln)
         for p, sha, lang, size, mt, tok, ln in zip(f["path"], f["sha1"], f["language"], f["size"], f["mtime_ns"],
-                                                   f["tokens"], f["lines"])
+                                                   f["tokens"], f["lines"], strict=True)
     }
-    file_terms = {p: (t, c) for p, t, c in zip(f["path"], f["terms"], f["counts"])}
+    file_terms = {p: (t, c) for p, t, c in zip(f["path"], f["terms"], f["counts"], strict=True)}
     s = cols["symbols"]
     symbols = tuple(map(Symbol, s["path"], s["name"], s["kind"], s["category"], s["line"], s["end_line"],
                         s["signature"], s["parent"], s["doc"]))
     c = cols["chunks"]
     chunks: dict[str, list[ChunkSpan]] = {}
     for path, a, b, tok, h, cid, syms in zip(c["path"], c["start_line"], c["end_line"], c["tokens"],
-                                              c["content_hash"], c["id"], c["symbols"]):
+                                              c["content_hash"], c["id"], c["symbols"], strict=True):
         chunks.setdefault(path, []).append(ChunkSpan(cid, a, b, tok, h, tuple(syms or ())))
     for spans in chunks.values():
         spans.sort(key=lambda x: x.start_line)

@@ -21,7 +21,7 @@ def _method(i: int) -> str:
 def _check_cover(chunks, text: str) -> None:  # type: ignore[no-untyped-def]
     n = len(text.splitlines())
     assert chunks[0].start_line == 1 and chunks[-1].end_line == n
-    for a, b in zip(chunks, chunks[1:]):
+    for a, b in zip(chunks, chunks[1:], strict=False):
         assert b.start_line == a.end_line + 1
     assert "".join(c.text for c in chunks) == text
 

@@ -74,3 +74,5 @@ def test_pathological_file_is_bounded() -> None:
     parsed = parse_source("deep.py", "python", text, timeout_ms=500)
     assert time.monotonic() - t0 < 10
     assert isinstance(parsed.symbols, tuple)
+    slow = parse_source("deep.py", "python", text * 20, timeout_ms=1)  # cancelled: plain text, a reason
+    assert slow.symbols == () and "timed out" in slow.error
