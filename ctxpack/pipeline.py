@@ -115,7 +115,8 @@ def _locked_update(root: Path, store: IndexStore, cfg: Config, rebuild: bool, pr
     try:
         with store.lock():
             stats = _update(root, store, cfg, rebuild, progress)
-            return stats, (store.load() if load else None)
+            snap = store.load()  # also (re)writes the snapshot cache right after a write
+            return stats, (snap if load else None)
     except PermissionError as exc:
         raise CtxpackError(
             f"cannot write the index at {store.dir}: permission denied. Use --index-dir DIR (or CTXPACK_INDEX_DIR)"
@@ -175,8 +176,11 @@ def _update(root: Path, store: IndexStore, cfg: Config, rebuild: bool, progress:
     current = unchanged | {s.path for s in sources}
     removed = sorted(set(known) - current)
     skipped.sort(key=lambda s: s.path)
-    if prior is not None and not sources and not removed and not touched and tuple(skipped) == prior.manifest.skipped:
-        return IndexStats(len(current), 0, 0, len(unchanged), 0, 0, tuple(skipped), time.monotonic() - t0, str(store.dir))
+    if prior is not None and not sources and not removed and tuple(skipped) == prior.manifest.skipped:
+        if not touched or store.restat(prior.manifest, {f.record.path: (f.record.size, f.record.mtime_ns)
+                                                        for f in touched}):
+            return IndexStats(len(current), 0, 0, len(unchanged), 0, 0, tuple(skipped), time.monotonic() - t0,
+                              str(store.dir))
     parsed: list[_Parsed] = []
     for i, src in enumerate(sources):
         parsed.append(_process(src, cfg))

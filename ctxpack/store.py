@@ -248,6 +248,8 @@ class IndexStore:
         return json.dumps([SCHEMA_VERSION, man.db, man.versions, man.encoding, man.settings], sort_keys=True)
 
     def _read_cache(self, man: Manifest) -> IndexSnapshot | None:
+        if not (self.dir / man.db).is_dir():
+            return None  # the database it mirrors is gone: let the loader report it
         try:
             with open(self.dir / _CACHE, "rb") as fh:
                 data = pickle.load(fh)
@@ -259,6 +261,32 @@ class IndexStore:
         except Exception as exc:  # a damaged cache is only a cache: fall back to LanceDB
             log.warning("index cache unreadable (%s); reading the database", type(exc).__name__)
             return None
+
+    def restat(self, man: Manifest, stats: dict[str, tuple[int, int]]) -> bool:
+        """Record new (size, mtime) of files whose content did not change, in the cache only.
+
+        A checkout or a touch changes no indexed content, so no table is rewritten (and
+        lancedb is not even imported). The tables keep the old stats; were the cache lost,
+        the next run re-reads those files, finds their hashes unchanged and records the
+        stats again.
+
+        Returns:
+            False when there is no cache to update (the caller then writes the tables).
+        """
+        try:
+            with open(self.dir / _CACHE, "rb") as fh:
+                data = pickle.load(fh)
+        except Exception:
+            return False
+        if not isinstance(data, dict) or data.get("key") != self._cache_key(man):
+            return False
+        f = data["cols"]["files"]
+        for i, path in enumerate(f["path"]):
+            st = stats.get(path)
+            if st is not None:
+                f["size"][i], f["mtime_ns"][i] = st
+        self._write_cache(man, data["cols"])
+        return True
 
     def _write_cache(self, man: Manifest, cols: dict[str, dict[str, list[Any]]]) -> None:
         tmp = self.dir / f"{_CACHE}.{os.getpid()}.tmp"
@@ -377,7 +405,7 @@ class IndexStore:
         if not rebuild:
             try:
                 old = self.manifest()
-                if old.encoding != encoding or old.settings != settings:
+                if old.encoding != encoding or old.settings != settings or not (self.dir / old.db).is_dir():
                     old = None
             except (IndexNotFound, IndexOutdated, IndexCorrupt):
                 old = None

@@ -112,3 +112,25 @@ def test_pack_refreshes_index_after_edit(shop: Path) -> None:
     p2 = pack_for(repo, "add gift wrapping fee", budget=4000)
     assert p2.files[0].path == "shop/services/gift_wrap.py"
     assert "shop/services/gift_wrap.py" not in {f.path for f in p1.files}
+
+
+def test_checkout_that_only_moves_mtimes_rewrites_no_table(shop: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    cfg = load_config(shop)
+    build_index(shop, cfg)
+    man_before = IndexStore(shop / ".ctxpack").manifest()
+    for p in shop.rglob("*.py"):
+        os.utime(p, ns=(p.stat().st_atime_ns, p.stat().st_mtime_ns + 10_000_000_000))
+    code = (
+        "import sys\nfrom ctxpack import load_config, open_repo\n"
+        f"r = open_repo({str(shop)!r}, load_config({str(shop)!r}))\n"
+        "print(len(r.snapshot.files), 'lancedb' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == [str(len(IndexStore(shop / ".ctxpack").load().files)), "False"]
+    assert IndexStore(shop / ".ctxpack").manifest().versions == man_before.versions
+    again = build_index(shop, cfg)  # and the stats were recorded: nothing to re-read now
+    assert again.parsed == 0 and again.unchanged == again.files
