@@ -121,3 +121,13 @@ def test_search_json(shop: Path) -> None:
     assert r.exit_code == 0, r.stderr
     hits = json.loads(r.stdout)["hits"]
     assert hits and hits[0]["path"] == "shop/services/payment.py"
+
+
+def test_pyproject_tool_table_defaults(shop: Path) -> None:
+    py = shop / "pyproject.toml"
+    py.write_text(py.read_text() + '\n[tool.ctxpack]\nbudget = 1200\nformat = "plain"\n')
+    r = _run("pack", str(shop), "--query", QUERY)
+    assert r.exit_code == 0 and r.stdout.startswith("==> ")
+    assert get_counter("o200k_base").count(r.stdout) <= 1200
+    r = _run("pack", str(shop), "--query", QUERY, "--budget", "3000", "--format", "xml")  # options win
+    assert r.stdout.startswith("<context>") and 1200 < get_counter("o200k_base").count(r.stdout) <= 3000
