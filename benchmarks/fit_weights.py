@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ctxpack import load_config, open_repo
-from ctxpack.pipeline import rank_for
+from ctxpack.pipeline import embed_index, rank_for
 from ctxpack.rank import MODEL_INPUTS, model_inputs
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,7 +38,7 @@ BUDGETS = (8_000, 32_000, 128_000)
 OVERHEAD = 20  # tokens of a file block's wrapper
 
 
-def dump(cache: Path) -> list[dict]:
+def dump(cache: Path, dense: bool) -> list[dict]:
     if cache.is_file():
         return [json.loads(line) for line in cache.open()]
     mirrors = os.environ.get("CTXPACK_EVAL_MIRRORS", "/work/.mirror")
@@ -47,9 +47,14 @@ def dump(cache: Path) -> list[dict]:
     for t in (json.loads(line) for line in open(BENCH / "tasks-dev.jsonl")):
         tree = recall.materialize(recall.find_mirror(mirrors, t["repo"]), t["repo"], t["parent"], scratch)
         idx = Path(scratch) / "ctxpack-ablation" / t["repo"].replace("/", "+") / t["parent"][:16]
-        cfg = load_config(tree, index_dir=str(idx))
+        # One embedding cache per repository, shared by its tasks' indexes (content-addressed).
+        vec = Path(scratch) / "ctxpack-vectors" / t["repo"].replace("/", "+")
+        cfg = load_config(tree, index_dir=str(idx), embed=dense, vectors_dir=str(vec))
         cfg = dataclasses.replace(cfg, weights=dataclasses.replace(cfg.weights, coef=()))
         repo = open_repo(tree, cfg)
+        if dense:
+            embed_index(tree, cfg)
+            repo.dense_lane(reload=True)
         gold = set(t["gold_existing"])
         files = []
         for r in rank_for(repo, t["query"]):
@@ -107,8 +112,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--l2", type=float, default=1.0)
     ap.add_argument("--cache", type=Path, default=ROOT / "benchmarks" / "out" / "features.jsonl")
+    ap.add_argument("--no-dense", action="store_true", help="features without the dense lane (no embedding)")
+    ap.add_argument("--drop", default="", help="model inputs to leave out, comma-separated (e.g. graph,dense)")
     args = ap.parse_args()
-    tasks = dump(args.cache)
+    tasks = dump(args.cache, not args.no_dense)
+    drop = [MODEL_INPUTS.index(n) for n in args.drop.split(",") if n]
+    for t in tasks:
+        for f in t["files"]:
+            f["x"] = f["x"] + [0.0] * (len(MODEL_INPUTS) - len(f["x"]))  # caches from before a new input
+            for i in drop:
+                f["x"][i] = 0.0
     repos = sorted({t["repo"] for t in tasks})
     held: dict[str, np.ndarray] = {}
     for hold in repos:

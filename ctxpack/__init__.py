@@ -21,10 +21,10 @@ from .errors import (
     MissingDependency,
     ParseError,
 )
-from .models import Chunk, IndexStats, Pack, PackedFile, RankedFile, Redaction, Skipped, SourceFile, Symbol
+from .models import Chunk, EmbedStats, IndexStats, Pack, PackedFile, RankedFile, Redaction, Skipped, SourceFile, Symbol
 
 if TYPE_CHECKING:
-    from .pipeline import Repo, build_index, open_repo, pack_for, rank_for
+    from .pipeline import Repo, build_index, embed_index, open_repo, pack_for, rank_for
     from .render import pack_to_dict, render
 
 __version__ = "0.1.0"
@@ -35,6 +35,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "CtxpackError",
+    "EmbedStats",
     "EmbeddingError",
     "IndexCorrupt",
     "IndexLocked",
@@ -54,6 +55,7 @@ __all__ = [
     "Symbol",
     "__version__",
     "build_index",
+    "embed_index",
     "load_config",
     "open_repo",
     "pack_for",
@@ -63,7 +65,7 @@ __all__ = [
 ]
 
 _LAZY = {
-    "Repo": "pipeline", "build_index": "pipeline", "open_repo": "pipeline", "pack_for": "pipeline",
+    "Repo": "pipeline", "build_index": "pipeline", "open_repo": "pipeline", "embed_index": "pipeline", "pack_for": "pipeline",
     "rank_for": "pipeline", "pack_to_dict": "render", "render": "render",
 }
 

@@ -112,6 +112,18 @@ _common = [
     click.option("-v", "--verbose", is_flag=True, help="list skipped files and log details"),
 ]
 
+_embed_opts = [
+    click.option("--no-embed", is_flag=True, help="lexical lane only: no embeddings computed or used"),
+    click.option("--model", default=None, help="sentence-transformers model name or directory [all-MiniLM-L6-v2, bundled]"),
+    click.option("--embed-backend", type=click.Choice(["auto", "onnx", "torch"]), default=None,
+                 help="embedding runtime [auto: onnx int8 when available]"),
+]
+
+
+def _embed_cfg(no_embed: bool, model: str | None, embed_backend: str | None) -> dict[str, Any]:
+    return {"embed": False if no_embed else None, "model": model, "embed_backend": embed_backend}
+
+
 _pack_opts = [
     click.option("--query", "query", default=None, help="the edit instruction ('-' reads stdin)"),
     click.option("--query-file", type=click.Path(dir_okay=False, allow_dash=True), default=None,
@@ -121,6 +133,7 @@ _pack_opts = [
     click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="write to FILE instead of stdout"),
     click.option("--focus", multiple=True, help="a file being edited (repeatable): favoured with its neighbours"),
     click.option("--no-map", is_flag=True, help="leave out the repository map"),
+    click.option("--wait-embeddings", is_flag=True, help="embed what the dense lane is missing before ranking"),
 ]
 
 
@@ -166,58 +179,102 @@ def main(debug: bool) -> None:
 @click.argument("path", type=click.Path(file_okay=True, dir_okay=True))
 @click.option("--rebuild", is_flag=True, help="ignore the existing index and build a fresh one")
 @click.option("--format", "format_", type=click.Choice(["text", "json"]), default="text", help="summary format")
+@_apply(_embed_opts)
 @_apply(_common)
-def index(path: str, rebuild: bool, format_: str, encoding: str | None, index_dir: str | None,
-          include: tuple[str, ...], exclude: tuple[str, ...], no_redact: bool, quiet: bool, verbose: bool) -> None:
-    """Build or update the index of the repository at PATH."""
-    from .pipeline import build_index, stats_dict
+def index(path: str, rebuild: bool, format_: str, no_embed: bool, model: str | None, embed_backend: str | None,
+          encoding: str | None, index_dir: str | None, include: tuple[str, ...], exclude: tuple[str, ...],
+          no_redact: bool, quiet: bool, verbose: bool) -> None:
+    """Build or update the index of the repository at PATH, then its embeddings (the dense lane).
 
+    The lexical index is usable as soon as parsing ends; embeddings follow (Ctrl-C keeps
+    what was computed, and the next run does only the rest).
+    """
+    from .pipeline import build_index, embed_index, stats_dict
+
+    estats = None
     try:
         cfg = _config(path, encoding=encoding, index_dir=index_dir, include=include or None, exclude=exclude or None,
-                      redact=False if no_redact else None)
+                      redact=False if no_redact else None, **_embed_cfg(no_embed, model, embed_backend))
         with _progress(quiet) as progress:
             stats = build_index(path, cfg, rebuild=rebuild, progress=progress)
+        if not quiet:
+            _report_skipped(stats.skipped, verbose)
+            click.echo(
+                f"Indexed {stats.files} files ({stats.parsed} parsed, {stats.unchanged} unchanged, {stats.removed} removed; "
+                f"{stats.chunks} chunks, {stats.symbols} symbols) in {stats.seconds:.2f}s -> {stats.index_dir}",
+                err=True,
+            )
+        if cfg.embed:
+            estats = _embed_lane(path, cfg, quiet)
     except CtxpackError as exc:
         _fail(exc)
         return
     if format_ == "json":
-        _emit(json.dumps(stats_dict(stats), indent=2) + "\n", None)
+        doc = stats_dict(stats)
+        doc["embeddings"] = None if estats is None else {
+            "model": estats.model, "chunks": estats.chunks, "embedded": estats.embedded, "cached": estats.cached,
+            "seconds": round(estats.seconds, 3), "complete": estats.complete}
+        _emit(json.dumps(doc, indent=2) + "\n", None)
+
+
+def _embed_lane(path: str, cfg: Config, quiet: bool) -> Any:
+    """Run the embedding lane after indexing; Ctrl-C stops it and keeps what was done."""
+    from .embed import DEFAULT_MODEL, dense_available
+    from .pipeline import embed_index
+
+    if not dense_available() and cfg.model == DEFAULT_MODEL:
+        if not quiet:
+            click.echo("Dense lane off: no embedding backend installed (pip install 'ctxpack[embed]')", err=True)
+        return None
+    stop = {"now": False}
+    try:
+        with _progress(quiet) as progress:
+            try:
+                estats = embed_index(path, cfg, progress=progress, should_stop=lambda: stop["now"])
+            except KeyboardInterrupt:
+                stop["now"] = True
+                raise
+    except KeyboardInterrupt:
+        click.echo("Embedding interrupted: the vectors computed so far are kept", err=True)
+        sys.exit(130)
     if not quiet:
-        _report_skipped(stats.skipped, verbose)
-        click.echo(
-            f"Indexed {stats.files} files ({stats.parsed} parsed, {stats.unchanged} unchanged, {stats.removed} removed; "
-            f"{stats.chunks} chunks, {stats.symbols} symbols) in {stats.seconds:.2f}s -> {stats.index_dir}",
-            err=True,
-        )
+        rate = f", {estats.embedded / estats.seconds:.0f} chunks/s" if estats.embedded and estats.seconds else ""
+        click.echo(f"Embedded {estats.embedded} chunks ({estats.cached} cached) with {estats.model} "
+                   f"in {estats.seconds:.2f}s{rate}", err=True)
+    return estats
 
 
 def _do_pack(path: str, query: str | None, query_file: str | None, budget: int | None, format_: str | None,
-             focus: tuple[str, ...], no_map: bool, encoding: str | None, index_dir: str | None,
+             focus: tuple[str, ...], no_map: bool, wait_embeddings: bool, no_embed: bool, model: str | None,
+             embed_backend: str | None, encoding: str | None, index_dir: str | None,
              include: tuple[str, ...], exclude: tuple[str, ...], no_redact: bool, quiet: bool) -> Any:
     from .pipeline import open_repo, pack_for
 
     cfg = _config(path, encoding=encoding, index_dir=index_dir, include=include or None, exclude=exclude or None,
                   budget=budget, format=format_, repo_map=False if no_map else None,
-                  redact=False if no_redact else None)
+                  redact=False if no_redact else None, **_embed_cfg(no_embed, model, embed_backend))
     text = _read_query(query, query_file)
     with _progress(quiet) as progress:
         repo = open_repo(path, cfg, progress=progress)
-    return pack_for(repo, text, focus=tuple(f.replace("\\", "/").removeprefix("./") for f in focus))
+    return pack_for(repo, text, focus=tuple(f.replace("\\", "/").removeprefix("./") for f in focus),
+                    wait_embeddings=wait_embeddings)
 
 
 @main.command()
 @click.argument("path", type=click.Path())
 @_apply(_pack_opts)
+@_apply(_embed_opts)
 @_apply(_common)
 def pack(path: str, query: str | None, query_file: str | None, budget: int | None, format_: str | None,
-         output: str | None, focus: tuple[str, ...], no_map: bool, encoding: str | None, index_dir: str | None,
+         output: str | None, focus: tuple[str, ...], no_map: bool, wait_embeddings: bool, no_embed: bool,
+         model: str | None, embed_backend: str | None, encoding: str | None, index_dir: str | None,
          include: tuple[str, ...], exclude: tuple[str, ...], no_redact: bool, quiet: bool, verbose: bool) -> None:
     """Pack the context for an edit instruction (stdout, or -o FILE)."""
     from .render import render
 
     try:
-        p = _do_pack(path, query, query_file, budget, format_, focus, no_map, encoding, index_dir, include, exclude,
-                     no_redact, quiet)
+        p = _do_pack(path, query, query_file, budget, format_, focus, no_map, wait_embeddings, no_embed, model,
+                     embed_backend, encoding, index_dir, include, exclude, no_redact, quiet)
         _emit(render(p), output)
     except CtxpackError as exc:
         _fail(exc)
@@ -228,7 +285,9 @@ def pack(path: str, query: str | None, query_file: str | None, budget: int | Non
             f"Packed {p.tokens}/{p.budget} tokens ({p.encoding}): {counts.get('full', 0)} full, "
             f"{counts.get('chunks', 0)} chunked, {counts.get('skeleton', 0)} skeletons"
             + (", repo map" if counts.get("map") else "")
-            + (f"; {len(p.redactions)} secrets redacted" if p.redactions else ""),
+            + (f"; {len(p.redactions)} secrets redacted" if p.redactions else "")
+            + ("" if p.lanes.get("dense") in (True, False) else f"; dense lane {p.lanes['dense']} embedded"
+               " (run `ctxpack index` or pass --wait-embeddings)"),
             err=True,
         )
 
@@ -236,9 +295,11 @@ def pack(path: str, query: str | None, query_file: str | None, budget: int | Non
 @main.command()
 @click.argument("path", type=click.Path())
 @_apply(_pack_opts)
+@_apply(_embed_opts)
 @_apply(_common)
 def preview(path: str, query: str | None, query_file: str | None, budget: int | None, format_: str | None,
-            output: str | None, focus: tuple[str, ...], no_map: bool, encoding: str | None, index_dir: str | None,
+            output: str | None, focus: tuple[str, ...], no_map: bool, wait_embeddings: bool, no_embed: bool,
+            model: str | None, embed_backend: str | None, encoding: str | None, index_dir: str | None,
             include: tuple[str, ...], exclude: tuple[str, ...], no_redact: bool, quiet: bool, verbose: bool) -> None:
     """Show what would be packed, and why (a table on stdout)."""
     from rich.console import Console
@@ -247,8 +308,8 @@ def preview(path: str, query: str | None, query_file: str | None, budget: int | 
     from .render import render
 
     try:
-        p = _do_pack(path, query, query_file, budget, format_, focus, no_map, encoding, index_dir, include, exclude,
-                     no_redact, quiet)
+        p = _do_pack(path, query, query_file, budget, format_, focus, no_map, wait_embeddings, no_embed, model,
+                     embed_backend, encoding, index_dir, include, exclude, no_redact, quiet)
         if output:
             _emit(render(p), output)
     except CtxpackError as exc:

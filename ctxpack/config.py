@@ -46,7 +46,7 @@ class RankWeights:
     # leave-one-repository-out cross-validation (benchmarks/fit_weights.py). Empty: use the
     # hand-set weights above as the score.
     coef: tuple[float, ...] = (2.1008, -0.2734, 1.5269, 1.2987, 0.5329, 2.4585, 0.6686, 7.0861, 1.0495, -4.4023,
-                               -1.4012)
+                               -1.4012, 0.0, 0.0)
     intercept: float = -4.7932
 
 
@@ -71,6 +71,12 @@ class Config:
     map_share: float = 0.02  # kept for the repository map when the repository does not fit whole
     size_exponent: float = 0.5  # whole files are packed by relevance / tokens ** this (expected recall per token)
     parse_timeout_ms: int = 2000
+    embed: bool = True  # compute and use the dense lane (when an embedding backend is installed)
+    model: str = "all-MiniLM-L6-v2"  # sentence-transformers model name or directory (bundled default)
+    embed_backend: str = "auto"  # auto | onnx | torch
+    embed_max_tokens: int = 256  # model tokens per chunk embedded (longer chunks are truncated)
+    embed_batch: int = 32
+    vectors_dir: str | None = None  # embedding cache location (default <index dir>/vectors); may be shared
     weights: RankWeights = field(default_factory=RankWeights)
 
     def validate(self) -> Config:
@@ -89,6 +95,10 @@ class Config:
             raise ConfigError(f"budget must be a positive integer: {self.budget!r}. Use e.g. --budget 32000")
         if self.budget > MAX_BUDGET:
             raise ConfigError(f"budget too large: {self.budget}. Use at most {MAX_BUDGET}")
+        if self.embed_backend not in ("auto", "onnx", "torch"):
+            raise ConfigError(f"unknown embedding backend: {self.embed_backend!r}. Use one of: auto, onnx, torch")
+        if not 8 <= self.embed_max_tokens <= 8192 or not 1 <= self.embed_batch <= 1024:
+            raise ConfigError("embed_max_tokens must be 8..8192 and embed_batch 1..1024")
         if self.max_file_bytes <= 0:
             raise ConfigError(f"max_file_bytes must be positive: {self.max_file_bytes}")
         return self
@@ -136,6 +146,16 @@ def load_config(root: str | os.PathLike[str], **overrides: Any) -> Config:
     for key in ("include", "exclude"):
         if key in values:
             values[key] = tuple(values[key])
+    env_embed = os.environ.get("CTXPACK_EMBED", "").strip().lower()
+    if "embed" not in overrides or overrides["embed"] is None:
+        if env_embed in ("0", "false", "no", "off"):
+            values["embed"] = False
+        elif env_embed in ("1", "true", "yes", "on"):
+            values["embed"] = True
+    if values.get("model") is None and os.environ.get("CTXPACK_MODEL"):
+        values["model"] = os.environ["CTXPACK_MODEL"]
+    if values.get("vectors_dir") is None and os.environ.get("CTXPACK_VECTORS_DIR"):
+        values["vectors_dir"] = os.environ["CTXPACK_VECTORS_DIR"]
     if values.get("index_dir") is None and os.environ.get("CTXPACK_INDEX_DIR"):
         values["index_dir"] = os.environ["CTXPACK_INDEX_DIR"]
     try:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 __all__ = [
+    "EmbedStats",
     "Chunk",
     "Discovery",
     "FileRecord",
@@ -124,6 +125,18 @@ class IndexStats:
     skipped: tuple[Skipped, ...]
     seconds: float
     index_dir: str
+
+
+@dataclass(frozen=True, slots=True)
+class EmbedStats:
+    """What an embedding run did (the dense lane)."""
+
+    model: str  # model id, backend included
+    chunks: int  # distinct chunk contents in the index
+    embedded: int  # computed in this run
+    cached: int  # already in the embedding cache
+    seconds: float
+    complete: bool  # False when stopped early (interrupted or asked to stop)
 
 
 @dataclass(frozen=True, slots=True)

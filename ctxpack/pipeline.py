@@ -8,14 +8,17 @@ import os
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
 from pathlib import Path
 
 from .chunk import chunk_file
 from .config import Config
 from .discover import list_candidates, read_source
 from .errors import ConfigError, CtxpackError, IndexCorrupt, IndexNotFound, IndexOutdated
-from .models import Chunk, FileRecord, IndexStats, Pack, RankedFile, Redaction, Skipped, SourceFile, Symbol
+from .models import Chunk, EmbedStats, FileRecord, IndexStats, Pack, RankedFile, Redaction, Skipped, SourceFile, Symbol
 from .pack import PackInputs, pack_files
 from .parse import parse_source
 from .query import analyze_query
@@ -24,8 +27,13 @@ from .secrets import redact as redact_secrets
 from .store import FileRow, IndexSnapshot, IndexStore
 from .terms import terms
 from .tokens import get_counter
+from .vectors import DenseMatrix, VectorStore
 
-__all__ = ["Progress", "Repo", "build_index", "index_dir_for", "open_repo", "pack_for", "rank_for", "search_chunks", "stats_dict"]
+if TYPE_CHECKING:
+    from .embed import Embedder, ModelRef
+
+__all__ = ["Progress", "Repo", "build_index", "embed_index", "index_dir_for", "open_repo", "pack_for", "rank_for",
+           "search_chunks", "stats_dict"]
 
 log = logging.getLogger(__name__)
 
@@ -208,6 +216,8 @@ class Repo:
     snapshot: IndexSnapshot
     rank_index: RankIndex
     symbols_by_path: dict[str, list[Symbol]]
+    embedder: Embedder | None = None  # set to use a given embedder (tests, a warm server); else loaded lazily
+    _dense: _DenseLane | None = field(default=None, repr=False)
 
     def read_text(self, rel: str) -> str | None:
         """Current text of a file (None if it cannot be read)."""
@@ -234,6 +244,190 @@ class Repo:
                                  sp.tokens, sp.content_hash, sp.symbols))
         return out
 
+    def dense_lane(self, reload: bool = False) -> _DenseLane | None:
+        """The dense lane's vectors for this snapshot (None when the lane is off)."""
+        if self._dense is None or reload:
+            self._dense = _load_dense(self)
+        return self._dense
+
+    def lanes(self) -> dict[str, object]:
+        """Which ranking lanes are ready: ``{"lexical": true, "dense": true | "n/m chunks" | false}``."""
+        lane = self.dense_lane()
+        if lane is None:
+            return {"lexical": True, "dense": False}
+        return {"lexical": True, "dense": True if lane.ready == lane.total else f"{lane.ready}/{lane.total} chunks"}
+
+
+# ---- the dense lane -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _DenseLane:
+    """Vectors of the snapshot's chunks that are embedded, arranged for one matrix product."""
+
+    model_id: str
+    ready: int  # distinct chunk contents with a vector
+    total: int  # distinct chunk contents in the index
+    matrix: np.ndarray  # (ready chunks, dim): rows of the chunks below
+    file_of: np.ndarray  # file index (RankIndex order) of each row
+    label: tuple[str, ...]  # what each row is called in a reason: its first symbol, else path:lines
+
+
+def _dense_ref(cfg: Config, embedder: Embedder | None) -> str | None:
+    """The model id the dense lane uses, or None when the lane is off (no heavy import)."""
+    if embedder is not None:
+        return embedder.model_id
+    if not cfg.embed:
+        return None
+    from .embed import DEFAULT_MODEL, dense_available
+
+    if not dense_available():
+        return None
+    try:
+        return _resolve(cfg).model_id
+    except CtxpackError as exc:
+        if cfg.model != DEFAULT_MODEL:
+            raise  # a model the user asked for: say why it cannot be used
+        log.debug("dense lane off: %s", exc)
+        return None
+
+
+def _resolve(cfg: Config) -> ModelRef:
+    from .embed import resolve_model
+
+    return resolve_model(cfg.model, cfg.embed_backend)
+
+
+def vector_store_for(store: IndexStore, cfg: Config) -> VectorStore:
+    """The embedding cache of an index: ``vectors_dir`` (shareable) or ``<index dir>/vectors``."""
+    return VectorStore(Path(cfg.vectors_dir).expanduser() if cfg.vectors_dir else store.dir / "vectors")
+
+
+def _load_dense(repo: Repo) -> _DenseLane | None:
+    model_id = _dense_ref(repo.cfg, repo.embedder)
+    if model_id is None:
+        return None
+    ri = repo.rank_index
+    hashes = {sp.content_hash for spans in repo.snapshot.chunks.values() for sp in spans}
+    dm = vector_store_for(repo.store, repo.cfg).load(model_id)
+    rows: list[int] = []
+    files: list[int] = []
+    labels: list[str] = []
+    if dm is not None:
+        pos = {p: i for i, p in enumerate(ri.paths)}
+        for path, spans in repo.snapshot.chunks.items():
+            fi = pos.get(path)
+            if fi is None:
+                continue
+            for sp in spans:
+                r = dm.index.get(sp.content_hash)
+                if r is not None:
+                    rows.append(r)
+                    files.append(fi)
+                    labels.append(sp.symbols[0] if sp.symbols else f"{path}:{sp.start_line}-{sp.end_line}")
+    ready = len(hashes & dm.index.keys()) if dm is not None else 0
+    dim = dm.matrix.shape[1] if dm is not None else 0
+    matrix = dm.matrix[np.asarray(rows, dtype=np.int64)] if rows else np.zeros((0, dim), np.float32)
+    return _DenseLane(model_id, ready, len(hashes), matrix, np.asarray(files, dtype=np.int64), tuple(labels))
+
+
+def _embedder_for(repo_or_cfg: Config, embedder: Embedder | None) -> Embedder:
+    if embedder is not None:
+        return embedder
+    from .embed import load_embedder
+
+    cfg = repo_or_cfg
+    return load_embedder(cfg.model, cfg.embed_backend, cfg.embed_max_tokens)
+
+
+def dense_scores(repo: Repo, query: str) -> dict[int, tuple[float, str]] | None:
+    """Each file's best chunk similarity to the query: ``{file index: (cosine, chunk label)}``.
+
+    None when the dense lane is off or nothing is embedded yet (the model is then never loaded).
+    """
+    lane = repo.dense_lane()
+    if lane is None or lane.ready == 0 or not len(lane.matrix):
+        return None
+    emb = _embedder_for(repo.cfg, repo.embedder)
+    if emb.model_id != lane.model_id:
+        raise ConfigError(f"embedder {emb.model_id} does not match the index's vectors ({lane.model_id})")
+    qv = emb.embed([query])[0]
+    sims = lane.matrix @ qv
+    order = np.argsort(-sims, kind="stable")
+    out: dict[int, tuple[float, str]] = {}
+    for r in order.tolist():
+        f = int(lane.file_of[r])
+        if f not in out:
+            out[f] = (float(sims[r]), lane.label[r])
+    return out
+
+
+def _embed(store: IndexStore, snap: IndexSnapshot, cfg: Config, model_id: str, get_embedder: Callable[[], Embedder],
+           progress: Progress, should_stop: Callable[[], bool]) -> EmbedStats:
+    """Embed the snapshot's chunks missing from the cache (the model is loaded only if some are)."""
+    t0 = time.monotonic()
+    vs = vector_store_for(store, cfg)
+    hashes = {sp.content_hash for spans in snap.chunks.values() for sp in spans}
+    dm = vs.load(model_id)
+    if dm is not None and hashes <= dm.index.keys():
+        return EmbedStats(model_id, len(hashes), 0, len(hashes), time.monotonic() - t0, True)
+    with vs.lock():
+        dm = vs.load(model_id)  # another process may have embedded while we waited
+        missing = hashes - (dm.index.keys() if dm is not None else set())
+        cached = len(hashes) - len(missing)
+        done = 0
+        if missing:
+            emb = get_embedder()
+            if emb.model_id != model_id:
+                raise ConfigError(f"embedder {emb.model_id} does not match the configured model {model_id}")
+            texts = store.chunk_texts(missing, snap.manifest)
+            todo = sorted(texts, key=lambda h: (len(texts[h]), h))  # similar lengths per batch: less padding
+            progress("embed", 0, len(todo))
+            pend_h: list[str] = []
+            pend_v: list[np.ndarray] = []
+            last_flush = time.monotonic()
+            for i in range(0, len(todo), cfg.embed_batch):
+                if should_stop():
+                    break
+                part = todo[i: i + cfg.embed_batch]
+                pend_v.append(emb.embed([texts[h] for h in part]))
+                pend_h += part
+                done += len(part)
+                progress("embed", done, len(todo))
+                if len(pend_h) >= 2048 or time.monotonic() - last_flush > 15:
+                    vs.add(model_id, pend_h, np.vstack(pend_v))  # published: pack sees partial progress
+                    pend_h, pend_v, last_flush = [], [], time.monotonic()
+            if pend_h:
+                vs.add(model_id, pend_h, np.vstack(pend_v))
+            vs.finish(model_id)
+    return EmbedStats(model_id, len(hashes), done, cached, time.monotonic() - t0, cached + done == len(hashes))
+
+
+def embed_index(path: str | os.PathLike[str], cfg: Config, *, progress: Progress = _noop,
+                should_stop: Callable[[], bool] | None = None, embedder: Embedder | None = None) -> EmbedStats:
+    """Compute the dense lane: embed every indexed chunk not yet in the embedding cache.
+
+    Vectors are published in batches, so ``pack`` uses them as they arrive. Stopping
+    early (``should_stop``, Ctrl-C) keeps what was computed.
+
+    Raises:
+        IndexNotFound: no index yet (run ``build_index`` first).
+        MissingDependency: no embedding backend installed.
+        IndexLocked: another process kept the embedding lock too long.
+    """
+    root = _root(path)
+    store = IndexStore(index_dir_for(root, cfg))
+    snap = store.load()
+    if not cfg.embed and embedder is None:
+        raise ConfigError("embeddings are switched off (--no-embed or embed = false)")
+    model_id = _dense_ref(cfg, embedder)
+    if model_id is None:
+        from .errors import MissingDependency
+
+        raise MissingDependency("no embedding backend installed. Install: pip install 'ctxpack[embed]'")
+    return _embed(store, snap, cfg, model_id, lambda: _embedder_for(cfg, embedder), progress,
+                  should_stop or (lambda: False))
+
 
 def _is_fresh(root: Path, store: IndexStore, cfg: Config, snap: IndexSnapshot) -> bool:
     """True when every candidate file has the size and mtime the index recorded."""
@@ -254,7 +448,8 @@ def _is_fresh(root: Path, store: IndexStore, cfg: Config, snap: IndexSnapshot) -
     return seen == len(snap.files)
 
 
-def open_repo(path: str | os.PathLike[str], cfg: Config, *, refresh: bool = True, progress: Progress = _noop) -> Repo:
+def open_repo(path: str | os.PathLike[str], cfg: Config, *, refresh: bool = True, progress: Progress = _noop,
+              embedder: Embedder | None = None) -> Repo:
     """Load a repository's index, first bringing it up to date unless ``refresh`` is False.
 
     When nothing changed on disk this reads only the manifest and its snapshot cache
@@ -283,12 +478,14 @@ def open_repo(path: str | os.PathLike[str], cfg: Config, *, refresh: bool = True
         if s.kind == "def":
             by_path[s.path].append(s)
     ri = build_rank_index(snap.files, snap.file_terms, snap.symbols)
-    return Repo(root, cfg, store, snap, ri, dict(by_path))
+    return Repo(root, cfg, store, snap, ri, dict(by_path), embedder)
 
 
-def rank_for(repo: Repo, query: str, focus: tuple[str, ...] = ()) -> list[RankedFile]:
-    """Rank the repository's files for ``query``."""
-    return rank(analyze_query(_check_query(query)), repo.rank_index, repo.cfg.weights, focus)
+def rank_for(repo: Repo, query: str, focus: tuple[str, ...] = (), *, dense: bool = True) -> list[RankedFile]:
+    """Rank the repository's files for ``query`` (with the dense lane when ready and ``dense``)."""
+    query = _check_query(query)
+    sims = dense_scores(repo, query) if dense else None
+    return rank(analyze_query(query), repo.rank_index, repo.cfg.weights, focus, sims)
 
 
 def _check_query(query: str) -> str:
@@ -302,7 +499,7 @@ def _check_query(query: str) -> str:
 
 
 def pack_for(repo: Repo, query: str, *, budget: int | None = None, fmt: str | None = None,
-             focus: tuple[str, ...] = ()) -> Pack:
+             focus: tuple[str, ...] = (), wait_embeddings: bool = False) -> Pack:
     """Pack the context for ``query`` from a loaded repository.
 
     Args:
@@ -311,6 +508,7 @@ def pack_for(repo: Repo, query: str, *, budget: int | None = None, fmt: str | No
         budget: token budget (default: the config's).
         fmt: output format (default: the config's).
         focus: files being edited.
+        wait_embeddings: first embed what the dense lane is missing (else use what is ready).
 
     Returns:
         The Pack, rendered and counted.
@@ -323,6 +521,14 @@ def pack_for(repo: Repo, query: str, *, budget: int | None = None, fmt: str | No
     budget = cfg.budget if budget is None else budget
     if not isinstance(budget, int) or budget <= 0:
         raise ConfigError(f"budget must be a positive integer: {budget!r}. Use e.g. --budget 32000")
+    if wait_embeddings:
+        lane = repo.dense_lane()
+        if lane is None:
+            raise ConfigError("--wait-embeddings needs the dense lane: install ctxpack[embed] and drop --no-embed")
+        if lane.ready < lane.total:
+            _embed(repo.store, repo.snapshot, cfg, lane.model_id, lambda: _embedder_for(cfg, repo.embedder), _noop,
+                   lambda: False)
+            repo.dense_lane(reload=True)
     ranked = rank_for(repo, query, focus)
     counter = get_counter(cfg.encoding)
     man = repo.snapshot.manifest
@@ -337,7 +543,7 @@ def pack_for(repo: Repo, query: str, *, budget: int | None = None, fmt: str | No
                       fmt=fmt or cfg.format, skipped=man.skipped, repo_map=cfg.repo_map,
                       outline_share=cfg.outline_share, chunk_share=cfg.chunk_share, skeleton_share=cfg.skeleton_share,
                       map_share=cfg.map_share, size_exponent=cfg.size_exponent)
-    pack.lanes.update({"lexical": True, "dense": False})
+    pack.lanes.update(repo.lanes())
     return pack
 
 

@@ -16,8 +16,11 @@ from __future__ import annotations
 import math
 import re
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
+
+import numpy as np
 
 from .config import RankWeights
 from .languages import is_code
@@ -32,7 +35,8 @@ _AUX_RE = re.compile(r"(^|/)(examples?|samples?|demos?|benches|benchmarks?|tutor
 _DETAILED = 5_000  # files that keep their feature breakdown in the result (all, in most repositories)
 _BM25_K1 = 1.2
 _BM25_B = 0.75
-_COMMON_DEF_FILES = 8  # a name defined in more files than this carries no graph edge
+_COMMON_DEF_FILES = 8
+_DENSE_TOP = 10  # files whose dense rank is a feature  # a name defined in more files than this carries no graph edge
 
 
 def is_test_path(path: str) -> bool:
@@ -212,12 +216,13 @@ def _pagerank(ri: RankIndex, seeds: dict[int, float], damping: float, iters: int
     return rank_
 
 
-FEATURES = ("bm25", "coverage", "pathterms", "defines", "path", "stem", "frame", "focus", "graph", "indegree", "prior")
+FEATURES = ("bm25", "coverage", "pathterms", "defines", "path", "stem", "frame", "focus", "dense", "dense_top", "graph",
+            "indegree", "prior")
 # Inputs of the fitted relevance model (RankWeights.coef), in order.
 # Explicit mentions (a path, a stack frame, a focus file) are too rare in the dev tasks to
 # fit; they stay hand-set log-odds boosts (path_named, trace_frame) on top of the model.
 MODEL_INPUTS = ("bm25", "coverage", "pathterms", "defines", "stem", "graph", "indegree",
-                "log_prior", "log_tokens", "plain_text", "depth")
+                "log_prior", "log_tokens", "plain_text", "depth", "dense", "dense_top")
 
 
 def model_inputs(feats: dict[str, float], tokens: int, language: str, path: str) -> list[float]:
@@ -228,6 +233,7 @@ def model_inputs(feats: dict[str, float], tokens: int, language: str, path: str)
         feats.get("stem", 0.0), feats.get("graph", 0.0), feats.get("indegree", 0.0),
         math.log(prior) if prior > 0 else -5.0,
         math.log1p(tokens) / 10, 1.0 if language == "text" else 0.0, path.count("/") / 5,
+        feats.get("dense", 0.0), feats.get("dense_top", 0.0),
     ]
 
 
@@ -238,7 +244,8 @@ def relevance(w: RankWeights, x: list[float], feats: dict[str, float]) -> float:
     return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
 
-def rank(q: QueryInfo, ri: RankIndex, w: RankWeights, focus: tuple[str, ...] = ()) -> list[RankedFile]:
+def rank(q: QueryInfo, ri: RankIndex, w: RankWeights, focus: tuple[str, ...] = (),
+         dense: dict[int, tuple[float, str]] | None = None) -> list[RankedFile]:
     """Rank every indexed file for the query.
 
     Each file gets a feature vector (see ``FEATURES``); its score is the weighted sum of
@@ -250,6 +257,7 @@ def rank(q: QueryInfo, ri: RankIndex, w: RankWeights, focus: tuple[str, ...] = (
         ri: ranking structures of the index.
         w: signal weights.
         focus: files the user is editing; they and their neighbours are favoured.
+        dense: the dense lane's best chunk similarity per file ``{file index: (cosine, label)}``.
 
     Returns:
         Every file, best first (ties broken by path), each with score, reasons and features.
@@ -313,6 +321,9 @@ def rank(q: QueryInfo, ri: RankIndex, w: RankWeights, focus: tuple[str, ...] = (
         if fp in ri.records:
             add(ri.paths.index(fp), "focus", 1.0, "focus file (being edited)")
 
+    if dense:
+        _dense_features(dense, add)
+
     priors = _priors(q, w)
     score: dict[int, float] = {}
     for i, f in feats.items():
@@ -358,7 +369,7 @@ def rank(q: QueryInfo, ri: RankIndex, w: RankWeights, focus: tuple[str, ...] = (
                 f["indegree"] = ri.indegree[i]
             rec = ri.records[ri.paths[i]]
             score[i] = relevance(w, model_inputs(f, rec.tokens, rec.language, ri.paths[i]), f)
-    order = sorted((i for i, s in score.items() if s > 0), key=lambda i: (-score[i], ri.paths[i]))
+    order = sorted((i for i, s in score.items() if s > 0 or i in feats), key=lambda i: (-score[i], ri.paths[i]))
     ranked = [
         RankedFile(ri.paths[i], float(f"{score[i]:.6g}"), tuple(reasons.get(i, ())) or ("weak match",),
                    tuple((k, round(feats[i][k], 6)) for k in FEATURES if k in feats[i])
@@ -369,6 +380,27 @@ def rank(q: QueryInfo, ri: RankIndex, w: RankWeights, focus: tuple[str, ...] = (
     seen = {r.path for r in ranked}
     rest = [RankedFile(p, 0.0, ("no match",)) for p in ri.paths if p not in seen]
     return ranked + rest
+
+
+def _dense_features(dense: dict[int, tuple[float, str]], add: Callable[[int, str, float, str], None]) -> None:
+    """Semantic similarity as two features: how far above the repository's typical file, and the top ranks.
+
+    ``dense`` is the similarity of each file's best chunk. Raw cosines are not comparable
+    across queries, so the model sees standard scores (only above one deviation) and a
+    reciprocal rank over the top files.
+    """
+    sims = np.fromiter((v[0] for v in dense.values()), dtype=np.float64, count=len(dense))
+    mean, std = float(sims.mean()), float(sims.std()) or 1.0
+    ranked = sorted(dense.items(), key=lambda kv: -kv[1][0])
+    for pos, (i, (sim, label)) in enumerate(ranked):
+        z = (sim - mean) / std
+        if z <= 1.0 and pos >= _DENSE_TOP:
+            break
+        why = f"similar to the query: `{label}`, {sim:.2f}"
+        if z > 1.0:
+            add(i, "dense", min(z - 1.0, 4.0), why)
+        if pos < _DENSE_TOP:
+            add(i, "dense_top", 1.0 / (1.0 + pos), why)
 
 
 def _static_scores(ri: RankIndex, w: RankWeights, priors: dict[str, float]) -> list[float]:

@@ -314,6 +314,21 @@ class IndexStore:
         out.sort(key=lambda c: (c.path, c.start_line))
         return out
 
+    def chunk_texts(self, hashes: set[str], manifest: Manifest | None = None) -> dict[str, str]:
+        """Text of the chunks with these content hashes (one text per hash)."""
+        if not hashes:
+            return {}
+        tables = self._tables(manifest or self.manifest())
+        try:
+            at = tables["chunks"].search().select(["content_hash", "text"]).limit(None).to_arrow()
+        except Exception as exc:
+            raise IndexCorrupt(f"index data unreadable in {self.dir}: {type(exc).__name__}. Run: ctxpack index --rebuild") from exc
+        out: dict[str, str] = {}
+        for h, text in zip(at.column("content_hash").to_pylist(), at.column("text").to_pylist(), strict=True):
+            if h in hashes and h not in out:
+                out[h] = text
+        return out
+
     def search_chunks(self, query: str, k: int = 20) -> list[tuple[Chunk, float]]:
         """Full-text (BM25) search over chunks' identifier-split text."""
         from .terms import terms
@@ -347,7 +362,7 @@ class IndexStore:
             raise IndexCorrupt(f"index path is not a directory: {self.dir}. Use --index-dir with a directory") from None
         gi = self.dir / ".gitignore"
         if not gi.exists():
-            ours = {".gitignore", "manifest.json", "write.lock", _CACHE}
+            ours = {".gitignore", "manifest.json", "write.lock", _CACHE, "vectors"}
             foreign = [c.name for c in self.dir.iterdir() if c.name not in ours and not _DB_NAME.fullmatch(c.name)]
             if foreign:
                 raise IndexCorrupt(

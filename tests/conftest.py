@@ -17,6 +17,8 @@ def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     home = tmp_path_factory.getbasetemp() / "ctxpack-home"
     monkeypatch.setenv("CTXPACK_HOME", str(home))
     monkeypatch.delenv("CTXPACK_INDEX_DIR", raising=False)
+    # The dense lane runs the real model; tests that exercise it switch it on (tests/test_embed.py).
+    monkeypatch.setenv("CTXPACK_EMBED", "0")
 
 
 def copy_sample(name: str, dest: Path) -> Path:
