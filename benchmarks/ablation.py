@@ -10,6 +10,12 @@ and kept under the scratch folder, so repeated runs only rank and pack.
 For the comparison with the `bm25-files+code` baseline in the same run, use
 ``benchmarks/run_recall.sh`` (it drives the ctxpack CLI like any `cmd:` system).
 
+Variants about the dense lane (issue 3): ``lexical-only`` switches embeddings off,
+``dense-only`` ranks files by their best chunk's cosine similarity alone, ``full`` is the
+hybrid; ``bm25-files+code`` is the bench's own baseline, run in-process in the same loop.
+The embedding cache is shared per repository (content-addressed) under the scratch
+folder, so only the first task of a repository embeds much.
+
 Usage:
   python benchmarks/ablation.py [--limit 10] [--repo OWNER/NAME] [--variants full,no-graph,...]
 Environment: CTXPACK_EVAL_MIRRORS, CTXPACK_EVAL_SCRATCH, BENCH_DIR (as for run_recall.sh).
@@ -28,6 +34,8 @@ from pathlib import Path
 
 from ctxpack import load_config, open_repo, pack_for
 from ctxpack.config import Config, RankWeights
+from ctxpack.models import RankedFile
+from ctxpack.pipeline import dense_scores, embed_index
 from ctxpack.rank import MODEL_INPUTS
 from ctxpack.render import pack_to_dict
 
@@ -41,8 +49,12 @@ W = RankWeights()
 # Each variant switches one signal off: a model input's coefficient (coef.NAME), a hand-set
 # boost, the graph walk, or a packing policy.
 VARIANTS: dict[str, str] = {
+    "bm25-files+code": "",
     "full": "",
-    "lexical-only": "coef.defines=0+coef.stem=0+coef.pathterms=0+coef.indegree=0+graph=0+path_named=0+trace_frame=0",
+    "dense-only": "",
+    "lexical-only": "embed=0",
+    "no-dense": "embed=0",
+    "bm25-only": "embed=0+coef.defines=0+coef.stem=0+coef.pathterms=0+coef.indegree=0+graph=0+path_named=0+trace_frame=0",
     "no-graph": "graph=0",
     "no-defines": "coef.defines=0",
     "no-path-signals": "coef.pathterms=0+coef.stem=0+path_named=0",
@@ -68,7 +80,7 @@ def _config(name: str, base: Config) -> Config:
         elif k in wf:
             weights[k] = type(getattr(W, k))(float(v))
         else:
-            cfg[k] = type(getattr(base, k))(float(v))
+            cfg[k] = type(getattr(base, k))(float(v)) if not isinstance(getattr(base, k), bool) else v not in ("0", "")
     return dataclasses.replace(base, weights=dataclasses.replace(W, coef=tuple(coef), **weights), **cfg)
 
 
@@ -98,15 +110,28 @@ def main() -> None:
 
     rows = []
     t_start = time.perf_counter()
+    counter = recall.TokenCounter("o200k_base", str(Path(scratch) / "token-cache-o200k_base.sqlite"))
     for n, task in enumerate(tasks, 1):
         tree = recall.materialize(recall.find_mirror(mirrors, task["repo"]), task["repo"], task["parent"], scratch)
         idx = Path(scratch) / "ctxpack-ablation" / task["repo"].replace("/", "+") / task["parent"][:16]
+        vec = Path(scratch) / "ctxpack-vectors" / task["repo"].replace("/", "+")
         for v in variants:
-            cfg = _config(v, load_config(tree, index_dir=str(idx)))
+            if v == "bm25-files+code":
+                for b, (pack_d, dt) in recall.run_baseline(v, task, tree, BUDGETS, counter, verify=False).items():
+                    sc = recall.score(task, pack_d, tree, b, None)
+                    rows.append({"task_id": task["id"], "repo": task["repo"], "language": task["language"],
+                                 "variant": v, "budget": b, "time_s": dt,
+                                 **{k: sc[k] for k in ("full_recall", "any_recall", "all_found", "over_budget")}})
+                continue
+            cfg = _config(v, load_config(tree, index_dir=str(idx), vectors_dir=str(vec), embed=True))
             repo = open_repo(tree, cfg)
+            if cfg.embed:
+                embed_index(tree, cfg)  # only what the repository's cache is missing
+                repo.dense_lane(reload=True)
             for b in BUDGETS:
                 t0 = time.perf_counter()
-                pack = pack_for(repo, task["query"], budget=b, fmt="json")
+                ranked = _dense_only(repo, task["query"]) if v == "dense-only" else None
+                pack = pack_for(repo, task["query"], budget=b, fmt="json", ranked=ranked)
                 dt = time.perf_counter() - t0
                 sc = recall.score(task, pack_to_dict(pack), tree, b, None)
                 rows.append({"task_id": task["id"], "repo": task["repo"], "language": task["language"],
@@ -118,6 +143,16 @@ def main() -> None:
         for r in rows:
             fh.write(json.dumps(r) + "\n")
     print(summarize(rows, variants))
+
+
+def _dense_only(repo, query: str) -> list[RankedFile]:  # type: ignore[no-untyped-def]
+    """Files by their best chunk's similarity to the query, nothing else."""
+    sims = dense_scores(repo, query) or {}
+    paths = repo.rank_index.paths
+    ranked = [RankedFile(paths[i], max(sim, 0.0), (f"similar to the query: `{label}`, {sim:.2f}",))
+              for i, (sim, label) in sorted(sims.items(), key=lambda kv: (-kv[1][0], paths[kv[0]]))]
+    seen = {r.path for r in ranked}
+    return ranked + [RankedFile(p, 0.0, ("no match",)) for p in paths if p not in seen]
 
 
 def summarize(rows: list[dict], variants: list[str]) -> str:

@@ -324,15 +324,17 @@ def preview(path: str, query: str | None, query_file: str | None, budget: int | 
 @click.option("--query", required=True, help="what to look for")
 @click.option("-k", "k", type=int, default=10, help="number of chunks")
 @click.option("--format", "format_", type=click.Choice(["text", "json"]), default="text")
+@_apply(_embed_opts)
 @_apply(_common)
-def search(path: str, query: str, k: int, format_: str, encoding: str | None, index_dir: str | None,
-           include: tuple[str, ...], exclude: tuple[str, ...], no_redact: bool, quiet: bool, verbose: bool) -> None:
-    """Full-text search over the index's chunks (BM25, identifier-aware)."""
+def search(path: str, query: str, k: int, format_: str, no_embed: bool, model: str | None, embed_backend: str | None,
+           encoding: str | None, index_dir: str | None, include: tuple[str, ...], exclude: tuple[str, ...],
+           no_redact: bool, quiet: bool, verbose: bool) -> None:
+    """Search the index's chunks: BM25 (identifier-aware), fused with the dense lane when it is ready."""
     from .pipeline import search_chunks
 
     try:
         cfg = _config(path, encoding=encoding, index_dir=index_dir, include=include or None, exclude=exclude or None,
-                      redact=False if no_redact else None)
+                      redact=False if no_redact else None, **_embed_cfg(no_embed, model, embed_backend))
         with _progress(quiet) as progress:
             hits = search_chunks(path, cfg, query, k, progress=progress)
     except CtxpackError as exc:

@@ -33,12 +33,13 @@ if TYPE_CHECKING:
     from .embed import Embedder, ModelRef
 
 __all__ = ["Progress", "Repo", "build_index", "embed_index", "index_dir_for", "open_repo", "pack_for", "rank_for",
-           "search_chunks", "stats_dict"]
+           "search_chunks", "search_repo", "stats_dict"]
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 _PATH_TERM_WEIGHT = 3
+_RRF_K = 60  # reciprocal-rank fusion constant (Cormack et al.)
 
 
 def _noop(_stage: str, _done: int, _total: int) -> None:
@@ -271,6 +272,7 @@ class _DenseLane:
     matrix: np.ndarray  # (ready chunks, dim): rows of the chunks below
     file_of: np.ndarray  # file index (RankIndex order) of each row
     label: tuple[str, ...]  # what each row is called in a reason: its first symbol, else path:lines
+    chunk: tuple[tuple[str, int], ...]  # (path, start line) of each row
 
 
 def _dense_ref(cfg: Config, embedder: Embedder | None) -> str | None:
@@ -313,6 +315,7 @@ def _load_dense(repo: Repo) -> _DenseLane | None:
     rows: list[int] = []
     files: list[int] = []
     labels: list[str] = []
+    where: list[tuple[str, int]] = []
     if dm is not None:
         pos = {p: i for i, p in enumerate(ri.paths)}
         for path, spans in repo.snapshot.chunks.items():
@@ -325,10 +328,12 @@ def _load_dense(repo: Repo) -> _DenseLane | None:
                     rows.append(r)
                     files.append(fi)
                     labels.append(sp.symbols[0] if sp.symbols else f"{path}:{sp.start_line}-{sp.end_line}")
+                    where.append((path, sp.start_line))
     ready = len(hashes & dm.index.keys()) if dm is not None else 0
     dim = dm.matrix.shape[1] if dm is not None else 0
     matrix = dm.matrix[np.asarray(rows, dtype=np.int64)] if rows else np.zeros((0, dim), np.float32)
-    return _DenseLane(model_id, ready, len(hashes), matrix, np.asarray(files, dtype=np.int64), tuple(labels))
+    return _DenseLane(model_id, ready, len(hashes), matrix, np.asarray(files, dtype=np.int64), tuple(labels),
+                      tuple(where))
 
 
 def _embedder_for(repo_or_cfg: Config, embedder: Embedder | None) -> Embedder:
@@ -499,7 +504,8 @@ def _check_query(query: str) -> str:
 
 
 def pack_for(repo: Repo, query: str, *, budget: int | None = None, fmt: str | None = None,
-             focus: tuple[str, ...] = (), wait_embeddings: bool = False) -> Pack:
+             focus: tuple[str, ...] = (), wait_embeddings: bool = False,
+             ranked: list[RankedFile] | None = None) -> Pack:
     """Pack the context for ``query`` from a loaded repository.
 
     Args:
@@ -509,6 +515,7 @@ def pack_for(repo: Repo, query: str, *, budget: int | None = None, fmt: str | No
         fmt: output format (default: the config's).
         focus: files being edited.
         wait_embeddings: first embed what the dense lane is missing (else use what is ready).
+        ranked: pack this ranking instead of ranking the files here (experiments, other rankers).
 
     Returns:
         The Pack, rendered and counted.
@@ -529,7 +536,8 @@ def pack_for(repo: Repo, query: str, *, budget: int | None = None, fmt: str | No
             _embed(repo.store, repo.snapshot, cfg, lane.model_id, lambda: _embedder_for(cfg, repo.embedder), _noop,
                    lambda: False)
             repo.dense_lane(reload=True)
-    ranked = rank_for(repo, query, focus)
+    if ranked is None:
+        ranked = rank_for(repo, query, focus)
     counter = get_counter(cfg.encoding)
     man = repo.snapshot.manifest
     inputs = PackInputs(
@@ -555,10 +563,39 @@ def stats_dict(stats: IndexStats) -> dict[str, object]:
 
 
 def search_chunks(path: str | os.PathLike[str], cfg: Config, query: str, k: int = 10,
-                  progress: Progress = _noop) -> list[tuple[Chunk, float]]:
-    """Full-text search over chunks of a (refreshed) index."""
+                  progress: Progress = _noop, embedder: Embedder | None = None) -> list[tuple[Chunk, float]]:
+    """Chunks of a (refreshed) index for a query: full-text (BM25) hits, fused with the
+    dense lane's nearest chunks by reciprocal rank when that lane has vectors.
+
+    Scores are BM25 scores for a lexical-only search, else fused RRF scores.
+    """
     if k <= 0 or k > 1000:
         raise ConfigError(f"k must be between 1 and 1000: {k}")
-    root = _root(path)
-    build_index(root, cfg, progress=progress)
-    return IndexStore(index_dir_for(root, cfg)).search_chunks(_check_query(query), k)
+    query = _check_query(query)
+    repo = open_repo(path, cfg, progress=progress, embedder=embedder)
+    return search_repo(repo, query, k)
+
+
+def search_repo(repo: Repo, query: str, k: int = 10) -> list[tuple[Chunk, float]]:
+    """``search_chunks`` on a loaded repository (the warm path a server uses)."""
+    lexical = repo.store.search_chunks(query, k * 3 if repo.dense_lane() else k)
+    lane = repo.dense_lane()
+    if lane is None or lane.ready == 0:
+        return lexical[:k]
+    emb = _embedder_for(repo.cfg, repo.embedder)
+    sims = lane.matrix @ emb.embed([query])[0]
+    top = np.argsort(-sims, kind="stable")[: k * 3].tolist()
+    fused: dict[tuple[str, int], float] = {}
+    chunk_of: dict[tuple[str, int], Chunk] = {}
+    for r, (c, _) in enumerate(lexical):
+        key = (c.path, c.start_line)
+        fused[key] = fused.get(key, 0.0) + 1.0 / (_RRF_K + r)
+        chunk_of[key] = c
+    for r, row in enumerate(top):
+        path, start = lane.chunk[row]
+        fused[(path, start)] = fused.get((path, start), 0.0) + 1.0 / (_RRF_K + r)
+    missing = sorted({p for p, s in fused if (p, s) not in chunk_of})
+    for c in repo.chunks_for(missing):
+        chunk_of.setdefault((c.path, c.start_line), c)
+    best = sorted((kv for kv in fused.items() if kv[0] in chunk_of), key=lambda kv: (-kv[1], kv[0]))[:k]
+    return [(chunk_of[key], round(score, 6)) for key, score in best]

@@ -20,7 +20,7 @@ from ctxpack import build_index, embed_index, load_config, open_repo, pack_for
 from ctxpack.cli import main
 from ctxpack.embed import HashEmbedder
 from ctxpack.errors import ConfigError
-from ctxpack.pipeline import dense_scores, rank_for, vector_store_for
+from ctxpack.pipeline import dense_scores, rank_for, search_chunks, vector_store_for
 from ctxpack.render import pack_to_dict
 from ctxpack.store import IndexStore
 from ctxpack.terms import terms
@@ -131,6 +131,18 @@ def test_dense_evidence_enters_ranking_with_a_reason(shop: Path) -> None:
     feats = dict(top["shop/services/payment.py"].features)
     assert feats.get("dense_top", 0) > 0
     assert any(x.startswith("similar to the query: `") for x in top["shop/services/payment.py"].reasons)
+
+
+def test_search_fuses_lexical_and_dense_hits(shop: Path) -> None:
+    lexical = search_chunks(shop, load_config(shop, embed=False), "charge_with_retry", k=5)
+    assert "charge_with_retry" in {c.symbols[0] for c, _ in lexical[:3] if c.symbols} and lexical[0][1] > 1.0  # BM25
+    cfg = load_config(shop, embed=True)
+    embed_index(shop, cfg, embedder=HashEmbedder())
+    hybrid = search_chunks(shop, cfg, "charge_with_retry", k=5, embedder=HashEmbedder())
+    assert "charge_with_retry" in {c.symbols[0] for c, _ in hybrid[:3] if c.symbols}
+    assert all(0 < score < 0.05 for _, score in hybrid)  # reciprocal-rank fusion scores
+    assert len({(c.path, c.start_line) for c, _ in hybrid}) == len(hybrid) == 5
+    assert all(c.text for c, _ in hybrid)
 
 
 def test_no_embed_and_unembedded_packs_never_load_a_model(shop: Path) -> None:
