@@ -349,5 +349,104 @@ def search(path: str, query: str, k: int, format_: str, no_embed: bool, model: s
         _emit("".join(f"{s:8.3f}  {c.path}:{c.start_line}-{c.end_line}  {', '.join(c.symbols[:4])}\n" for c, s in hits), None)
 
 
+_serve_opts = [
+    click.option("--no-embed", is_flag=True, help="lexical lane only"),
+    click.option("--model", default=None, help="sentence-transformers model name or directory"),
+    click.option("--encoding", type=click.Choice(ENCODINGS), default=None, help="tiktoken encoding [o200k_base]"),
+    click.option("--index-dir", type=click.Path(file_okay=False), default=None,
+                 help="index location (one repository only) [REPO/.ctxpack]"),
+    click.option("--no-redact", is_flag=True, help="include secret files and do not redact secret strings"),
+]
+
+
+def _service(paths: tuple[str, ...], no_embed: bool, model: str | None, encoding: str | None,
+             index_dir: str | None, no_redact: bool) -> Any:
+    from .service import Service
+
+    if index_dir and len(paths) > 1:
+        raise ConfigError("--index-dir works with one repository; each repository keeps its own index")
+    svc = Service(list(paths), embed=False if no_embed else None, model=model, encoding=encoding,
+                  index_dir=index_dir, redact=False if no_redact else None)
+    svc.load()
+    return svc
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--host", default="127.0.0.1", show_default=True, help="address to bind (non-loopback needs --token)")
+@click.option("--port", type=int, default=8765, show_default=True)
+@click.option("--token", envvar="CTXPACK_TOKEN", default=None, help="require 'Authorization: Bearer TOKEN'")
+@click.option("--no-watch", is_flag=True, help="do not watch the files (the index changes only on restart)")
+@_apply(_serve_opts)
+def serve(paths: tuple[str, ...], host: str, port: int, token: str | None, no_watch: bool, no_embed: bool,
+          model: str | None, encoding: str | None, index_dir: str | None, no_redact: bool) -> None:
+    """Serve packs over HTTP and WebSocket, keeping the repositories' indexes warm and current."""
+    import threading
+
+    from .server import serve as run_server
+    from .watch import watch_repos
+
+    try:
+        svc = _service(paths, no_embed, model, encoding, index_dir, no_redact)
+        stop = threading.Event()
+        if not no_watch:
+            watch_repos(list(svc.repos.values()), stop)
+        click.echo(f"Serving {len(svc.repos)} repositor{'y' if len(svc.repos) == 1 else 'ies'} on http://{host}:{port} "
+                   f"(docs at /docs){'' if no_watch else ', watching for changes'}", err=True)
+        try:
+            run_server(svc, host, port, token)
+        finally:
+            stop.set()
+            svc.close()
+    except CtxpackError as exc:
+        _fail(exc)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@_apply(_serve_opts)
+def watch(paths: tuple[str, ...], no_embed: bool, model: str | None, encoding: str | None, index_dir: str | None,
+          no_redact: bool) -> None:
+    """Keep the repositories' indexes current as files change (until Ctrl-C)."""
+    import threading
+
+    from .watch import watch_repos
+
+    def report(rs: Any, n: int) -> None:
+        st = rs.status()
+        click.echo(f"Updated {rs.root.name}: {n} change(s); {st.get('files')} files, lanes {st.get('lanes')}", err=True)
+
+    try:
+        svc = _service(paths, no_embed, model, encoding, index_dir, no_redact)
+        stop = threading.Event()
+        threads = watch_repos(list(svc.repos.values()), stop, on_update=report)
+        click.echo(f"Watching {', '.join(svc.names())} (Ctrl-C stops)", err=True)
+        try:
+            while any(t.is_alive() for t in threads):
+                for t in threads:
+                    t.join(timeout=0.5)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            stop.set()
+            svc.close()
+    except CtxpackError as exc:
+        _fail(exc)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@_apply(_serve_opts)
+def mcp(paths: tuple[str, ...], no_embed: bool, model: str | None, encoding: str | None, index_dir: str | None,
+        no_redact: bool) -> None:
+    """Run an MCP server on stdio (tools: pack_context, search_code, index_status)."""
+    from .mcp_server import run_mcp
+
+    try:
+        run_mcp(_service(paths, no_embed, model, encoding, index_dir, no_redact))
+    except CtxpackError as exc:
+        _fail(exc)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

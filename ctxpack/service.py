@@ -1,0 +1,235 @@
+"""Warm, live repositories for long-running front ends (``serve``, ``watch``, ``mcp``).
+
+A ``RepoService`` keeps one repository's loaded index (``pipeline.Repo``) in memory and
+swaps in a new one, atomically, after each incremental update: requests read whatever
+``Repo`` is current and never wait for an update. Updates run one at a time on a
+background thread (the pipeline's own incremental path, under the index's write lock);
+then the dense lane embeds what is new, on another thread, and its vectors are picked up
+when done. ``Service`` holds several repositories and refuses paths it does not serve.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .config import Config, load_config
+from .errors import ConfigError, CtxpackError
+from .models import Pack
+from .pipeline import Repo, embed_index, open_repo, pack_for, search_repo
+
+__all__ = ["RepoService", "Service"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RepoService:
+    """One repository, kept loaded and current."""
+
+    root: Path
+    cfg: Config
+    _repo: Repo | None = None
+    _update_lock: threading.Lock = field(default_factory=threading.Lock)
+    _pending: threading.Event = field(default_factory=threading.Event)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _embed_thread: threading.Thread | None = None
+    state: str = "starting"  # starting | ready | updating | error
+    error: str | None = None
+    updated_at: float = 0.0
+    updates: int = 0
+    embedding: str = "idle"  # idle | running | off | error: ...
+    _pending_embed: bool = False
+
+    def load(self) -> None:
+        """First load: bring the index up to date (building it if needed), then start the dense lane."""
+        self._swap(open_repo(self.root, self.cfg, refresh=True))
+        self.state = "ready"
+        self.start_embedding()
+
+    @property
+    def repo(self) -> Repo:
+        repo = self._repo
+        if repo is None:
+            raise CtxpackError(f"{self.root} is still loading. Retry in a moment")
+        return repo
+
+    def _swap(self, repo: Repo) -> None:
+        old = self._repo
+        if old is not None and repo.embedder is None:
+            repo.embedder = old.embedder
+        self._repo = repo  # one reference assignment: readers see the old or the new Repo, never a mix
+        self.updated_at = time.time()
+        self.updates += 1
+
+    def update(self) -> bool:
+        """Re-index changed files now (coalescing concurrent calls); True when the index changed.
+
+        A request arriving meanwhile is served from the previous ``Repo``.
+        """
+        self._pending.set()
+        with self._update_lock:
+            if not self._pending.is_set():
+                return False  # another caller's update already covered this change
+            self._pending.clear()
+            before = self._repo.snapshot.manifest if self._repo else None
+            self.state = "updating"
+            try:
+                repo = open_repo(self.root, self.cfg, refresh=True)
+            except CtxpackError as exc:
+                self.state, self.error = "error", str(exc)
+                log.warning("update of %s failed: %s", self.root, exc)
+                return False
+            self.error = None
+            changed = before is None or repo.snapshot.manifest != before
+            if changed:
+                self._swap(repo)
+            self.state = "ready"
+        if changed:
+            self.start_embedding()
+        return changed
+
+    def start_embedding(self) -> None:
+        """Embed new chunks in the background (no-op when the dense lane is off or already running)."""
+        if not self.cfg.embed or self._stop.is_set():
+            self.embedding = "off"
+            return
+        t = self._embed_thread
+        if t is not None and t.is_alive():
+            self._pending_embed = True  # the running loop goes round once more
+            return
+        self._pending_embed = False
+        self._embed_thread = threading.Thread(target=self._embed_loop, name=f"embed:{self.root.name}", daemon=True)
+        self._embed_thread.start()
+
+    def _embed_loop(self) -> None:
+        while True:
+            repo = self._repo
+            if repo is None or repo.dense_lane() is None:
+                self.embedding = "off"
+                return
+            self.embedding = "running"
+            try:
+                embed_index(self.root, self.cfg, should_stop=self._stop.is_set, embedder=repo.embedder)
+                repo.dense_lane(reload=True)  # the current Repo sees the new vectors
+                self.embedding = "idle"
+            except CtxpackError as exc:
+                self.embedding = f"error: {exc}"
+                log.warning("embedding %s failed: %s", self.root, exc)
+                return
+            if self._stop.is_set() or not self._pending_embed:
+                return
+            self._pending_embed = False
+
+    def close(self) -> None:
+        self._stop.set()
+        t = self._embed_thread
+        if t is not None:
+            t.join(timeout=10)
+
+    def status(self) -> dict[str, Any]:
+        repo = self._repo
+        out: dict[str, Any] = {"root": str(self.root), "state": self.state, "error": self.error,
+                               "updated_at": round(self.updated_at, 3), "updates": self.updates,
+                               "embedding": self.embedding}
+        if repo is not None:
+            out["files"] = len(repo.snapshot.files)
+            out["chunks"] = sum(len(v) for v in repo.snapshot.chunks.values())
+            out["lanes"] = repo.lanes()
+            out["index_dir"] = str(repo.store.dir)
+        return out
+
+
+class Service:
+    """The repositories one process serves."""
+
+    def __init__(self, paths: list[str], **overrides: Any) -> None:
+        if not paths:
+            raise ConfigError("no repository given. Pass one or more PATHs")
+        self.repos: dict[str, RepoService] = {}
+        for p in paths:
+            root = Path(p).expanduser().resolve()
+            if not root.is_dir():
+                raise ConfigError(f"not a directory: {p}. Pass repository roots")
+            self.repos[str(root)] = RepoService(root, load_config(root, **overrides))
+
+    def load(self) -> None:
+        for rs in self.repos.values():
+            rs.load()
+
+    def get(self, repo: str | None) -> RepoService:
+        """The served repository named by ``repo`` (a path or folder name; may be omitted with one repo).
+
+        Raises:
+            ConfigError: not one of the served repositories.
+        """
+        if repo is None or repo == "":
+            if len(self.repos) == 1:
+                return next(iter(self.repos.values()))
+            raise ConfigError(f"several repositories are served: name one with \"repo\" ({', '.join(self.names())})")
+        p = Path(repo).expanduser()
+        key = str(p.resolve()) if p.is_absolute() else None
+        if key in self.repos:
+            return self.repos[key]
+        matches = [rs for rs in self.repos.values() if rs.root.name == repo]
+        if len(matches) == 1 and not p.is_absolute():
+            return matches[0]
+        raise ConfigError(f"repository not served: {repo}. Served: {', '.join(self.names())}")
+
+    def names(self) -> list[str]:
+        return [str(rs.root) for rs in self.repos.values()]
+
+    def pack(self, repo: str | None, query: str, *, budget: int | None = None, fmt: str | None = "json",
+             focus: tuple[str, ...] = (), cursor: tuple[str, int] | None = None,
+             wait_embeddings: bool = False) -> Pack:
+        rs = self.get(repo)
+        r = rs.repo
+        focus = tuple(check_rel_path(r, f) for f in focus)
+        if cursor is not None:
+            path = check_rel_path(r, cursor[0])
+            focus = tuple(dict.fromkeys((*focus, path)))
+            name = symbol_at(r, path, cursor[1])
+            if name:
+                query = f"{query}\n{name}"  # the symbol under the cursor is named in the instruction
+        return pack_for(r, query, budget=budget, fmt=fmt, focus=focus, wait_embeddings=wait_embeddings)
+
+    def search(self, repo: str | None, query: str, k: int = 10) -> list[dict[str, Any]]:
+        if not 1 <= k <= 200:
+            raise ConfigError(f"k must be between 1 and 200: {k}")
+        r = self.get(repo).repo
+        return [{"path": c.path, "start_line": c.start_line, "end_line": c.end_line, "score": round(s, 6),
+                 "symbols": list(c.symbols), "tokens": c.tokens, "text": c.text}
+                for c, s in search_repo(r, query, k)]
+
+    def status(self) -> dict[str, Any]:
+        return {"repos": [rs.status() for rs in self.repos.values()]}
+
+    def close(self) -> None:
+        for rs in self.repos.values():
+            rs.close()
+
+
+def check_rel_path(repo: Repo, path: str) -> str:
+    """A repository-relative POSIX path inside the repository, or ConfigError."""
+    p = path.replace("\\", "/").removeprefix("./")
+    if Path(p).is_absolute():
+        try:
+            p = Path(p).resolve().relative_to(repo.root).as_posix()
+        except ValueError:
+            raise ConfigError(f"path outside the repository: {path}") from None
+    if not p or p.startswith("/") or ".." in p.split("/"):
+        raise ConfigError(f"path outside the repository: {path}")
+    return p
+
+
+def symbol_at(repo: Repo, path: str, line: int) -> str | None:
+    """The innermost definition of ``path`` that spans ``line`` (1-based)."""
+    best = None
+    for s in repo.symbols_by_path.get(path, []):
+        if s.line <= line <= s.end_line and (best is None or s.end_line - s.line < best.end_line - best.line):
+            best = s
+    return best.name if best else None

@@ -1,0 +1,68 @@
+"""Keep served repositories current: watch their files and re-index what changed.
+
+Built on watchfiles (inotify/FSEvents through Rust's ``notify``). Changes are debounced
+(bursts such as a branch switch or a formatter run become one update) and the update is
+the pipeline's incremental one: only changed files are re-parsed; embeddings follow in
+the background lane. Requests keep being served from the previous index meanwhile.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from .errors import MissingDependency
+from .service import RepoService
+
+__all__ = ["watch_repos"]
+
+log = logging.getLogger(__name__)
+
+_IGNORED_DIRS = {".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", ".mypy_cache", ".pytest_cache"}
+
+
+def _filter(rs: RepoService) -> Callable[[object, str], bool]:
+    index_dir = rs.repo.store.dir if rs._repo is not None else rs.root / ".ctxpack"
+
+    def keep(_change: object, path: str) -> bool:
+        p = Path(path)
+        if p == index_dir or index_dir in p.parents:
+            return False
+        try:
+            rel = p.relative_to(rs.root)
+        except ValueError:
+            return False
+        return not any(part in _IGNORED_DIRS for part in rel.parts[:-1]) and not rel.name.endswith((".swp", "~"))
+
+    return keep
+
+
+def watch_repos(repos: list[RepoService], stop: threading.Event, *, debounce_ms: int = 30,
+                on_update: Callable[[RepoService, int], None] | None = None) -> list[threading.Thread]:
+    """Start one watcher thread per repository; each runs until ``stop`` is set.
+
+    Raises:
+        MissingDependency: watchfiles is not installed.
+    """
+    try:
+        import watchfiles
+    except ImportError as exc:
+        raise MissingDependency("watching needs watchfiles. Install: pip install 'ctxpack[server]'") from exc
+
+    def run(rs: RepoService) -> None:
+        for changes in watchfiles.watch(rs.root, watch_filter=_filter(rs), debounce=debounce_ms, step=10,
+                                        stop_event=stop, yield_on_timeout=False, raise_interrupt=False):
+            try:
+                changed = rs.update()
+            except Exception as exc:  # a watcher must outlive one bad update
+                log.warning("update of %s failed: %s", rs.root, exc)
+                continue
+            if changed and on_update is not None:
+                on_update(rs, len(changes))
+
+    threads = [threading.Thread(target=run, args=(rs,), name=f"watch:{rs.root.name}", daemon=True) for rs in repos]
+    for t in threads:
+        t.start()
+    return threads
