@@ -219,6 +219,7 @@ class Repo:
     symbols_by_path: dict[str, list[Symbol]]
     embedder: Embedder | None = None  # set to use a given embedder (tests, a warm server); else loaded lazily
     _dense: _DenseLane | None = field(default=None, repr=False)
+    _redacted: dict[tuple[str, int, bytes], tuple[str, tuple[Redaction, ...]]] = field(default_factory=dict, repr=False)
 
     def read_text(self, rel: str) -> str | None:
         """Current text of a file (None if it cannot be read)."""
@@ -229,8 +230,18 @@ class Repo:
         return data.decode("utf-8", errors="replace").removeprefix("\ufeff")
 
     def redact(self, rel: str, text: str, first_line: int) -> tuple[str, tuple[Redaction, ...]]:
-        """``text`` of file ``rel`` with secret-looking strings replaced (see ``secrets``)."""
-        return redact_secrets(self.root, rel, text, first_line)
+        """``text`` of file ``rel`` with secret-looking strings replaced (see ``secrets``).
+
+        Memoized by content: a warm process scans each file's text once.
+        """
+        key = (rel, first_line, hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest())
+        hit = self._redacted.get(key)
+        if hit is None:
+            hit = redact_secrets(self.root, rel, text, first_line)
+            if len(self._redacted) > 20_000:
+                self._redacted.clear()
+            self._redacted[key] = hit
+        return hit
 
     def chunks_for(self, paths: list[str]) -> list[Chunk]:
         """Indexed chunks of files, their text cut from the files' current lines."""

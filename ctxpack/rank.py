@@ -68,6 +68,7 @@ class RankIndex:
     path_terms: list[frozenset[str]]  # terms of each path
     kind: list[str]  # "code", "text", "test" or "aux": what the priors look at
     static_cache: dict[tuple[object, ...], list[float]] = field(default_factory=dict)
+    _walk: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # (sources, targets, transition weights)
 
 
 def _module_suffixes(name: str) -> list[str]:
@@ -194,26 +195,37 @@ def _bm25(ri: RankIndex, q: QueryInfo) -> tuple[dict[int, float], dict[int, list
     return scores, contrib
 
 
+def _walk_arrays(ri: RankIndex) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The graph as edge arrays with row-normalised weights (built once per index)."""
+    if ri._walk is None:
+        src: list[int] = []
+        dst: list[int] = []
+        wts: list[float] = []
+        for a, nb in ri.edges.items():
+            total = sum(nb.values())
+            for b, w in nb.items():
+                src.append(a)
+                dst.append(b)
+                wts.append(w / total)
+        ri._walk = (np.asarray(src, np.int64), np.asarray(dst, np.int64), np.asarray(wts, np.float64))
+    return ri._walk
+
+
 def _pagerank(ri: RankIndex, seeds: dict[int, float], damping: float, iters: int = 20) -> dict[int, float]:
+    """Personalized PageRank from ``seeds`` (vectorised power iteration over the edge arrays)."""
     total = sum(seeds.values())
     if total <= 0:
         return {}
-    pers = {k: v / total for k, v in seeds.items()}
-    out_w = {a: sum(nb.values()) for a, nb in ri.edges.items()}
-    rank_ = dict(pers)
+    n = len(ri.paths)
+    pers = np.zeros(n)
+    for k, v in seeds.items():
+        pers[k] = v / total
+    src, dst, wts = _walk_arrays(ri)
+    rank_ = pers.copy()
     for _ in range(iters):
-        nxt: dict[int, float] = defaultdict(float)
-        for a, r in rank_.items():
-            nb = ri.edges.get(a)
-            if not nb:
-                continue
-            share = damping * r / out_w[a]
-            for b, w in nb.items():
-                nxt[b] += share * w
-        for k, v in pers.items():
-            nxt[k] += (1 - damping) * v
-        rank_ = nxt
-    return rank_
+        rank_ = damping * np.bincount(dst, weights=rank_[src] * wts, minlength=n) + (1 - damping) * pers
+    nz = np.flatnonzero(rank_)
+    return dict(zip(nz.tolist(), rank_[nz].tolist(), strict=True))
 
 
 FEATURES = ("bm25", "coverage", "pathterms", "defines", "path", "stem", "frame", "focus", "dense", "dense_top", "graph",

@@ -108,20 +108,38 @@ def _load_encoding(name: str) -> tiktoken.Encoding:
     return tiktoken.Encoding(**kwargs)
 
 
+_MEMO_MIN_CHARS = 2_000  # shorter texts are cheaper to count than to hash
+_MEMO_MAX = 50_000
+
+
 class TokenCounter:
-    """Counts tokens exactly with one tiktoken encoding."""
+    """Counts tokens exactly with one tiktoken encoding.
+
+    Counts of long texts are memoized by content digest (a warm process packs the same
+    files again and again); the digest is a 128-bit BLAKE2b, so a hit is the same text.
+    """
 
     def __init__(self, encoding: str) -> None:
         if encoding not in _SHA256:
             raise ConfigError(f"unknown encoding: {encoding!r}. Use one of: {', '.join(_SHA256)}")
         self.name = encoding
         self._enc = _load_encoding(encoding)
+        self._memo: dict[bytes, int] = {}
 
     def count(self, text: str) -> int:
         """Number of tokens of ``text``; special-token strings count as plain text."""
         if not text:
             return 0
-        return len(self._enc.encode_ordinary(text))
+        if len(text) < _MEMO_MIN_CHARS:
+            return len(self._enc.encode_ordinary(text))
+        key = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+        n = self._memo.get(key)
+        if n is None:
+            n = len(self._enc.encode_ordinary(text))
+            if len(self._memo) >= _MEMO_MAX:
+                self._memo.clear()
+            self._memo[key] = n
+        return n
 
     def count_many(self, texts: list[str]) -> list[int]:
         """Token counts of several texts (batched across threads)."""
