@@ -45,9 +45,9 @@ class RankWeights:
     # Logistic relevance model over rank.MODEL_INPUTS, fitted on the dev tasks with
     # leave-one-repository-out cross-validation (benchmarks/fit_weights.py). Empty: use the
     # hand-set weights above as the score.
-    coef: tuple[float, ...] = (2.1008, -0.2734, 1.5269, 1.2987, 0.5329, 2.4585, 0.6686, 7.0861, 1.0495, -4.4023,
-                               -1.4012, 0.0, 0.0)
-    intercept: float = -4.7932
+    coef: tuple[float, ...] = (1.8336, -0.2706, 1.5362, 1.0787, 0.5259, 2.0544, 0.8672, 7.0396, 0.7319, -4.3575,
+                               -1.3768, 0.4134, 0.4724)
+    intercept: float = -4.6425
 
 
 @dataclass(frozen=True, slots=True)
