@@ -325,7 +325,8 @@ class SentenceTransformerEmbedder:
                                  "Pass a local model directory with --model PATH") from exc
         self._model.max_seq_length = min(self._model.max_seq_length or max_tokens, max_tokens)
         self.max_tokens = self._model.max_seq_length
-        self.dim = int(self._model.get_sentence_embedding_dimension() or self.embed(["x"]).shape[1])
+        get_dim = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        self.dim = int(get_dim() or self.embed(["x"]).shape[1])
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         vec = self._model.encode(list(texts), batch_size=32, convert_to_numpy=True, normalize_embeddings=True,
