@@ -204,3 +204,23 @@ def test_mcp_stdio_session(shop: Path) -> None:
     summary = json.loads(packed.rsplit("\n", 1)[1])
     assert summary["tokens"] <= 4000 and summary["files"][0]["path"] == "shop/services/checkout.py"
     assert json.loads(status)["repos"][0]["state"] == "ready"
+
+
+def test_watch_command_reindexes_on_save(shop: Path) -> None:
+    import subprocess
+
+    proc = subprocess.Popen([sys.executable, "-m", "ctxpack", "watch", str(shop)], stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "CTXPACK_EMBED": "0"})
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        assert line.startswith("Watching"), line
+        (shop / "shop/services/loyalty.py").write_text("def award_points(order):\n    return order.total // 100\n")
+        line = proc.stderr.readline()  # blocks until the watcher reports the update
+        assert line.startswith("Updated shop_api: ") and "29 files" in line, line
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    from ctxpack import load_config, open_repo
+
+    assert "shop/services/loyalty.py" in open_repo(shop, load_config(shop), refresh=False).snapshot.files
