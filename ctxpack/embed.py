@@ -225,7 +225,9 @@ def _onnx_file(model_dir: Path) -> Path:
 def _quiet_export(model_dir: Path, out: Path) -> None:
     import warnings
 
-    logging.getLogger("root").setLevel(logging.ERROR)  # onnxruntime.quantization logs advice on the root logger
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # onnxruntime.quantization logs advice on the root logger; restored below
     with warnings.catch_warnings(), contextlib.redirect_stdout(None):  # type: ignore[type-var]
         warnings.simplefilter("ignore")
         try:
@@ -235,6 +237,8 @@ def _quiet_export(model_dir: Path, out: Path) -> None:
         except Exception as exc:
             raise EmbeddingError(f"cannot export {model_dir.name} to ONNX: {type(exc).__name__}: {exc}. "
                                  "Use --embed-backend torch") from exc
+        finally:
+            root.setLevel(level)
 
 
 def _pooling(model_dir: Path) -> tuple[str, bool]:

@@ -7,6 +7,7 @@ Cache and lane logic run with ``HashEmbedder`` (deterministic, instant); the tes
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -169,8 +170,10 @@ def test_no_embed_and_unembedded_packs_never_load_a_model(shop: Path) -> None:
 def test_real_model_finds_file_with_no_lexical_overlap(shop: Path) -> None:
     cfg = load_config(shop, embed=True)
     build_index(shop, cfg)
+    root_level = logging.getLogger().level
     st = embed_index(shop, cfg)
     assert st.model == "all-MiniLM-L6-v2#onnx-qint8" and st.complete
+    assert logging.getLogger().level == root_level  # the quiet ONNX export leaves logging as it found it
     repo = open_repo(shop, cfg)
     vocab = {t for ts, _ in repo.snapshot.file_terms.values() for t in ts}
     assert not set(terms(SEMANTIC_QUERY)) & vocab  # truly no lexical overlap
