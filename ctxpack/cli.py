@@ -408,6 +408,7 @@ def serve(paths: tuple[str, ...], host: str, port: int, token: str | None, no_wa
 def watch(paths: tuple[str, ...], no_embed: bool, model: str | None, encoding: str | None, index_dir: str | None,
           no_redact: bool) -> None:
     """Keep the repositories' indexes current as files change (until Ctrl-C)."""
+    import signal
     import threading
 
     from .watch import watch_repos
@@ -421,6 +422,7 @@ def watch(paths: tuple[str, ...], no_embed: bool, model: str | None, encoding: s
         stop = threading.Event()
         threads = watch_repos(list(svc.repos.values()), stop, on_update=report)
         click.echo(f"Watching {', '.join(svc.names())} (Ctrl-C stops)", err=True)
+        signal.signal(signal.SIGTERM, _interrupt)  # stop as on Ctrl-C: what is indexed in memory is written
         try:
             while any(t.is_alive() for t in threads):
                 for t in threads:
@@ -432,6 +434,10 @@ def watch(paths: tuple[str, ...], no_embed: bool, model: str | None, encoding: s
             svc.close()
     except CtxpackError as exc:
         _fail(exc)
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 @main.command()

@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import stat
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
@@ -16,15 +17,15 @@ from pathlib import Path
 
 from .chunk import chunk_file
 from .config import Config
-from .discover import list_candidates, read_source
+from .discover import Candidate, list_candidates, read_source
 from .errors import ConfigError, CtxpackError, IndexCorrupt, IndexNotFound, IndexOutdated
 from .models import Chunk, EmbedStats, FileRecord, IndexStats, Pack, RankedFile, Redaction, Skipped, SourceFile, Symbol
 from .pack import PackInputs, pack_files
 from .parse import parse_source
 from .query import analyze_query
-from .rank import RankIndex, build_rank_index, rank
+from .rank import RankIndex, build_rank_index, patch_rank_index, rank
 from .secrets import redact as redact_secrets
-from .store import FileRow, IndexSnapshot, IndexStore
+from .store import ChunkSpan, FileRow, IndexSnapshot, IndexStore
 from .terms import terms
 from .tokens import get_counter
 from .vectors import DenseMatrix, VectorStore
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
     from .embed import Embedder, ModelRef
 
 __all__ = ["Progress", "Repo", "build_index", "embed_index", "index_dir_for", "open_repo", "pack_for", "rank_for",
-           "search_chunks", "search_repo", "stats_dict"]
+           "refresh_repo", "search_chunks", "search_repo", "stats_dict"]
 
 log = logging.getLogger(__name__)
 
@@ -165,23 +166,11 @@ def _update(root: Path, store: IndexStore, cfg: Config, rebuild: bool, progress:
     known = prior.files if prior else {}
     to_read = [c for c in cands if (k := known.get(c.path)) is None or (k.size, k.mtime_ns) != (c.size, c.mtime_ns)]
     unchanged = {c.path for c in cands} - {c.path for c in to_read}
-    sources: list[SourceFile] = []
-    touched: list[FileRow] = []  # same content, new stat (a checkout, a touch): no re-parse
-    for i, c in enumerate(to_read):
-        got = read_source(root, c)
-        if isinstance(got, Skipped):
-            skipped.append(got)
-        else:
-            k = known.get(got.path)
-            if prior is not None and k is not None and k.sha1 == got.sha1:
-                unchanged.add(got.path)
-                rec = FileRecord(k.path, k.sha1, k.language, got.size, got.mtime_ns, k.tokens, k.lines)
-                ts, cs = prior.file_terms[k.path]
-                touched.append(FileRow(rec, tuple(ts), tuple(cs)))
-            else:
-                sources.append(got)
-        if i % 200 == 0 or i == len(to_read) - 1:
-            progress("read", i + 1, len(to_read))
+    sources, restat, unreadable = _read_changed(root, to_read, known, progress)
+    skipped += unreadable
+    unchanged |= {r.path for r in restat}
+    # Same content, new stat (a checkout, a touch): no re-parse.
+    touched = [FileRow(r, *map(tuple, prior.file_terms[r.path])) for r in restat] if prior is not None else []
     current = unchanged | {s.path for s in sources}
     removed = sorted(set(known) - current)
     skipped.sort(key=lambda s: s.path)
@@ -205,6 +194,25 @@ def _update(root: Path, store: IndexStore, cfg: Config, rebuild: bool, progress:
     progress("write", 1, 1)
     return IndexStats(len(current), len(sources), len(removed), len(unchanged), len(chunks), len(symbols),
                       tuple(skipped), time.monotonic() - t0, str(store.dir))
+
+
+def _read_changed(root: Path, to_read: list[Candidate], known: dict[str, FileRecord], progress: Progress = _noop
+                  ) -> tuple[list[SourceFile], list[FileRecord], list[Skipped]]:
+    """Read files whose stat changed: (new content to parse, known content under a new stat, unreadable)."""
+    sources: list[SourceFile] = []
+    restat: list[FileRecord] = []
+    skipped: list[Skipped] = []
+    for i, c in enumerate(to_read):
+        got = read_source(root, c)
+        if isinstance(got, Skipped):
+            skipped.append(got)
+        elif (k := known.get(got.path)) is not None and k.sha1 == got.sha1:
+            restat.append(FileRecord(k.path, k.sha1, k.language, got.size, got.mtime_ns, k.tokens, k.lines))
+        else:
+            sources.append(got)
+        if i % 200 == 0 or i == len(to_read) - 1:
+            progress("read", i + 1, len(to_read))
+    return sources, restat, skipped
 
 
 @dataclass(slots=True)
@@ -495,6 +503,77 @@ def open_repo(path: str | os.PathLike[str], cfg: Config, *, refresh: bool = True
             by_path[s.path].append(s)
     ri = build_rank_index(snap.files, snap.file_terms, snap.symbols)
     return Repo(root, cfg, store, snap, ri, dict(by_path), embedder)
+
+
+def refresh_repo(repo: Repo, paths: Iterable[str] | None = None) -> Repo:
+    """``repo`` brought up to date with the files on disk, in memory: no database read or write.
+
+    With ``paths`` (repository-relative, e.g. from a file watcher) only those files are
+    looked at, as long as each is already indexed and still an indexable regular file;
+    otherwise, or without ``paths``, the whole tree is listed and compared by stat as
+    ``build_index`` does. Changed files are parsed with the same stage as ``build_index``;
+    the ranking index is patched when the set of files is the same, rebuilt otherwise.
+    ``build_index`` persists the same state (its incremental update finds the same files).
+
+    Returns:
+        ``repo`` itself when nothing changed, else a new Repo (``repo`` stays usable).
+    """
+    snap = repo.snapshot
+    to_read, removed = _changed_candidates(repo, paths)
+    sources, restat, unreadable = _read_changed(repo.root, to_read, snap.files)
+    removed += [s.path for s in unreadable if s.path in snap.files]
+    if not sources and not removed and not restat:
+        return repo
+    parsed = [_process(src, repo.cfg) for src in sources]
+    files, file_terms, chunks = dict(snap.files), dict(snap.file_terms), dict(snap.chunks)
+    by_path = dict(repo.symbols_by_path)
+    for path in removed:
+        for d in (files, file_terms, chunks, by_path):
+            d.pop(path, None)
+    for rec in restat:
+        files[rec.path] = rec
+    new_symbols: dict[str, list[Symbol]] = {}
+    for p in parsed:
+        path = p.row.record.path
+        files[path] = p.row.record
+        file_terms[path] = (list(p.row.terms), list(p.row.counts))
+        chunks[path] = [ChunkSpan(c.id, c.start_line, c.end_line, c.tokens, c.content_hash, c.symbols) for c, _ in p.chunks]
+        new_symbols[path] = list(p.symbols)
+        by_path.pop(path, None)
+        defs = [s for s in p.symbols if s.kind == "def"]
+        if defs:
+            by_path[path] = defs
+    gone = set(removed) | new_symbols.keys()
+    symbols = (*(s for s in snap.symbols if s.path not in gone), *(s for ss in new_symbols.values() for s in ss))
+    new_snap = IndexSnapshot(files, file_terms, symbols, chunks, snap.manifest)
+    ri = (None if removed else patch_rank_index(repo.rank_index, snap.file_terms, files, file_terms, new_symbols))
+    if ri is None:
+        ri = build_rank_index(files, file_terms, symbols)
+    return Repo(repo.root, repo.cfg, repo.store, new_snap, ri, by_path, repo.embedder, _redacted=repo._redacted)
+
+
+def _changed_candidates(repo: Repo, paths: Iterable[str] | None) -> tuple[list[Candidate], list[str]]:
+    """Files to re-read (stat differs from the index) and indexed files that are gone."""
+    known = repo.snapshot.files
+    if paths is not None:
+        out: list[Candidate] = []
+        for path in dict.fromkeys(paths):
+            rec = known.get(path)
+            try:
+                st: os.stat_result | None = os.lstat(repo.root / path)
+            except OSError:
+                st = None
+            if rec is None and st is None:
+                continue  # came and went (an editor's temporary file), or never indexed
+            if rec is None or st is None or not stat.S_ISREG(st.st_mode) or st.st_size > repo.cfg.max_file_bytes:
+                break  # a new, removed or no longer indexable file: look at the whole tree
+            if (st.st_size, st.st_mtime_ns) != (rec.size, rec.mtime_ns):
+                out.append(Candidate(path, st.st_size, st.st_mtime_ns))
+        else:
+            return out, []
+    cands, _ = list_candidates(repo.root, repo.cfg, _index_excludes(repo.root, repo.store))
+    to_read = [c for c in cands if (k := known.get(c.path)) is None or (k.size, k.mtime_ns) != (c.size, c.mtime_ns)]
+    return to_read, sorted(set(known) - {c.path for c in cands})
 
 
 def rank_for(repo: Repo, query: str, focus: tuple[str, ...] = (), *, dense: bool = True) -> list[RankedFile]:

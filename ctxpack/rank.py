@@ -13,6 +13,7 @@ Signals, fused into one score per file (weights in ``RankWeights``):
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
 from collections import defaultdict
@@ -28,7 +29,7 @@ from .models import FileRecord, RankedFile, Symbol
 from .query import QueryInfo
 from .terms import terms
 
-__all__ = ["FEATURES", "MODEL_INPUTS", "RankIndex", "model_inputs", "relevance", "build_rank_index", "is_aux_path", "is_test_path", "rank"]
+__all__ = ["FEATURES", "MODEL_INPUTS", "RankIndex", "model_inputs", "relevance", "build_rank_index", "patch_rank_index", "is_aux_path", "is_test_path", "rank"]
 
 _TEST_RE = re.compile(r"(^|/)(tests?|spec|specs|__tests__|testing|testdata|fixtures?)/|(^|/)test_[^/]*$|_test\.[a-z]+$|\.(test|spec)\.[a-z]+$|(^|/)[^/]*Tests?\.[a-z]+$|(^|/)conftest\.py$")
 _AUX_RE = re.compile(r"(^|/)(examples?|samples?|demos?|benches|benchmarks?|tutorials?)/")
@@ -51,22 +52,33 @@ def is_aux_path(path: str) -> bool:
 
 @dataclass(slots=True)
 class RankIndex:
-    """Ranking structures derived from one index snapshot (built once, reused)."""
+    """Ranking structures derived from one index snapshot (built once, patched per edit, reused).
+
+    Never mutated once built: ``patch_rank_index`` returns a new one that shares what did
+    not change, so requests can keep ranking on the old one meanwhile.
+    """
 
     paths: list[str]
     records: dict[str, FileRecord]
-    postings: dict[str, list[tuple[int, int]]]  # term -> [(file index, tf)]
+    postings: dict[str, list[tuple[int, int]]]  # term -> [(file index, tf)], by file index
     doc_len: list[int]
     avg_len: float
-    defs_by_name: dict[str, list[int]]  # exact name -> files defining it
+    defs_by_name: dict[str, list[int]]  # exact name -> files defining it (ascending)
     defs_by_lower: dict[str, list[int]]
     def_symbols: dict[int, list[Symbol]]
     stems: dict[str, list[int]]  # lowercased file stem -> files
-    edges: dict[int, dict[int, float]]  # undirected weighted adjacency
+    edges: dict[int, dict[int, float]]  # undirected weighted adjacency, derived from ``links``
     edge_names: dict[tuple[int, int], list[str]]  # (user, definer) -> names linking them
     indegree: list[float]  # log(1 + distinct files that use this file), scaled to [0, 1]
     path_terms: list[frozenset[str]]  # terms of each path
     kind: list[str]  # "code", "text", "test" or "aux": what the priors look at
+    # What an incremental patch needs: each file's references, who references a name, how
+    # imports resolve, and each file's outgoing link weights and its number of users.
+    refs: dict[int, list[tuple[str, str]]] = field(default_factory=dict)  # file -> [(name, category)]
+    users: dict[str, set[int]] = field(default_factory=dict)  # name -> files referencing it (not imports)
+    modules: tuple[dict[str, list[int]], dict[str, list[int]]] = ({}, {})  # (module path suffix, dir suffix) -> files
+    links: dict[int, dict[int, float]] = field(default_factory=dict)  # user -> {definer: weight}
+    user_count: list[int] = field(default_factory=list)
     static_cache: dict[tuple[object, ...], list[float]] = field(default_factory=dict)
     _walk: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # (sources, targets, transition weights)
 
@@ -89,9 +101,60 @@ def _module_suffixes(name: str) -> list[str]:
     return [o for o in dict.fromkeys(out) if o]
 
 
+def _out_links(i: int, refs: list[tuple[str, str]], defs_by_name: dict[str, list[int]],
+               modules: tuple[dict[str, list[int]], dict[str, list[int]]]) -> tuple[dict[int, float], dict[int, list[str]]]:
+    """File ``i``'s outgoing graph links: {definer: weight} and the (first three) names behind each."""
+    by_noext, by_dir = modules
+    weights: dict[int, float] = {}
+    names: dict[int, list[str]] = {}
+
+    def link(b: int, w: float, name: str) -> None:
+        if b == i:
+            return
+        weights[b] = weights.get(b, 0.0) + w
+        got = names.setdefault(b, [])
+        if len(got) < 3 and name not in got:
+            got.append(name)
+
+    for name, category in refs:
+        if category == "import":
+            for suf in _module_suffixes(name):
+                targets = by_noext.get(suf) or (by_dir.get(suf) if "/" in suf else None) or []
+                if 0 < len(targets) <= _COMMON_DEF_FILES:
+                    for t in targets:
+                        link(t, 1.0 / len(targets), name)
+                    break
+            continue
+        targets = defs_by_name.get(name)
+        if not targets or len(targets) > _COMMON_DEF_FILES:
+            continue
+        w = (0.1 if name.startswith("_") else 1.0) / len(targets)
+        for t in targets:
+            link(t, w, name)
+    return weights, names
+
+
+def _edge(links: dict[int, dict[int, float]], a: int, b: int) -> float:
+    """Weight of a -> b in the undirected graph: a uses b fully, b is used by a at half weight."""
+    return links.get(a, {}).get(b, 0.0) + 0.5 * links.get(b, {}).get(a, 0.0)
+
+
+def _indegree(user_count: list[int]) -> list[float]:
+    top = math.log1p(max(user_count, default=0)) or 1.0
+    return [math.log1p(c) / top for c in user_count]
+
+
+def _file_defs(symbols: list[Symbol]) -> tuple[list[Symbol], list[tuple[str, str]]]:
+    defs = [s for s in symbols if s.kind == "def"]
+    return defs, [(s.name, s.category) for s in symbols if s.kind != "def"]
+
+
 def build_rank_index(records: dict[str, FileRecord], file_terms: dict[str, tuple[list[str], list[int]]],
                      symbols: tuple[Symbol, ...]) -> RankIndex:
-    """Build postings, definition maps and the file graph from an index snapshot."""
+    """Build postings, definition maps and the file graph from an index snapshot.
+
+    The result depends only on the snapshot's content, not on the order of its rows.
+    """
     paths = sorted(records)
     idx = {p: i for i, p in enumerate(paths)}
     postings: dict[str, list[tuple[int, int]]] = defaultdict(list)
@@ -107,21 +170,30 @@ def build_rank_index(records: dict[str, FileRecord], file_terms: dict[str, tuple
         stems[PurePosixPath(p).stem.lower()].append(i)
     avg = (sum(doc_len) / len(doc_len)) if doc_len else 1.0
 
-    defs_by_name: dict[str, list[int]] = defaultdict(list)
-    defs_by_lower: dict[str, list[int]] = defaultdict(list)
-    def_symbols: dict[int, list[Symbol]] = defaultdict(list)
-    refs: list[tuple[int, Symbol]] = []
+    per_file: dict[int, list[Symbol]] = defaultdict(list)
     for s in symbols:
         i = idx.get(s.path)
-        if i is None:
-            continue
-        if s.kind == "def":
-            if not defs_by_name[s.name] or defs_by_name[s.name][-1] != i:
-                defs_by_name[s.name].append(i)
-                defs_by_lower[s.name.lower()].append(i)
-            def_symbols[i].append(s)
-        else:
-            refs.append((i, s))
+        if i is not None:
+            per_file[i].append(s)
+    names: dict[str, set[int]] = defaultdict(set)
+    lowers: dict[str, set[int]] = defaultdict(set)
+    def_symbols: dict[int, list[Symbol]] = {}
+    refs: dict[int, list[tuple[str, str]]] = {}
+    users: dict[str, set[int]] = defaultdict(set)
+    for i in sorted(per_file):
+        defs, rs = _file_defs(per_file[i])
+        if defs:
+            def_symbols[i] = defs
+        if rs:
+            refs[i] = rs
+        for s in defs:
+            names[s.name].add(i)
+            lowers[s.name.lower()].add(i)
+        for name, category in rs:
+            if category != "import":
+                users[name].add(i)
+    defs_by_name = {k: sorted(v) for k, v in names.items()}
+    defs_by_lower = {k: sorted(v) for k, v in lowers.items()}
 
     # Module paths without extension, and directories, for import resolution.
     by_noext: dict[str, list[int]] = defaultdict(list)
@@ -135,44 +207,167 @@ def build_rank_index(records: dict[str, FileRecord], file_terms: dict[str, tuple
         dparts = str(pp.parent).split("/") if str(pp.parent) != "." else []
         for k in range(len(dparts)):
             by_dir["/".join(dparts[k:])].append(i)
+    modules = (dict(by_noext), dict(by_dir))
 
-    edges: dict[int, dict[int, float]] = defaultdict(dict)
+    links: dict[int, dict[int, float]] = {}
     edge_names: dict[tuple[int, int], list[str]] = {}
-
-    def link(a: int, b: int, w: float, name: str) -> None:
-        if a == b:
-            return
-        edges[a][b] = edges[a].get(b, 0.0) + w  # a uses b
-        edges[b][a] = edges[b].get(a, 0.0) + 0.5 * w  # b is used by a
-        names = edge_names.setdefault((a, b), [])
-        if len(names) < 3 and name not in names:
-            names.append(name)
-
-    for i, s in refs:
-        if s.category == "import":
-            for suf in _module_suffixes(s.name):
-                targets = by_noext.get(suf) or (by_dir.get(suf) if "/" in suf else None) or []
-                if 0 < len(targets) <= _COMMON_DEF_FILES:
-                    for t in targets:
-                        link(i, t, 1.0 / len(targets), s.name)
-                    break
-            continue
-        targets = defs_by_name.get(s.name)
-        if not targets or len(targets) > _COMMON_DEF_FILES:
-            continue
-        w = (0.1 if s.name.startswith("_") else 1.0) / len(targets)
-        for t in targets:
-            link(i, t, w, s.name)
-    users: dict[int, int] = defaultdict(int)
-    for (_a, b) in edge_names:
-        users[b] += 1
-    top_users = math.log1p(max(users.values(), default=0)) or 1.0
-    indegree = [math.log1p(users.get(i, 0)) / top_users for i in range(len(paths))]
+    user_count = [0] * len(paths)
+    for i, rs in refs.items():
+        out, why = _out_links(i, rs, defs_by_name, modules)
+        if out:
+            links[i] = out
+            for b in out:
+                edge_names[(i, b)] = why[b]
+                user_count[b] += 1
+    edges: dict[int, dict[int, float]] = defaultdict(dict)
+    for a, out in links.items():
+        for b in out:
+            edges[a][b] = _edge(links, a, b)
+            edges[b][a] = _edge(links, b, a)
     path_terms = [frozenset(terms(p.replace("/", " ").replace(".", " "))) for p in paths]
     kind = ["text" if not is_code(p) else "test" if is_test_path(p) else "aux" if is_aux_path(p) else "code"
             for p in paths]
-    return RankIndex(paths, records, dict(postings), doc_len, avg, dict(defs_by_name), dict(defs_by_lower),
-                     dict(def_symbols), dict(stems), dict(edges), edge_names, indegree, path_terms, kind)
+    return RankIndex(paths, records, dict(postings), doc_len, avg, defs_by_name, defs_by_lower, def_symbols,
+                     dict(stems), dict(edges), edge_names, _indegree(user_count), path_terms, kind,
+                     refs, dict(users), modules, links, user_count)
+
+
+def patch_rank_index(ri: RankIndex, old_terms: dict[str, tuple[list[str], list[int]]],
+                     records: dict[str, FileRecord], file_terms: dict[str, tuple[list[str], list[int]]],
+                     changed: dict[str, list[Symbol]]) -> RankIndex | None:
+    """``ri`` with the files in ``changed`` (path -> its new symbols) re-read; ``ri`` is left as it was.
+
+    ``old_terms`` are the term counts ``ri`` was built from; ``records`` and ``file_terms``
+    the new snapshot's.
+
+    Equal to ``build_rank_index`` on the new snapshot, at a cost that grows with the
+    changed files and the files that use names they add or drop, not with the repository.
+
+    Returns:
+        None when the set of files changed (added, removed, renamed): build afresh then.
+    """
+    if len(records) != len(ri.paths) or any(p not in ri.records for p in records):
+        return None
+    idx = {p: i for i, p in enumerate(ri.paths)} if len(changed) > 8 else None
+
+    def index_of(p: str) -> int:
+        return idx[p] if idx is not None else ri.paths.index(p)
+
+    postings = dict(ri.postings)
+    doc_len = list(ri.doc_len)
+    names, lowers = dict(ri.defs_by_name), dict(ri.defs_by_lower)
+    def_symbols, refs, users = dict(ri.def_symbols), dict(ri.refs), dict(ri.users)
+    copied: set[tuple[int, object]] = set()  # (dict, key) whose value this patch already copied
+
+    def own(d: dict, key: object, empty: Callable[[], object]) -> object:  # type: ignore[type-arg]
+        """``d[key]``, copied on first write so the old index keeps its value."""
+        v = d.get(key)
+        if v is None:
+            v = empty()
+        elif (id(d), key) not in copied:
+            v = v.copy()
+        copied.add((id(d), key))
+        d[key] = v
+        return v
+
+    def move(d: dict[str, list[int]], key: str, i: int, add: bool) -> None:
+        lst = own(d, key, list)
+        assert isinstance(lst, list)
+        pos = bisect.bisect_left(lst, i)
+        present = pos < len(lst) and lst[pos] == i
+        if add and not present:
+            lst.insert(pos, i)
+        elif not add and present:
+            del lst[pos]
+            if not lst:
+                del d[key]
+
+    touched_names: set[str] = set()
+    changed_idx: list[int] = []
+    for path, syms in changed.items():
+        i = index_of(path)
+        changed_idx.append(i)
+        for t in old_terms.get(path, ([], []))[0]:
+            plist = own(postings, t, list)
+            assert isinstance(plist, list)
+            pos = bisect.bisect_left(plist, (i, -1))
+            if pos < len(plist) and plist[pos][0] == i:
+                del plist[pos]
+            if not plist:
+                del postings[t]
+        ts, cs = file_terms.get(path, ([], []))
+        for t, c in zip(ts, cs, strict=True):
+            plist = own(postings, t, list)
+            assert isinstance(plist, list)
+            bisect.insort(plist, (i, c))
+        doc_len[i] = sum(cs)
+
+        old_defs = {s.name for s in ri.def_symbols.get(i, [])}
+        old_lower = {n.lower() for n in old_defs}
+        defs, rs = _file_defs(syms)
+        new_defs = {s.name for s in defs}
+        new_lower = {n.lower() for n in new_defs}
+        for n in old_defs ^ new_defs:
+            move(names, n, i, n in new_defs)
+        for n in old_lower ^ new_lower:
+            move(lowers, n, i, n in new_lower)
+        touched_names |= old_defs ^ new_defs
+        def_symbols.pop(i, None)
+        if defs:
+            def_symbols[i] = defs
+        old_users = {n for n, c in ri.refs.get(i, []) if c != "import"}
+        new_users = {n for n, c in rs if c != "import"}
+        for n in old_users - new_users:
+            got = own(users, n, set)
+            assert isinstance(got, set)
+            got.discard(i)
+            if not got:
+                del users[n]
+        for n in new_users - old_users:
+            got = own(users, n, set)
+            assert isinstance(got, set)
+            got.add(i)
+        refs.pop(i, None)
+        if rs:
+            refs[i] = rs
+
+    # Files whose outgoing links may differ: the changed ones, and users of names they added or dropped.
+    affected = set(changed_idx)
+    for n in touched_names:
+        affected |= users.get(n, set())
+    links = dict(ri.links)
+    edge_names = dict(ri.edge_names)
+    user_count = list(ri.user_count)
+    pairs: set[tuple[int, int]] = set()
+    for a in sorted(affected):
+        old = ri.links.get(a, {})
+        for b in old:
+            edge_names.pop((a, b), None)
+            user_count[b] -= 1
+        out, why = _out_links(a, refs.get(a, []), names, ri.modules)
+        links.pop(a, None)
+        if out:
+            links[a] = out
+        for b in out:
+            edge_names[(a, b)] = why[b]
+            user_count[b] += 1
+        pairs.update((a, b) for b in (*old, *out))
+    edges = dict(ri.edges)
+    for a, b in pairs:
+        for x, y in ((a, b), (b, a)):
+            w = _edge(links, x, y)
+            row = own(edges, x, dict)
+            assert isinstance(row, dict)
+            if w:
+                row[y] = w
+            else:
+                row.pop(y, None)
+                if not row:
+                    del edges[x]
+    avg = (sum(doc_len) / len(doc_len)) if doc_len else 1.0
+    return RankIndex(ri.paths, records, postings, doc_len, avg, names, lowers, def_symbols, ri.stems, edges,
+                     edge_names, _indegree(user_count), ri.path_terms, ri.kind, refs, users, ri.modules, links,
+                     user_count)
 
 
 def _bm25(ri: RankIndex, q: QueryInfo) -> tuple[dict[int, float], dict[int, list[tuple[float, str]]]]:
@@ -201,9 +396,10 @@ def _walk_arrays(ri: RankIndex) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         src: list[int] = []
         dst: list[int] = []
         wts: list[float] = []
-        for a, nb in ri.edges.items():
-            total = sum(nb.values())
-            for b, w in nb.items():
+        for a in sorted(ri.edges):  # sorted: the same graph gives the same sums, however it was built
+            nb = sorted(ri.edges[a].items())
+            total = sum(w for _, w in nb)
+            for b, w in nb:
                 src.append(a)
                 dst.append(b)
                 wts.append(w / total)

@@ -1,11 +1,14 @@
 """Warm, live repositories for long-running front ends (``serve``, ``watch``, ``mcp``).
 
 A ``RepoService`` keeps one repository's loaded index (``pipeline.Repo``) in memory and
-swaps in a new one, atomically, after each incremental update: requests read whatever
-``Repo`` is current and never wait for an update. Updates run one at a time on a
-background thread (the pipeline's own incremental path, under the index's write lock);
-then the dense lane embeds what is new, on another thread, and its vectors are picked up
-when done. ``Service`` holds several repositories and refuses paths it does not serve.
+swaps in a new one, atomically, after each update: requests read whatever ``Repo`` is
+current and never wait for an update. An update is made in memory first
+(``pipeline.refresh_repo``: re-parse the changed files, patch the ranking index), so the
+next request sees it within milliseconds; then the on-disk index catches up in a
+separate worker process (``build_index``'s incremental path, under the index's write
+lock, so the server never imports LanceDB nor holds the GIL for it), and the dense lane
+embeds what is new on a thread. ``Service`` holds several repositories and refuses paths
+it does not serve.
 """
 
 from __future__ import annotations
@@ -13,14 +16,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from .config import Config, load_config
 from .errors import ConfigError, CtxpackError
 from .models import Pack
-from .pipeline import Repo, embed_index, open_repo, pack_for, search_repo
+from .pipeline import Repo, build_index, embed_index, open_repo, pack_for, refresh_repo, search_repo
 
 __all__ = ["RepoService", "Service"]
 
@@ -35,8 +40,13 @@ class RepoService:
     cfg: Config
     _repo: Repo | None = None
     _update_lock: threading.Lock = field(default_factory=threading.Lock)
-    _pending: threading.Event = field(default_factory=threading.Event)
+    _pending_lock: threading.Lock = field(default_factory=threading.Lock)
+    _pending: set[str] | None = field(default_factory=set)  # paths to look at; None: the whole tree
     _stop: threading.Event = field(default_factory=threading.Event)
+    _persist_wanted: threading.Event = field(default_factory=threading.Event)
+    _persist_thread: threading.Thread | None = None
+    _worker: ProcessPoolExecutor | None = None
+    persisted: str = "current"  # current | pending | error: ...
     _embed_thread: threading.Thread | None = None
     state: str = "starting"  # starting | ready | updating | error
     error: str | None = None
@@ -66,32 +76,78 @@ class RepoService:
         self.updated_at = time.time()
         self.updates += 1
 
-    def update(self) -> bool:
-        """Re-index changed files now (coalescing concurrent calls); True when the index changed.
+    def update(self, paths: Iterable[str] | None = None) -> bool:
+        """Bring the served index up to date now, in memory; True when it changed.
 
-        A request arriving meanwhile is served from the previous ``Repo``.
+        ``paths`` are repository-relative files reported changed (None: compare the whole
+        tree by stat). Concurrent calls coalesce; a request arriving meanwhile is served
+        from the previous ``Repo``. The on-disk index follows in the background.
         """
-        self._pending.set()
+        with self._pending_lock:
+            if paths is None or self._pending is None:
+                self._pending = None
+            else:
+                self._pending.update(paths)
         with self._update_lock:
-            if not self._pending.is_set():
+            with self._pending_lock:
+                todo, self._pending = self._pending, set()
+            if todo is not None and not todo:
                 return False  # another caller's update already covered this change
-            self._pending.clear()
-            before = self._repo.snapshot.manifest if self._repo else None
             self.state = "updating"
             try:
-                repo = open_repo(self.root, self.cfg, refresh=True)
+                repo = self._repo
+                new = open_repo(self.root, self.cfg, refresh=True) if repo is None else refresh_repo(repo, todo)
             except CtxpackError as exc:
                 self.state, self.error = "error", str(exc)
                 log.warning("update of %s failed: %s", self.root, exc)
                 return False
+            except OSError as exc:  # a file vanished or turned unreadable mid-update: the next event retries
+                self.state, self.error = "error", f"update of {self.root} failed: {exc}"
+                log.warning("update of %s failed: %s", self.root, exc)
+                return False
             self.error = None
-            changed = before is None or repo.snapshot.manifest != before
+            changed = new is not repo
             if changed:
-                self._swap(repo)
+                self._swap(new)
             self.state = "ready"
         if changed:
-            self.start_embedding()
+            self._persist_soon()
         return changed
+
+    def _persist_soon(self) -> None:
+        """Write the on-disk index in the background (coalesced), then embed what is new."""
+        self.persisted = "pending"
+        self._persist_wanted.set()
+        t = self._persist_thread
+        if t is None or not t.is_alive():
+            self._persist_thread = threading.Thread(target=self._persist_loop, name=f"persist:{self.root.name}",
+                                                    daemon=True)
+            self._persist_thread.start()
+
+    def _persist_loop(self) -> None:
+        while self._persist_wanted.is_set() and not self._stop.is_set():
+            self._persist_wanted.clear()
+            try:
+                if self._worker is None:
+                    import multiprocessing
+
+                    self._worker = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+                hashes, manifest = self._worker.submit(_persist, self.root, self.cfg).result()
+            except Exception as exc:  # CtxpackError from the worker, or the worker died
+                self.persisted = f"error: {exc}"
+                log.warning("writing the index of %s failed: %s", self.root, exc)
+                return
+            with self._update_lock:
+                repo = self._repo
+                if repo is not None and {p: r.sha1 for p, r in repo.snapshot.files.items()} == hashes:
+                    # The disk caught up with memory: adopt its manifest (versions, skipped files).
+                    self._repo = replace(repo, snapshot=replace(repo.snapshot, manifest=manifest))
+                    self.persisted = "current"
+            if self.persisted != "current" and not self._persist_wanted.is_set():
+                # Memory and disk differ and no edit is pending: an event was missed. Compare the whole tree.
+                threading.Thread(target=self.update, name=f"reconcile:{self.root.name}", daemon=True).start()
+                return
+            self.start_embedding()
 
     def start_embedding(self) -> None:
         """Embed new chunks in the background (no-op when the dense lane is off or already running)."""
@@ -126,16 +182,22 @@ class RepoService:
             self._pending_embed = False
 
     def close(self) -> None:
+        """Stop: finish writing the on-disk index (nothing in memory only is lost), stop embedding."""
+        t = self._persist_thread
+        if t is not None:
+            t.join(timeout=300)
         self._stop.set()
         t = self._embed_thread
         if t is not None:
             t.join(timeout=10)
+        if self._worker is not None:
+            self._worker.shutdown(wait=True, cancel_futures=True)
 
     def status(self) -> dict[str, Any]:
         repo = self._repo
         out: dict[str, Any] = {"root": str(self.root), "state": self.state, "error": self.error,
                                "updated_at": round(self.updated_at, 3), "updates": self.updates,
-                               "embedding": self.embedding}
+                               "embedding": self.embedding, "persisted": self.persisted}
         if repo is not None:
             out["files"] = len(repo.snapshot.files)
             out["chunks"] = sum(len(v) for v in repo.snapshot.chunks.values())
@@ -211,6 +273,16 @@ class Service:
     def close(self) -> None:
         for rs in self.repos.values():
             rs.close()
+
+
+def _persist(root: Path, cfg: Config) -> tuple[dict[str, str], Any]:
+    """In the worker process: update the on-disk index; what it now holds (path -> sha1) and its manifest."""
+    from .store import IndexStore
+    from .pipeline import index_dir_for
+
+    build_index(root, cfg)
+    snap = IndexStore(index_dir_for(root, cfg)).load()
+    return {p: r.sha1 for p, r in snap.files.items()}, snap.manifest
 
 
 def check_rel_path(repo: Repo, path: str) -> str:

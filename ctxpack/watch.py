@@ -2,8 +2,9 @@
 
 Built on watchfiles (inotify/FSEvents through Rust's ``notify``). Changes are debounced
 (bursts such as a branch switch or a formatter run become one update) and the update is
-the pipeline's incremental one: only changed files are re-parsed; embeddings follow in
-the background lane. Requests keep being served from the previous index meanwhile.
+made in memory for the reported files (``RepoService.update``): only they are re-parsed
+and the ranking index is patched; the on-disk index and the embeddings follow in the
+background. Requests keep being served from the previous index meanwhile.
 """
 
 from __future__ import annotations
@@ -54,8 +55,14 @@ def watch_repos(repos: list[RepoService], stop: threading.Event, *, debounce_ms:
     def run(rs: RepoService) -> None:
         for changes in watchfiles.watch(rs.root, watch_filter=_filter(rs), debounce=debounce_ms, step=10,
                                         stop_event=stop, yield_on_timeout=False, raise_interrupt=False):
+            rels = []
+            for _change, path in changes:
+                try:
+                    rels.append(Path(path).relative_to(rs.root).as_posix())
+                except ValueError:
+                    continue
             try:
-                changed = rs.update()
+                changed = rs.update(rels)
             except Exception as exc:  # a watcher must outlive one bad update
                 log.warning("update of %s failed: %s", rs.root, exc)
                 continue

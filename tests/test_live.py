@@ -1,0 +1,108 @@
+"""The in-memory update path (``refresh_repo``) used by the server and ``watch``.
+
+Whatever an edit is, the Repo it produces must rank and pack exactly as a Repo loaded
+from an index rebuilt on disk, and the Repo it started from must stay as it was.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from ctxpack import build_index, load_config, open_repo, pack_for
+from ctxpack.pipeline import Repo, refresh_repo
+from ctxpack.rank import RankIndex, build_rank_index
+
+QUERY = "apply a discount code at checkout and email the receipt"
+FIELDS = ("paths", "postings", "doc_len", "avg_len", "defs_by_name", "defs_by_lower", "def_symbols", "stems", "edges",
+          "edge_names", "indegree", "path_terms", "kind", "refs", "users", "links", "user_count")
+
+
+def _same_index(a: RankIndex, b: RankIndex) -> None:
+    for name in FIELDS:
+        assert getattr(a, name) == getattr(b, name), name
+    assert a.records == b.records
+
+
+def _as_on_disk(repo: Repo) -> None:
+    """``repo`` ranks and packs like the index that ``build_index`` writes for the same tree."""
+    build_index(repo.root, repo.cfg)
+    disk = open_repo(repo.root, repo.cfg, refresh=False)
+    assert {p: r.sha1 for p, r in repo.snapshot.files.items()} == {p: r.sha1 for p, r in disk.snapshot.files.items()}
+    assert repo.snapshot.chunks == disk.snapshot.chunks
+    assert sorted(map(repr, repo.snapshot.symbols)) == sorted(map(repr, disk.snapshot.symbols))
+    _same_index(repo.rank_index, disk.rank_index)
+    for budget in (2000, 8000):
+        assert pack_for(repo, QUERY, budget=budget).context == pack_for(disk, QUERY, budget=budget).context
+
+
+@pytest.fixture
+def live(shop: Path) -> Repo:
+    cfg = load_config(shop)
+    build_index(shop, cfg)
+    return open_repo(shop, cfg)
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+
+
+def test_body_edit_is_patched_and_matches_a_rebuild(live: Repo) -> None:
+    before = build_rank_index(live.snapshot.files, live.snapshot.file_terms, live.snapshot.symbols)
+    target = live.root / "shop/services/checkout.py"
+    _edit(target, "def cancel_order(", "def apply_discount_code(order, code):\n    return order\n\n\ndef cancel_order(")
+    new = refresh_repo(live, ["shop/services/checkout.py"])
+    assert new is not live
+    assert new.rank_index.paths is live.rank_index.paths  # same files: patched, not rebuilt
+    ri = new.rank_index
+    assert [ri.paths[i] for i in ri.defs_by_name["apply_discount_code"]] == ["shop/services/checkout.py"]
+    _same_index(live.rank_index, before)  # the old Repo, still serving requests, is untouched
+    assert "apply_discount_code" not in live.rank_index.defs_by_name
+    _as_on_disk(new)
+
+
+def test_dropping_a_used_definition_relinks_its_users(live: Repo) -> None:
+    users = live.rank_index.users.get("get_gateway", set())
+    assert users  # routes or tests call it
+    _edit(live.root / "shop/services/checkout.py", "def get_gateway(", "def fetch_gateway(")
+    new = refresh_repo(live, ["shop/services/checkout.py"])
+    assert "get_gateway" not in new.rank_index.defs_by_name
+    _as_on_disk(new)
+
+
+def test_new_and_deleted_files_rebuild_the_index(live: Repo) -> None:
+    (live.root / "shop/services/loyalty.py").write_text("def award_points(order):\n    return order.total // 100\n")
+    (live.root / "shop/db.py").unlink()
+    new = refresh_repo(live, ["shop/services/loyalty.py", "shop/db.py"])
+    assert "shop/services/loyalty.py" in new.snapshot.files and "shop/db.py" not in new.snapshot.files
+    assert "shop/db.py" in live.snapshot.files
+    _as_on_disk(new)
+
+
+def test_whole_tree_compare_finds_unreported_changes(live: Repo) -> None:
+    _edit(live.root / "shop/services/pricing.py", "def ", "def loyalty_multiplier():\n    return 2\n\n\ndef ")
+    new = refresh_repo(live)  # no paths: compare every file's stat
+    assert "loyalty_multiplier" in new.rank_index.defs_by_name
+    _as_on_disk(new)
+
+
+def test_touch_and_unknown_paths(live: Repo) -> None:
+    target = live.root / "shop/app.py"
+    st = target.stat()
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    new = refresh_repo(live, ["shop/app.py"])
+    assert new.snapshot.files["shop/app.py"].mtime_ns == st.st_mtime_ns + 10**9
+    assert new.snapshot.files["shop/app.py"].sha1 == live.snapshot.files["shop/app.py"].sha1
+    assert refresh_repo(new, ["shop/app.py", "gone.swp"]) is new  # nothing changed since
+    _as_on_disk(new)
+
+
+def test_a_file_turned_binary_leaves_the_index(live: Repo) -> None:
+    (live.root / "shop/config.py").write_bytes(b"\x00\x01binary now" * 100)
+    new = refresh_repo(live, ["shop/config.py"])
+    assert "shop/config.py" not in new.snapshot.files
+    _as_on_disk(new)
