@@ -28,6 +28,7 @@ __all__ = [
     "IndexOutdated",
     "MissingDependency",
     "ParseError",
+    "Cancelled",
 ]
 
 
@@ -81,6 +82,12 @@ class ParseError(CtxpackError):
 
 class EmbeddingError(CtxpackError):
     """The embedding model could not be loaded or run."""
+
+
+class Cancelled(CtxpackError):
+    """The caller withdrew the request (a newer one replaced it) before it finished."""
+
+    http_status = 499
 
 
 class BudgetError(CtxpackError):

@@ -6,12 +6,14 @@ text is counted again and trimmed (last item first) until it fits.
 
 from __future__ import annotations
 
+import functools
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 
 from .chunk import estimate_tokens
-from .errors import BudgetError
+from .errors import BudgetError, Cancelled
 from .models import Chunk, FileRecord, Pack, PackedFile, RankedFile, Redaction, Skipped, Symbol
 from .render import block, footer, header, render_context
 from .terms import terms
@@ -34,15 +36,24 @@ class PackInputs:
     symbols_for: Callable[[str], list[Symbol]]
     # (path, text, first line) -> (text with secrets replaced, what was replaced); None: no redaction
     redact: Callable[[str, str, int], tuple[str, tuple[Redaction, ...]]] | None = None
+    skeleton_for: Callable[[str], str] | None = None  # a file's skeleton_text (memoized by the caller); None: build it
+    should_stop: Callable[[], bool] | None = None  # polled between files: True abandons the pack (Cancelled)
+
+
+@functools.lru_cache(maxsize=1 << 15)
+def _term_counts(text: str) -> tuple[Counter[str], int]:
+    """A text's term counts and term total (memoized: a warm process sees the same chunks again)."""
+    ts = terms(text)
+    return Counter(ts), len(ts)
 
 
 def _chunk_relevance(chunk: Chunk, qterms: set[str], names: set[str]) -> float:
-    ts = terms(chunk.text)
-    if not ts:
+    counts, n = _term_counts(chunk.text)
+    if not n:
         return 0.0
-    hits = sum(1 for t in ts if t in qterms)
+    hits = sum(counts[t] for t in qterms if t in counts)
     named = sum(3 for s in chunk.symbols if s in names)
-    return (hits + named) / (len(ts) ** 0.5)
+    return (hits + named) / (n ** 0.5)
 
 
 def _numbered_chunks(chunks: list[Chunk]) -> tuple[str, tuple[tuple[int, int], ...]]:
@@ -182,6 +193,8 @@ def pack_files(
         return text
 
     def try_full(r: RankedFile, rec: FileRecord) -> bool:
+        if inputs.should_stop is not None and inputs.should_stop():
+            raise Cancelled("pack cancelled")
         if rec.sha1 in seen_hashes or rec.tokens + 20 > remaining * 1.05 + 40:
             return rec.sha1 in seen_hashes  # an identical copy is already in
         text = inputs.read_text(r.path)
@@ -232,7 +245,8 @@ def pack_files(
                 add(pf)
                 continue
         if skeletons < _MAX_SKELETONS:
-            body = clean(r.path, skeleton_text(inputs.symbols_for(r.path)), 0)
+            body = clean(r.path, inputs.skeleton_for(r.path) if inputs.skeleton_for else
+                         skeleton_text(inputs.symbols_for(r.path)), 0)
             if body:
                 t = counter.count(block(fmt, r.path, "skeleton", body, rec.language))
                 if t <= min(remaining, budget * skeleton_share):
@@ -271,11 +285,12 @@ def _as_chunks(r: RankedFile, rec: FileRecord, inputs: PackInputs, qterms: set[s
     chunks = [replace(c, text=clean(c.path, c.text, c.start_line)) for c in inputs.chunks_for([r.path])]
     if not chunks or room < 50:
         return None
-    order = sorted(chunks, key=lambda c: (-_chunk_relevance(c, qterms, names), c.start_line))
+    rel = {id(c): _chunk_relevance(c, qterms, names) for c in chunks}
+    order = sorted(chunks, key=lambda c: (-rel[id(c)], c.start_line))
     chosen: list[Chunk] = []
     total = counter.count(block(fmt, r.path, "chunks", "", rec.language, ((1, 1),))) + 8
     for c in order:
-        if _chunk_relevance(c, qterms, names) <= 0 and chosen:
+        if rel[id(c)] <= 0 and chosen:
             break
         cost = c.tokens + 12
         if total + cost > room:

@@ -18,9 +18,9 @@ from pathlib import Path
 from .chunk import chunk_file
 from .config import Config
 from .discover import Candidate, list_candidates, read_source
-from .errors import ConfigError, CtxpackError, IndexCorrupt, IndexNotFound, IndexOutdated
+from .errors import Cancelled, ConfigError, CtxpackError, IndexCorrupt, IndexNotFound, IndexOutdated
 from .models import Chunk, EmbedStats, FileRecord, IndexStats, Pack, RankedFile, Redaction, Skipped, SourceFile, Symbol
-from .pack import PackInputs, pack_files
+from .pack import PackInputs, pack_files, skeleton_text
 from .parse import parse_source
 from .query import analyze_query
 from .rank import RankIndex, build_rank_index, patch_rank_index, rank
@@ -228,6 +228,14 @@ class Repo:
     embedder: Embedder | None = None  # set to use a given embedder (tests, a warm server); else loaded lazily
     _dense: _DenseLane | None = field(default=None, repr=False)
     _redacted: dict[tuple[str, int, bytes], tuple[str, tuple[Redaction, ...]]] = field(default_factory=dict, repr=False)
+    _skeletons: dict[str, str] = field(default_factory=dict, repr=False)
+
+    def skeleton(self, rel: str) -> str:
+        """The file's skeleton (signatures and first doc lines), memoized."""
+        got = self._skeletons.get(rel)
+        if got is None:
+            got = self._skeletons[rel] = skeleton_text(self.symbols_by_path.get(rel, []))
+        return got
 
     def read_text(self, rel: str) -> str | None:
         """Current text of a file (None if it cannot be read)."""
@@ -549,7 +557,8 @@ def refresh_repo(repo: Repo, paths: Iterable[str] | None = None) -> Repo:
     ri = (None if removed else patch_rank_index(repo.rank_index, snap.file_terms, files, file_terms, new_symbols))
     if ri is None:
         ri = build_rank_index(files, file_terms, symbols)
-    return Repo(repo.root, repo.cfg, repo.store, new_snap, ri, by_path, repo.embedder, _redacted=repo._redacted)
+    return Repo(repo.root, repo.cfg, repo.store, new_snap, ri, by_path, repo.embedder, _redacted=repo._redacted,
+                _skeletons={p: t for p, t in repo._skeletons.items() if p not in gone})
 
 
 def _changed_candidates(repo: Repo, paths: Iterable[str] | None) -> tuple[list[Candidate], list[str]]:
@@ -595,7 +604,7 @@ def _check_query(query: str) -> str:
 
 def pack_for(repo: Repo, query: str, *, budget: int | None = None, fmt: str | None = None,
              focus: tuple[str, ...] = (), wait_embeddings: bool = False,
-             ranked: list[RankedFile] | None = None) -> Pack:
+             ranked: list[RankedFile] | None = None, should_stop: Callable[[], bool] | None = None) -> Pack:
     """Pack the context for ``query`` from a loaded repository.
 
     Args:
@@ -606,6 +615,7 @@ def pack_for(repo: Repo, query: str, *, budget: int | None = None, fmt: str | No
         focus: files being edited.
         wait_embeddings: first embed what the dense lane is missing (else use what is ready).
         ranked: pack this ranking instead of ranking the files here (experiments, other rankers).
+        should_stop: polled between stages and files; True abandons the work.
 
     Returns:
         The Pack, rendered and counted.
@@ -613,6 +623,7 @@ def pack_for(repo: Repo, query: str, *, budget: int | None = None, fmt: str | No
     Raises:
         ConfigError: empty or oversized query, bad budget.
         BudgetError: budget below the output frame.
+        Cancelled: ``should_stop`` said so.
     """
     cfg = repo.cfg
     budget = cfg.budget if budget is None else budget
@@ -628,6 +639,8 @@ def pack_for(repo: Repo, query: str, *, budget: int | None = None, fmt: str | No
             repo.dense_lane(reload=True)
     if ranked is None:
         ranked = rank_for(repo, query, focus)
+    if should_stop is not None and should_stop():
+        raise Cancelled("pack cancelled")
     counter = get_counter(cfg.encoding)
     man = repo.snapshot.manifest
     inputs = PackInputs(
@@ -636,6 +649,8 @@ def pack_for(repo: Repo, query: str, *, budget: int | None = None, fmt: str | No
         chunks_for=repo.chunks_for,
         symbols_for=lambda p: repo.symbols_by_path.get(p, []),
         redact=repo.redact if cfg.redact else None,
+        skeleton_for=repo.skeleton,
+        should_stop=should_stop,
     )
     pack = pack_files(query=query, ranked=ranked, inputs=inputs, budget=budget, counter=counter,
                       fmt=fmt or cfg.format, skipped=man.skipped, repo_map=cfg.repo_map,

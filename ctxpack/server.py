@@ -24,7 +24,7 @@ import threading
 from typing import Any
 
 from .config import FORMATS, MAX_BUDGET, MAX_QUERY_CHARS
-from .errors import ConfigError, CtxpackError, MissingDependency
+from .errors import Cancelled, ConfigError, CtxpackError, MissingDependency
 from .render import pack_to_dict, render
 from .service import Service
 
@@ -160,9 +160,8 @@ def create_app(service: Service, token: str | None = None) -> Any:
         try:
             while True:
                 text = await ws.receive_text()
-                if current is not None:  # interrupt and redirect
+                if current is not None:  # interrupt and redirect: it stops at its next step and says "cancelled"
                     current[1].set()
-                    current[0].cancel()
                 cancel = threading.Event()
                 current = (asyncio.create_task(_stream(ws, service, text, cancel)), cancel)
         except WebSocketDisconnect:
@@ -187,6 +186,8 @@ async def _stream(ws: Any, service: Service, text: str, cancel: threading.Event)
         except ValueError:
             raise ConfigError("message is not valid JSON") from None
         rid = body.pop("id", None) if isinstance(body, dict) else None
+        if cancel.is_set():
+            raise Cancelled("replaced before it started")
         req = _parse_pack(body)
         rs = service.get(req["repo"])
         await ws.send_json({"type": "header", "id": rid, "query": req["query"], "repo": str(rs.root),
@@ -194,7 +195,7 @@ async def _stream(ws: Any, service: Service, text: str, cancel: threading.Event)
                             "lanes": rs.repo.lanes()})
         p = await asyncio.to_thread(lambda: None if cancel.is_set() else service.pack(
             req["repo"], req["query"], budget=req["budget"], fmt="json", focus=req["focus"], cursor=req["cursor"],
-            wait_embeddings=req["wait_embeddings"]))
+            wait_embeddings=req["wait_embeddings"], should_stop=cancel.is_set))
         if p is None or cancel.is_set():
             raise asyncio.CancelledError
         d = pack_to_dict(p)
@@ -205,7 +206,7 @@ async def _stream(ws: Any, service: Service, text: str, cancel: threading.Event)
             await ws.send_json({"type": "file", "id": rid, **f, "text": texts.get(f["path"], "")})
         d.pop("files")
         await ws.send_json({"type": "summary", "id": rid, **d})
-    except asyncio.CancelledError:
+    except (asyncio.CancelledError, Cancelled):
         try:
             await ws.send_json({"type": "cancelled", "id": rid})
         except Exception:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -247,7 +247,7 @@ class Service:
 
     def pack(self, repo: str | None, query: str, *, budget: int | None = None, fmt: str | None = "json",
              focus: tuple[str, ...] = (), cursor: tuple[str, int] | None = None,
-             wait_embeddings: bool = False) -> Pack:
+             wait_embeddings: bool = False, should_stop: Callable[[], bool] | None = None) -> Pack:
         rs = self.get(repo)
         r = rs.repo
         focus = tuple(check_rel_path(r, f) for f in focus)
@@ -257,7 +257,8 @@ class Service:
             name = symbol_at(r, path, cursor[1])
             if name:
                 query = f"{query}\n{name}"  # the symbol under the cursor is named in the instruction
-        return pack_for(r, query, budget=budget, fmt=fmt, focus=focus, wait_embeddings=wait_embeddings)
+        return pack_for(r, query, budget=budget, fmt=fmt, focus=focus, wait_embeddings=wait_embeddings,
+                        should_stop=should_stop)
 
     def search(self, repo: str | None, query: str, k: int = 10) -> list[dict[str, Any]]:
         if not 1 <= k <= 200:

@@ -106,3 +106,17 @@ def test_a_file_turned_binary_leaves_the_index(live: Repo) -> None:
     new = refresh_repo(live, ["shop/config.py"])
     assert "shop/config.py" not in new.snapshot.files
     _as_on_disk(new)
+
+
+def test_a_withdrawn_pack_stops(live: Repo) -> None:
+    from ctxpack.errors import Cancelled
+
+    calls = []
+
+    def stop() -> bool:
+        calls.append(1)
+        return len(calls) > 1  # let ranking finish, stop at the first file
+
+    with pytest.raises(Cancelled):
+        pack_for(live, QUERY, budget=8000, should_stop=stop)
+    assert len(calls) == 2
