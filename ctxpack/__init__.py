@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from .config import Config, RankWeights, load_config
 from .errors import (
     BudgetError,
+    Cancelled,
     ConfigError,
     CtxpackError,
     EmbeddingError,
@@ -31,6 +32,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BudgetError",
+    "Cancelled",
     "Chunk",
     "Config",
     "ConfigError",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -96,7 +97,7 @@ def _report_skipped(skipped: tuple[Any, ...], verbose: bool) -> None:
         for s in skipped:
             click.echo(f"Warning: skipped {s.path}: {s.reason}", err=True)
         return
-    by_reason = Counter(s.reason.split(" (")[0] for s in skipped)
+    by_reason = Counter(re.split(r" \(| to |: ", s.reason)[0] for s in skipped)  # "symlink to X" -> "symlink"
     summary = ", ".join(f"{n} {r}" for r, n in by_reason.most_common())
     click.echo(f"Skipped {len(skipped)} files: {summary} (-v lists them)", err=True)
 

@@ -27,13 +27,14 @@ _MAX_SIGNATURE = 240
 _MAX_NAME = 200
 
 
-def _text(node: Node) -> str:
-    return (node.text or b"").decode("utf-8", errors="replace")
+def _text(data: bytes, node: Node) -> str:
+    # Slice the source: ``node.text`` on a tree parsed through a read callback calls it again, per node.
+    return data[node.start_byte: node.end_byte].decode("utf-8", errors="replace")
 
 
-def _signature(node: Node, category: str) -> str:
+def _signature(data: bytes, node: Node, category: str) -> str:
     body = node.child_by_field_name("body")
-    raw = (node.text or b"")
+    raw = data[node.start_byte: node.end_byte]
     if body is not None and body.start_byte > node.start_byte:
         raw = raw[: body.start_byte - node.start_byte]
     else:
@@ -43,17 +44,17 @@ def _signature(node: Node, category: str) -> str:
     return sig if len(sig) <= _MAX_SIGNATURE else sig[: _MAX_SIGNATURE - 1] + "…"
 
 
-def _doc(node: Node) -> str:
+def _doc(data: bytes, node: Node) -> str:
     """First line of a Python docstring, else the comment right above the definition."""
     body = node.child_by_field_name("body")
     if body is not None and body.named_child_count:
         first = body.named_children[0]
         if first.type == "expression_statement" and first.named_child_count and first.named_children[0].type == "string":
-            doc = _text(first.named_children[0]).strip("\"' \n\r\trbuRBU")
+            doc = _text(data, first.named_children[0]).strip("\"' \n\r\trbuRBU")
             return doc.strip().split("\n", 1)[0].strip()[:200]
     prev = node.prev_named_sibling
     if prev is not None and "comment" in prev.type and prev.end_point[0] >= node.start_point[0] - 1:
-        lines = [ln.strip().lstrip("/*#!-").strip() for ln in _text(prev).splitlines()]
+        lines = [ln.strip().lstrip("/*#!-").strip() for ln in _text(data, prev).splitlines()]
         lines = [ln for ln in lines if ln and ln not in ("*", "*/")]
         return lines[0][:200] if lines else ""
     return ""
@@ -123,7 +124,7 @@ def parse_source(path: str, language: str, text: str, timeout_ms: int = 2000) ->
             if not names:
                 continue
             node, name_node = caps[def_kind][0], names[0]
-            name = _text(name_node).strip()
+            name = _text(data, name_node).strip()
             if not name or len(name) > _MAX_NAME:
                 continue
             key = (name, node.start_point[0])
@@ -134,7 +135,7 @@ def parse_source(path: str, language: str, text: str, timeout_ms: int = 2000) ->
             sym = Symbol(
                 path=path, name=name, kind="def", category=category,
                 line=node.start_point[0] + 1, end_line=node.end_point[0] + 1,
-                signature=_signature(node, category), doc=_doc(node),
+                signature=_signature(data, node, category), doc=_doc(data, node),
             )
             defs.append((node.start_byte, node.end_byte, sym))
             continue
@@ -143,7 +144,7 @@ def parse_source(path: str, language: str, text: str, timeout_ms: int = 2000) ->
                 continue
             category = cap.split(".", 1)[1]
             for node in nodes:
-                name = _text(node).strip().strip("\"'`<>")
+                name = _text(data, node).strip().strip("\"'`<>")
                 if not name or len(name) > _MAX_NAME:
                     continue
                 line = node.start_point[0] + 1
