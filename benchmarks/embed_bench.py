@@ -11,8 +11,9 @@ timed, with the embedding's share of the total.
 
 Usage:
   python benchmarks/embed_bench.py REPO_TREE [--sample 512] [--skip-torch]
-Example (the largest dev repository, clap, as materialized by the recall bench):
-  python benchmarks/embed_bench.py /work/bench-scratch/trees/clap-rs+clap/<sha>
+Example (the largest dev repository by files, rich, at its typical parent, as materialized
+by the recall bench):
+  python benchmarks/embed_bench.py /work/bench-scratch/trees/Textualize+rich/c8007488104ee0a36403b1ff7566ac784413b054
 """
 
 from __future__ import annotations

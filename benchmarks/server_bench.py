@@ -179,9 +179,11 @@ def main() -> None:
             original = target.read_bytes()
             t0 = time.perf_counter()
             target.write_bytes(original + f"\n\ndef {name}():\n    return {i}\n".encode())
-            while True:
-                d = client.post(f"{url}/pack", json={"query": f"change {name}", "budget": 8000}).json()
-                if d["files"] and any(name in r for r in d["files"][0]["reasons"]):
+            rel = target.relative_to(repo).as_posix()
+            while True:  # the edited file, named as an editor would (focus), must carry the new definition
+                d = client.post(f"{url}/pack", json={"query": f"change {name}", "budget": 8000,
+                                                      "focus": [rel]}).json()
+                if any(f["path"] == rel and any(name in r for r in f["reasons"]) for f in d["files"]):
                     break
                 if time.perf_counter() - t0 > 30:
                     break
