@@ -260,12 +260,12 @@ def _index_many(paths: tuple[str, ...], repos_file: str | None, engine_name: str
     roots = [Path(p) for p in paths] + (read_repo_list(repos_file) if repos_file else [])
     index_dir = overrides.get("index_dir")
     eng = make_engine(engine_name, address, workers)
+    if not verbose:
+        for name in ("ray", "ray.data"):  # Ray logs every execution and its settings (-v shows them)
+            logging.getLogger(name).setLevel(logging.ERROR)
     start = getattr(eng, "start", None)
     if start is not None:
         start()  # before lancedb is imported (Ray forks its processes)
-    if not verbose:
-        for name in ("ray", "ray.data"):  # Ray Data logs every execution at INFO
-            logging.getLogger(name).setLevel(logging.WARNING)
     try:
         if len(roots) > 1 or repos_file or _has_catalog(index_dir):
             if not index_dir:

@@ -19,6 +19,7 @@ import functools
 import logging
 import os
 import pickle
+import socket
 import sys
 import warnings
 from collections.abc import Callable, Iterator
@@ -92,6 +93,26 @@ def local_init_args(num_cpus: int) -> dict[str, Any]:
     }
 
 
+def _probe(address: str, timeout_s: float = 5.0) -> None:
+    """Fail fast on an unreachable head node (``ray.init`` retries for minutes, logging each try).
+
+    Raises:
+        ConfigError: ``address`` is malformed or nothing answers there.
+    """
+    if address == "auto":
+        return
+    hostport = address.split("://", 1)[-1].rstrip("/")
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"bad Ray address: {address!r}. Use HOST:PORT of the head node (e.g. 10.0.0.5:6379)")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"cannot reach the Ray cluster at {address!r}: {exc.strerror or type(exc).__name__}. "
+                          "Check --address (host:port of the head node) or drop it to run locally") from exc
+
+
 def _parse_batch(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     out = [pickle.dumps(process_file(*pickle.loads(b)), protocol=pickle.HIGHEST_PROTOCOL) for b in batch["item"]]
     return {"i": batch["i"], "parsed": np.array(out, dtype=object)}
@@ -156,6 +177,8 @@ class RayEngine:
 
     def _ray(self) -> Any:
         ray = import_ray()
+        if self.address:
+            _probe(self.address)  # also when this process already runs a Ray: say so rather than use it
         if not ray.is_initialized():
             if self.address:
                 try:
@@ -185,7 +208,7 @@ class RayEngine:
         blocks = max(1, min(len(rows), size * 4))
         ds = ray.data.from_items(rows, override_num_blocks=blocks)
         ds = ds.map_batches(_parse_batch, batch_size=_PARSE_BATCH, batch_format="numpy", num_cpus=1,
-                            compute=TaskPoolStrategy(size=size))
+                            compute=TaskPoolStrategy(size=min(size, blocks)))
         out: list[Any] = [None] * len(items)
         done = 0
         progress("parse", 0, len(items))
@@ -218,8 +241,8 @@ class RayEngine:
                 warnings.filterwarnings("ignore", message=".*ray_remote_args_fn.*")
                 ds = ds.map_batches(_EmbedWorker, batch_size=1, batch_format="numpy",
                                     fn_constructor_kwargs={"factory": factory, "model_id": model_id},
-                                    compute=ActorPoolStrategy(size=size), num_cpus=threads, num_gpus=gpus,
-                                    ray_remote_args_fn=_no_restarts)
+                                    compute=ActorPoolStrategy(size=min(size, len(rows))), num_cpus=threads,
+                                    num_gpus=gpus, ray_remote_args_fn=_no_restarts)
             for row in ds.iter_rows():
                 part = plan[int(row["b"])]
                 self.stats.batches_sent += 1

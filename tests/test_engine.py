@@ -195,8 +195,13 @@ def test_cli_multi_repo_index_and_pack(tmp_path: Path) -> None:
     (["index", "{tmp}/shop_api", "{tmp}/taskboard_web"], "Error: several repositories need --index-dir DIR"),
     (["index", "--workers", "2", "{tmp}/shop_api"], "Error: --address and --workers need --engine ray"),
     (["index"], "Error: no repository given. Pass REPO... or --repos FILE"),
+    (["index", "--engine", "ray", "--address", "127.0.0.1:1", "{tmp}/shop_api"],
+     "Error: cannot reach the Ray cluster at '127.0.0.1:1': Connection refused."),
+    (["index", "--engine", "ray", "--address", "nowhere", "{tmp}/shop_api"], "Error: bad Ray address: 'nowhere'."),
 ])
 def test_bad_input_is_one_line(tmp_path: Path, args: list[str], message: str) -> None:
+    if "ray" in args:
+        pytest.importorskip("ray")
     _repos(tmp_path)
     idx = tmp_path / "idx"
     targets_for(idx, [tmp_path / n for n in REPOS])  # a catalog to name repositories from
