@@ -210,3 +210,21 @@ def test_bad_input_is_one_line(tmp_path: Path, args: list[str], message: str) ->
     assert r.exit_code == ConfigError.exit_code, r.stderr
     assert r.stderr.startswith(message) and r.stderr.count("\n") == 1
     assert r.stdout == ""
+
+
+def test_cli_joins_a_running_cluster_with_address(tmp_path: Path, ray_local: Any) -> None:
+    """A second driver (the CLI in its own process) joins the session's Ray with --address."""
+    roots = _repos(tmp_path)
+    addr = ray_local.get_runtime_context().gcs_address
+    assert addr.startswith("127.0.0.1:")
+    cmd = [sys.executable, "-m", "ctxpack", "index", "--engine", "ray", "--address", addr, "--no-embed",
+           "--index-dir", str(tmp_path / "idx-ray"), "--format", "json", *map(str, roots)]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "CTXPACK_EMBED": "0"})
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(res.stdout)
+    assert doc["engine"] == "ray" and doc["embeddings"] is None
+    local = index_targets(targets_for(tmp_path / "idx-local", roots, embed=False), LocalEngine())
+    assert doc["files_sent"] == local.files_sent == sum(s["files"] for s in doc["repos"].values())
+    for name in REPOS:
+        assert _rows(tmp_path / "idx-local", name) == _rows(tmp_path / "idx-ray", name)
+    assert ray_local.is_initialized()  # the CLI left the cluster it joined running
