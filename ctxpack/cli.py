@@ -177,19 +177,52 @@ def main(debug: bool) -> None:
 
 
 @main.command()
-@click.argument("path", type=click.Path(file_okay=True, dir_okay=True))
+@click.argument("paths", nargs=-1, type=click.Path(file_okay=True, dir_okay=True))
 @click.option("--rebuild", is_flag=True, help="ignore the existing index and build a fresh one")
 @click.option("--format", "format_", type=click.Choice(["text", "json"]), default="text", help="summary format")
+@click.option("--repos", "repos_file", type=click.Path(dir_okay=False), default=None,
+              help="file listing repository paths, one a line (a multi-repository index: needs --index-dir)")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="where parsing and embedding run: this process, or Ray workers (pip install 'ctxpack[ray]')")
+@click.option("--address", envvar="CTXPACK_RAY_ADDRESS", default=None,
+              help="Ray cluster to join (host:port) [start a private Ray on 127.0.0.1]")
+@click.option("--workers", type=int, default=None, help="Ray workers for parsing and embedding [all CPUs]")
 @_apply(_embed_opts)
 @_apply(_common)
-def index(path: str, rebuild: bool, format_: str, no_embed: bool, model: str | None, embed_backend: str | None,
+def index(paths: tuple[str, ...], rebuild: bool, format_: str, repos_file: str | None, engine: str,
+          address: str | None, workers: int | None, no_embed: bool, model: str | None, embed_backend: str | None,
           encoding: str | None, index_dir: str | None, include: tuple[str, ...], exclude: tuple[str, ...],
           no_redact: bool, quiet: bool, verbose: bool) -> None:
     """Build or update the index of the repository at PATH, then its embeddings (the dense lane).
 
     The lexical index is usable as soon as parsing ends; embeddings follow (Ctrl-C keeps
     what was computed, and the next run does only the rest).
+
+    Several repositories (REPO... or --repos FILE) go into one multi-repository index at
+    --index-dir DIR; --engine ray spreads parsing and embedding over a Ray cluster.
     """
+    from .catalog import is_catalog
+
+    try:
+        if not paths and not repos_file:
+            raise ConfigError("no repository given. Pass REPO... or --repos FILE")
+        if len(paths) > 1 or repos_file or engine != "local" or is_catalog(index_dir):
+            _index_many(paths, repos_file, engine, address, workers, rebuild, format_, quiet, verbose,
+                        encoding=encoding, index_dir=index_dir, include=include or None, exclude=exclude or None,
+                        redact=False if no_redact else None, **_embed_cfg(no_embed, model, embed_backend))
+            return
+        if address or workers:
+            raise ConfigError("--address and --workers need --engine ray")
+    except CtxpackError as exc:
+        _fail(exc)
+        return
+    _index_one(paths[0], rebuild, format_, no_embed, model, embed_backend, encoding, index_dir, include, exclude,
+               no_redact, quiet, verbose)
+
+
+def _index_one(path: str, rebuild: bool, format_: str, no_embed: bool, model: str | None, embed_backend: str | None,
+               encoding: str | None, index_dir: str | None, include: tuple[str, ...], exclude: tuple[str, ...],
+               no_redact: bool, quiet: bool, verbose: bool) -> None:
     from .pipeline import build_index, embed_index, stats_dict
 
     estats = None
@@ -216,6 +249,61 @@ def index(path: str, rebuild: bool, format_: str, no_embed: bool, model: str | N
             "model": estats.model, "chunks": estats.chunks, "embedded": estats.embedded, "cached": estats.cached,
             "seconds": round(estats.seconds, 3), "complete": estats.complete}
         _emit(json.dumps(doc, indent=2) + "\n", None)
+
+
+def _index_many(paths: tuple[str, ...], repos_file: str | None, engine_name: str, address: str | None,
+                workers: int | None, rebuild: bool, format_: str, quiet: bool, verbose: bool, **overrides: Any) -> None:
+    """Index with an engine: one repository in its own index, or several into a catalog (issue 7)."""
+    from .catalog import read_repo_list, targets_for
+    from .engine import Target, index_targets, make_engine
+    from .pipeline import stats_dict
+
+    roots = [Path(p) for p in paths] + (read_repo_list(repos_file) if repos_file else [])
+    index_dir = overrides.get("index_dir")
+    eng = make_engine(engine_name, address, workers)
+    if not verbose:
+        for name in ("ray", "ray.data"):  # Ray logs every execution and its settings (-v shows them)
+            logging.getLogger(name).setLevel(logging.ERROR)
+    start = getattr(eng, "start", None)
+    if start is not None:
+        start()  # before lancedb is imported (Ray forks its processes)
+    try:
+        if len(roots) > 1 or repos_file or _has_catalog(index_dir):
+            if not index_dir:
+                raise ConfigError("several repositories need --index-dir DIR (the multi-repository index)")
+            targets = targets_for(index_dir, roots, **{k: v for k, v in overrides.items() if k != "index_dir"})
+        else:
+            root = roots[0]
+            if not root.is_dir():
+                raise ConfigError(f"not a directory: {root}. Pass the repository root")
+            targets = [Target(root.resolve().name, root.resolve(), _config(str(root), **overrides))]
+        with _progress(quiet) as progress:
+            run = index_targets(targets, eng, rebuild=rebuild, progress=progress)
+    finally:
+        eng.close()
+    if not quiet:
+        for name, st in run.repos.items():
+            _report_skipped(tuple(type(s)(f"{name}/{s.path}", s.reason) for s in st.skipped), verbose)
+            click.echo(f"Indexed {name}: {st.files} files ({st.parsed} parsed, {st.unchanged} unchanged, "
+                       f"{st.removed} removed; {st.chunks} chunks, {st.symbols} symbols) -> {st.index_dir}", err=True)
+        e = run.embeddings
+        click.echo(f"Engine {run.engine}: {run.files_sent} files sent out"
+                   + ("" if e is None else f"; embedded {e.embedded} chunks ({e.cached} cached) with {e.model} "
+                      f"in {e.seconds:.2f}s"), err=True)
+    if format_ == "json":
+        e = run.embeddings
+        doc = {"schema": 1, "engine": run.engine, "files_sent": run.files_sent,
+               "repos": {n: stats_dict(st) for n, st in run.repos.items()},
+               "embeddings": None if e is None else {
+                   "model": e.model, "chunks": e.chunks, "embedded": e.embedded, "cached": e.cached,
+                   "seconds": round(e.seconds, 3), "complete": e.complete}}
+        _emit(json.dumps(doc, indent=2) + "\n", None)
+
+
+def _has_catalog(index_dir: str | None) -> bool:
+    from .catalog import is_catalog
+
+    return is_catalog(index_dir)
 
 
 def _embed_lane(path: str, cfg: Config, quiet: bool) -> Any:
@@ -245,12 +333,20 @@ def _embed_lane(path: str, cfg: Config, quiet: bool) -> Any:
     return estats
 
 
-def _do_pack(path: str, query: str | None, query_file: str | None, budget: int | None, format_: str | None,
-             focus: tuple[str, ...], no_map: bool, wait_embeddings: bool, no_embed: bool, model: str | None,
-             embed_backend: str | None, encoding: str | None, index_dir: str | None,
+def _do_pack(paths: tuple[str, ...], query: str | None, query_file: str | None, budget: int | None,
+             format_: str | None, focus: tuple[str, ...], no_map: bool, wait_embeddings: bool, no_embed: bool,
+             model: str | None, embed_backend: str | None, encoding: str | None, index_dir: str | None,
              include: tuple[str, ...], exclude: tuple[str, ...], no_redact: bool, quiet: bool) -> Any:
     from .pipeline import open_repo, pack_for
 
+    if _has_catalog(index_dir):
+        return _pack_many(index_dir, paths, query, query_file, budget, format_, focus, no_map, wait_embeddings,
+                          quiet, encoding=encoding, include=include or None, exclude=exclude or None,
+                          redact=False if no_redact else None, **_embed_cfg(no_embed, model, embed_backend))
+    if len(paths) != 1:
+        raise ConfigError(f"{len(paths)} repositories given. Pass one, or several with --index-dir DIR "
+                          "holding a multi-repository index (ctxpack index --index-dir DIR REPO...)")
+    path = paths[0]
     cfg = _config(path, encoding=encoding, index_dir=index_dir, include=include or None, exclude=exclude or None,
                   budget=budget, format=format_, repo_map=False if no_map else None,
                   redact=False if no_redact else None, **_embed_cfg(no_embed, model, embed_backend))
@@ -261,20 +357,41 @@ def _do_pack(path: str, query: str | None, query_file: str | None, budget: int |
                     wait_embeddings=wait_embeddings)
 
 
+def _pack_many(index_dir: str, names: tuple[str, ...], query: str | None, query_file: str | None, budget: int | None,
+               format_: str | None, focus: tuple[str, ...], no_map: bool, wait_embeddings: bool, quiet: bool,
+               **overrides: Any) -> Any:
+    """Pack across repositories of a multi-repository index (REPO names, or ``all``)."""
+    from .catalog import pack_many, select
+    from .pipeline import open_repo
+
+    targets = select(index_dir, list(names), budget=budget, format=format_, repo_map=False if no_map else None,
+                     **overrides)
+    text = _read_query(query, query_file)
+    if wait_embeddings:
+        raise ConfigError("--wait-embeddings works with one repository; run ctxpack index --index-dir DIR first")
+    with _progress(quiet) as progress:
+        repos = {t.name: open_repo(t.root, t.cfg, progress=progress) for t in targets}
+    return pack_many(repos, text, focus=tuple(f.replace("\\", "/").removeprefix("./") for f in focus))
+
+
 @main.command()
-@click.argument("path", type=click.Path())
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
 @_apply(_pack_opts)
 @_apply(_embed_opts)
 @_apply(_common)
-def pack(path: str, query: str | None, query_file: str | None, budget: int | None, format_: str | None,
+def pack(paths: tuple[str, ...], query: str | None, query_file: str | None, budget: int | None, format_: str | None,
          output: str | None, focus: tuple[str, ...], no_map: bool, wait_embeddings: bool, no_embed: bool,
          model: str | None, embed_backend: str | None, encoding: str | None, index_dir: str | None,
          include: tuple[str, ...], exclude: tuple[str, ...], no_redact: bool, quiet: bool, verbose: bool) -> None:
-    """Pack the context for an edit instruction (stdout, or -o FILE)."""
+    """Pack the context for an edit instruction (stdout, or -o FILE).
+
+    PATHS is one repository, or, with --index-dir DIR holding a multi-repository index,
+    repository names (or ``all``): paths in the pack are then prefixed by the name.
+    """
     from .render import render
 
     try:
-        p = _do_pack(path, query, query_file, budget, format_, focus, no_map, wait_embeddings, no_embed, model,
+        p = _do_pack(paths, query, query_file, budget, format_, focus, no_map, wait_embeddings, no_embed, model,
                      embed_backend, encoding, index_dir, include, exclude, no_redact, quiet)
         _emit(render(p), output)
     except CtxpackError as exc:
@@ -294,22 +411,22 @@ def pack(path: str, query: str | None, query_file: str | None, budget: int | Non
 
 
 @main.command()
-@click.argument("path", type=click.Path())
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
 @_apply(_pack_opts)
 @_apply(_embed_opts)
 @_apply(_common)
-def preview(path: str, query: str | None, query_file: str | None, budget: int | None, format_: str | None,
+def preview(paths: tuple[str, ...], query: str | None, query_file: str | None, budget: int | None, format_: str | None,
             output: str | None, focus: tuple[str, ...], no_map: bool, wait_embeddings: bool, no_embed: bool,
             model: str | None, embed_backend: str | None, encoding: str | None, index_dir: str | None,
             include: tuple[str, ...], exclude: tuple[str, ...], no_redact: bool, quiet: bool, verbose: bool) -> None:
-    """Show what would be packed, and why (a table on stdout)."""
+    """Show what would be packed, and why (a table on stdout). PATHS: as for ``pack``."""
     from rich.console import Console
 
     from .preview import preview_renderable
     from .render import render
 
     try:
-        p = _do_pack(path, query, query_file, budget, format_, focus, no_map, wait_embeddings, no_embed, model,
+        p = _do_pack(paths, query, query_file, budget, format_, focus, no_map, wait_embeddings, no_embed, model,
                      embed_backend, encoding, index_dir, include, exclude, no_redact, quiet)
         if output:
             _emit(render(p), output)

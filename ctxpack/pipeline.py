@@ -8,7 +8,7 @@ import os
 import stat
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
@@ -75,7 +75,11 @@ class _Parsed:
     chunks: list[tuple[Chunk, str]]
 
 
-def _process(src: SourceFile, cfg: Config) -> _Parsed:
+def process_file(src: SourceFile, cfg: Config) -> _Parsed:
+    """Parse, chunk, term-count and token-count one file (pure: the stage both engines run).
+
+    Input and output are plain picklable values, so a worker process can run it.
+    """
     counter = get_counter(cfg.encoding)
     parsed = parse_source(src.path, src.language, src.text, cfg.parse_timeout_ms)
     chunks = chunk_file(src, parsed.symbols, counter, cfg)
@@ -93,6 +97,20 @@ def _process(src: SourceFile, cfg: Config) -> _Parsed:
     rec = FileRecord(src.path, src.sha1, src.language, src.size, src.mtime_ns,
                      sum(c.tokens for c in chunks), src.text.count("\n") + (0 if src.text.endswith("\n") else 1))
     return _Parsed(FileRow(rec, tuple(t for t, _ in items), tuple(c for _, c in items), parsed.error), parsed.symbols, search)
+
+
+# What runs ``process_file`` over a list of sources (in this process, or on a cluster: issue 7).
+ProcessMany = Callable[[list[SourceFile], Config], list[_Parsed]]
+
+
+def process_local(sources: list[SourceFile], cfg: Config, progress: Progress = _noop) -> list[_Parsed]:
+    """``process_file`` over ``sources`` in this process, in order."""
+    parsed: list[_Parsed] = []
+    for i, src in enumerate(sources):
+        parsed.append(process_file(src, cfg))
+        if i % 50 == 0 or i == len(sources) - 1:
+            progress("parse", i + 1, len(sources))
+    return parsed
 
 
 def build_index(path: str | os.PathLike[str], cfg: Config, *, rebuild: bool = False,
@@ -145,7 +163,29 @@ def _index_excludes(root: Path, store: IndexStore) -> tuple[str, ...]:
         return ()
 
 
-def _update(root: Path, store: IndexStore, cfg: Config, rebuild: bool, progress: Progress) -> IndexStats:
+@dataclass(frozen=True, slots=True)
+class UpdatePlan:
+    """What an index update must do, decided locally before any parsing (``plan_update``)."""
+
+    root: Path
+    settings: str
+    rebuild: bool  # no usable prior index: write a fresh database
+    sources: list[SourceFile]  # new or changed files: the only ones sent to ``process_file``
+    removed: list[str]
+    touched: list[FileRow]  # same content, new stat (a checkout, a touch): no re-parse
+    unchanged: set[str]
+    skipped: list[Skipped]
+    noop: bool  # nothing to write (the stats of touched files were recorded in the cache)
+    started: float
+
+
+def plan_update(root: Path, store: IndexStore, cfg: Config, rebuild: bool = False,
+                progress: Progress = _noop) -> UpdatePlan:
+    """Discover the repository and compare it with the index: which files need parsing.
+
+    Runs where the files are (the driver, for a cluster run); reads and hashes only the
+    files whose size or mtime changed. Call under ``store.lock()``.
+    """
     t0 = time.monotonic()
     settings = _settings_key(cfg)
     prior: IndexSnapshot | None = None
@@ -174,26 +214,36 @@ def _update(root: Path, store: IndexStore, cfg: Config, rebuild: bool, progress:
     current = unchanged | {s.path for s in sources}
     removed = sorted(set(known) - current)
     skipped.sort(key=lambda s: s.path)
+    noop = False
     if prior is not None and not sources and not removed and tuple(skipped) == prior.manifest.skipped:
-        if not touched or store.restat(prior.manifest, {f.record.path: (f.record.size, f.record.mtime_ns)
-                                                        for f in touched}):
-            return IndexStats(len(current), 0, 0, len(unchanged), 0, 0, tuple(skipped), time.monotonic() - t0,
-                              str(store.dir))
-    parsed: list[_Parsed] = []
-    for i, src in enumerate(sources):
-        parsed.append(_process(src, cfg))
-        if i % 50 == 0 or i == len(sources) - 1:
-            progress("parse", i + 1, len(sources))
+        noop = not touched or store.restat(prior.manifest, {f.record.path: (f.record.size, f.record.mtime_ns)
+                                                            for f in touched})
+    return UpdatePlan(root, settings, prior is None, sources, removed, touched, unchanged, skipped, noop, t0)
+
+
+def apply_update(store: IndexStore, cfg: Config, plan: UpdatePlan, parsed: list[_Parsed],
+                 progress: Progress = _noop) -> IndexStats:
+    """Write the parsed files of ``plan`` (the single writer: call under ``store.lock()``)."""
+    current = plan.unchanged | {s.path for s in plan.sources}
+    if plan.noop:
+        return IndexStats(len(current), 0, 0, len(plan.unchanged), 0, 0, tuple(plan.skipped),
+                          time.monotonic() - plan.started, str(store.dir))
     progress("write", 0, 1)
     symbols = [s for p in parsed for s in p.symbols]
     chunks = [c for p in parsed for c in p.chunks]
     store.write(
-        encoding=cfg.encoding, settings=settings, rebuild=prior is None, removed=removed,
-        files=[p.row for p in parsed], symbols=symbols, chunks=chunks, skipped=skipped, touched=touched,
+        encoding=cfg.encoding, settings=plan.settings, rebuild=plan.rebuild, removed=plan.removed,
+        files=[p.row for p in parsed], symbols=symbols, chunks=chunks, skipped=plan.skipped, touched=plan.touched,
     )
     progress("write", 1, 1)
-    return IndexStats(len(current), len(sources), len(removed), len(unchanged), len(chunks), len(symbols),
-                      tuple(skipped), time.monotonic() - t0, str(store.dir))
+    return IndexStats(len(current), len(plan.sources), len(plan.removed), len(plan.unchanged), len(chunks),
+                      len(symbols), tuple(plan.skipped), time.monotonic() - plan.started, str(store.dir))
+
+
+def _update(root: Path, store: IndexStore, cfg: Config, rebuild: bool, progress: Progress) -> IndexStats:
+    plan = plan_update(root, store, cfg, rebuild, progress)
+    parsed = [] if plan.noop else process_local(plan.sources, cfg, progress)
+    return apply_update(store, cfg, plan, parsed, progress)
 
 
 def _read_changed(root: Path, to_read: list[Candidate], known: dict[str, FileRecord], progress: Progress = _noop
@@ -394,12 +444,35 @@ def dense_scores(repo: Repo, query: str) -> dict[int, tuple[float, str]] | None:
     return out
 
 
-def _embed(store: IndexStore, snap: IndexSnapshot, cfg: Config, model_id: str, get_embedder: Callable[[], Embedder],
-           progress: Progress, should_stop: Callable[[], bool]) -> EmbedStats:
-    """Embed the snapshot's chunks missing from the cache (the model is loaded only if some are)."""
+# What embeds the texts of ``todo`` (content hashes, in order) in batches of ``batch``, yielding
+# (hashes, vectors) per batch (in this process, or on a cluster: issue 7).
+EmbedMany = Callable[[list[str], dict[str, str], int], Iterator[tuple[list[str], np.ndarray]]]
+
+
+def embed_batches(embedder: Embedder, todo: list[str], texts: dict[str, str],
+                  batch: int) -> Iterator[tuple[list[str], np.ndarray]]:
+    """Embed ``todo``'s texts in this process, ``batch`` at a time."""
+    for part in embed_plan(todo, batch):
+        yield part, embedder.embed([texts[h] for h in part])
+
+
+def embed_plan(todo: list[str], batch: int) -> list[list[str]]:
+    """The batches ``todo`` is embedded in (the same for every engine, so the same padding)."""
+    return [todo[i: i + batch] for i in range(0, len(todo), batch)]
+
+
+def embed_missing(vs: VectorStore, cfg: Config, model_id: str, hashes: set[str],
+                  texts_for: Callable[[set[str]], dict[str, str]], get_embedder: Callable[[], Embedder],
+                  progress: Progress = _noop, should_stop: Callable[[], bool] = lambda: False,
+                  embed_many: EmbedMany | None = None) -> EmbedStats:
+    """Embed the chunk contents ``hashes`` missing from the cache ``vs`` (the single writer).
+
+    Args:
+        texts_for: the text of each of a set of hashes.
+        get_embedder: loads the model (only called when something is missing and ``embed_many`` is None).
+        embed_many: where the batches run (default: ``embed_batches`` in this process).
+    """
     t0 = time.monotonic()
-    vs = vector_store_for(store, cfg)
-    hashes = {sp.content_hash for spans in snap.chunks.values() for sp in spans}
     dm = vs.load(model_id)
     if dm is not None and hashes <= dm.index.keys():
         return EmbedStats(model_id, len(hashes), 0, len(hashes), time.monotonic() - t0, True)
@@ -409,20 +482,26 @@ def _embed(store: IndexStore, snap: IndexSnapshot, cfg: Config, model_id: str, g
         cached = len(hashes) - len(missing)
         done = 0
         if missing:
-            emb = get_embedder()
-            if emb.model_id != model_id:
-                raise ConfigError(f"embedder {emb.model_id} does not match the configured model {model_id}")
-            texts = store.chunk_texts(missing, snap.manifest)
+            if embed_many is None:
+                emb = get_embedder()
+                if emb.model_id != model_id:
+                    raise ConfigError(f"embedder {emb.model_id} does not match the configured model {model_id}")
+
+                def embed_many(t: list[str], x: dict[str, str], n: int) -> Iterator[tuple[list[str], np.ndarray]]:
+                    return embed_batches(emb, t, x, n)
+            texts = texts_for(missing)
             todo = sorted(texts, key=lambda h: (len(texts[h]), h))  # similar lengths per batch: less padding
             progress("embed", 0, len(todo))
             pend_h: list[str] = []
             pend_v: list[np.ndarray] = []
             last_flush = time.monotonic()
-            for i in range(0, len(todo), cfg.embed_batch):
-                if should_stop():
+            batches = iter(embed_many(todo, texts, cfg.embed_batch))  # lazy: stopping skips the rest
+            while not should_stop():
+                got = next(batches, None)
+                if got is None:
                     break
-                part = todo[i: i + cfg.embed_batch]
-                pend_v.append(emb.embed([texts[h] for h in part]))
+                part, vecs = got
+                pend_v.append(vecs)
                 pend_h += part
                 done += len(part)
                 progress("embed", done, len(todo))
@@ -433,6 +512,14 @@ def _embed(store: IndexStore, snap: IndexSnapshot, cfg: Config, model_id: str, g
                 vs.add(model_id, pend_h, np.vstack(pend_v))
             vs.finish(model_id)
     return EmbedStats(model_id, len(hashes), done, cached, time.monotonic() - t0, cached + done == len(hashes))
+
+
+def _embed(store: IndexStore, snap: IndexSnapshot, cfg: Config, model_id: str, get_embedder: Callable[[], Embedder],
+           progress: Progress, should_stop: Callable[[], bool]) -> EmbedStats:
+    """Embed the snapshot's chunks missing from the cache (the model is loaded only if some are)."""
+    hashes = {sp.content_hash for spans in snap.chunks.values() for sp in spans}
+    return embed_missing(vector_store_for(store, cfg), cfg, model_id, hashes,
+                         lambda m: store.chunk_texts(m, snap.manifest), get_embedder, progress, should_stop)
 
 
 def embed_index(path: str | os.PathLike[str], cfg: Config, *, progress: Progress = _noop,
@@ -532,7 +619,7 @@ def refresh_repo(repo: Repo, paths: Iterable[str] | None = None) -> Repo:
     removed += [s.path for s in unreadable if s.path in snap.files]
     if not sources and not removed and not restat:
         return repo
-    parsed = [_process(src, repo.cfg) for src in sources]
+    parsed = [process_file(src, repo.cfg) for src in sources]
     files, file_terms, chunks = dict(snap.files), dict(snap.file_terms), dict(snap.chunks)
     by_path = dict(repo.symbols_by_path)
     for path in removed:
