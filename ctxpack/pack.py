@@ -7,6 +7,7 @@ text is counted again and trimmed (last item first) until it fits.
 from __future__ import annotations
 
 import functools
+import itertools
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -271,10 +272,10 @@ def pack_files(
 
     pack = _finalize(query, budget, counter, fmt, packed, skipped)
     inside = {f.path for f in pack.files}
-    omitted = tuple(
+    omitted = tuple(itertools.islice((
         Skipped(r.path, f"did not fit: {inputs.records[r.path].tokens} tokens, score {r.score:.3f}")
         for r in ranked[:_MAX_CANDIDATES] if r.score > 0 and r.path not in inside and r.path in inputs.records
-    )[:20]
+    ), 20))
     inside_all = {f.path for f in pack.files}
     redactions = tuple(x for p in sorted(found) if p in inside_all for x in found[p])
     return replace(pack, omitted=omitted, redactions=redactions)

@@ -365,9 +365,19 @@ def patch_rank_index(ri: RankIndex, old_terms: dict[str, tuple[list[str], list[i
                 if not row:
                     del edges[x]
     avg = (sum(doc_len) / len(doc_len)) if doc_len else 1.0
-    return RankIndex(ri.paths, records, postings, doc_len, avg, names, lowers, def_symbols, ri.stems, edges,
-                     edge_names, _indegree(user_count), ri.path_terms, ri.kind, refs, users, ri.modules, links,
-                     user_count)
+    indegree = _indegree(user_count)
+    out = RankIndex(ri.paths, records, postings, doc_len, avg, names, lowers, def_symbols, ri.stems, edges,
+                    edge_names, indegree, ri.path_terms, ri.kind, refs, users, ri.modules, links, user_count)
+    # Derived caches: recompute only what the change touched.
+    out._walk = _patched_walk(ri._walk, edges, {x for pair in pairs for x in pair})
+    stale = {i for i, (a, b) in enumerate(zip(indegree, ri.indegree, strict=True)) if a != b} | set(changed_idx)
+    for key, scores in list(ri.static_cache.items()):
+        w, priors = key
+        fresh = list(scores)
+        for i in stale:
+            fresh[i] = _static_score(out, w, dict(priors), i)  # type: ignore[arg-type]
+        out.static_cache[key] = fresh
+    return out
 
 
 def _bm25(ri: RankIndex, q: QueryInfo) -> tuple[dict[int, float], dict[int, list[tuple[float, str]]]]:
@@ -390,21 +400,42 @@ def _bm25(ri: RankIndex, q: QueryInfo) -> tuple[dict[int, float], dict[int, list
     return scores, contrib
 
 
+def _walk_rows(edges: dict[int, dict[int, float]], rows: list[int]) -> tuple[list[int], list[int], list[float]]:
+    """Edge-array entries of ``rows`` (ascending), each row's weights normalised to sum 1."""
+    src: list[int] = []
+    dst: list[int] = []
+    wts: list[float] = []
+    for a in rows:
+        nb = sorted(edges.get(a, {}).items())  # sorted: the same graph gives the same sums, however built
+        total = sum(w for _, w in nb)
+        for b, w in nb:
+            src.append(a)
+            dst.append(b)
+            wts.append(w / total)
+    return src, dst, wts
+
+
 def _walk_arrays(ri: RankIndex) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The graph as edge arrays with row-normalised weights (built once per index)."""
+    """The graph as edge arrays sorted by (source, target), row-normalised (built once per index)."""
     if ri._walk is None:
-        src: list[int] = []
-        dst: list[int] = []
-        wts: list[float] = []
-        for a in sorted(ri.edges):  # sorted: the same graph gives the same sums, however it was built
-            nb = sorted(ri.edges[a].items())
-            total = sum(w for _, w in nb)
-            for b, w in nb:
-                src.append(a)
-                dst.append(b)
-                wts.append(w / total)
+        src, dst, wts = _walk_rows(ri.edges, sorted(ri.edges))
         ri._walk = (np.asarray(src, np.int64), np.asarray(dst, np.int64), np.asarray(wts, np.float64))
     return ri._walk
+
+
+def _patched_walk(old: tuple[np.ndarray, np.ndarray, np.ndarray] | None, edges: dict[int, dict[int, float]],
+                  rows: set[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """``old`` edge arrays with ``rows`` replaced by their entries in ``edges`` (equal to a fresh build)."""
+    if old is None:
+        return None
+    src, dst, wts = old
+    keep = ~np.isin(src, np.fromiter(rows, np.int64, len(rows)))
+    ns, nd, nw = _walk_rows(edges, sorted(rows))
+    src = np.concatenate([src[keep], np.asarray(ns, np.int64)])
+    dst = np.concatenate([dst[keep], np.asarray(nd, np.int64)])
+    wts = np.concatenate([wts[keep], np.asarray(nw, np.float64)])
+    order = np.lexsort((dst, src))
+    return src[order], dst[order], wts[order]
 
 
 def _pagerank(ri: RankIndex, seeds: dict[int, float], damping: float, iters: int = 20) -> dict[int, float]:
@@ -616,17 +647,20 @@ def _static_scores(ri: RankIndex, w: RankWeights, priors: dict[str, float]) -> l
     key = (w, tuple(sorted(priors.items())))
     cached = ri.static_cache.get(key)
     if cached is None:
-        cached = []
-        for i, p in enumerate(ri.paths):
-            f = {"prior": priors[ri.kind[i]]}
-            if ri.indegree[i]:
-                f["indegree"] = ri.indegree[i]
-            rec = ri.records[p]
-            cached.append(relevance(w, model_inputs(f, rec.tokens, rec.language, p), f))
+        cached = [_static_score(ri, w, priors, i) for i in range(len(ri.paths))]
         if len(ri.static_cache) >= 4:  # a few weight/prior combinations (tests asked for or not)
             ri.static_cache.clear()
         ri.static_cache[key] = cached
     return cached
+
+
+def _static_score(ri: RankIndex, w: RankWeights, priors: dict[str, float], i: int) -> float:
+    f = {"prior": priors[ri.kind[i]]}
+    if ri.indegree[i]:
+        f["indegree"] = ri.indegree[i]
+    p = ri.paths[i]
+    rec = ri.records[p]
+    return relevance(w, model_inputs(f, rec.tokens, rec.language, p), f)
 
 
 def _priors(q: QueryInfo, w: RankWeights) -> dict[str, float]:

@@ -9,11 +9,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from ctxpack import build_index, load_config, open_repo, pack_for
 from ctxpack.pipeline import Repo, refresh_repo
-from ctxpack.rank import RankIndex, build_rank_index
+from ctxpack.rank import RankIndex, _static_score, _walk_arrays, build_rank_index
 
 QUERY = "apply a discount code at checkout and email the receipt"
 FIELDS = ("paths", "postings", "doc_len", "avg_len", "defs_by_name", "defs_by_lower", "def_symbols", "stems", "edges",
@@ -24,6 +25,12 @@ def _same_index(a: RankIndex, b: RankIndex) -> None:
     for name in FIELDS:
         assert getattr(a, name) == getattr(b, name), name
     assert a.records == b.records
+    # Derived caches a patch carries over (graph walk arrays, query-free scores) equal fresh ones.
+    for x, y in zip(_walk_arrays(a), _walk_arrays(b), strict=True):
+        assert np.array_equal(x, y)
+    for key, scores in a.static_cache.items():
+        w, priors = key
+        assert scores == [_static_score(b, w, dict(priors), i) for i in range(len(b.paths))]
 
 
 def _as_on_disk(repo: Repo) -> None:
@@ -42,7 +49,10 @@ def _as_on_disk(repo: Repo) -> None:
 def live(shop: Path) -> Repo:
     cfg = load_config(shop)
     build_index(shop, cfg)
-    return open_repo(shop, cfg)
+    repo = open_repo(shop, cfg)
+    pack_for(repo, QUERY, budget=4000)  # fills the derived caches a patch must carry over correctly
+    assert repo.rank_index._walk is not None and repo.rank_index.static_cache
+    return repo
 
 
 def _edit(path: Path, old: str, new: str) -> None:
