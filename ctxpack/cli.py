@@ -479,12 +479,19 @@ _serve_opts = [
 
 def _service(paths: tuple[str, ...], no_embed: bool, model: str | None, encoding: str | None,
              index_dir: str | None, no_redact: bool) -> Any:
+    from .catalog import is_catalog, select
     from .service import Service
 
-    if index_dir and len(paths) > 1:
-        raise ConfigError("--index-dir works with one repository; each repository keeps its own index")
-    svc = Service(list(paths), embed=False if no_embed else None, model=model, encoding=encoding,
-                  index_dir=index_dir, redact=False if no_redact else None)
+    overrides = {"embed": False if no_embed else None, "model": model, "encoding": encoding,
+                 "redact": False if no_redact else None}
+    if index_dir and is_catalog(index_dir):  # a multi-repository index: PATHS are its names (or all)
+        targets = [(t.name, t.root, t.cfg) for t in select(index_dir, list(paths), **overrides)]
+        svc = Service([], targets)
+    else:
+        if index_dir and len(paths) > 1:
+            raise ConfigError("--index-dir works with one repository (or a multi-repository index: "
+                              "ctxpack index --index-dir DIR REPO...)")
+        svc = Service(list(paths), index_dir=index_dir, **overrides)
     svc.load()
     return svc
 

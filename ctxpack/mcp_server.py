@@ -36,7 +36,8 @@ def build_mcp(service: Service) -> Any:
 
         Returns the packed files as XML (<file path=... mode=full|chunks|skeleton>), followed by a JSON
         line listing each file's mode, tokens and the reasons it was chosen. `focus_files` are the files
-        being edited (repository-relative); they and their neighbours are favoured.
+        being edited (repository-relative); they and their neighbours are favoured. `repo` names one
+        served repository, or "all" to pack across every one (paths then start with the repository's name).
         """
         try:
             p = service.pack(repo, query, budget=budget, fmt="xml", focus=tuple(focus_files or ()))

@@ -72,8 +72,9 @@ def _parse_pack(body: Any) -> dict[str, Any]:
             raise ConfigError("\"cursor\" must be {\"path\": str, \"line\": int >= 1}")
         cursor = (cursor["path"], cursor["line"])
     repo = body.get("repo")
-    if repo is not None and not isinstance(repo, str):
-        raise ConfigError("\"repo\" must be a string")
+    if repo is not None and not isinstance(repo, str) and not (
+            isinstance(repo, list) and 0 < len(repo) <= 1000 and all(isinstance(r, str) for r in repo)):
+        raise ConfigError("\"repo\" must be a name, a list of names or \"all\"")
     return {"repo": repo, "query": query, "budget": budget, "fmt": fmt, "focus": tuple(focus), "cursor": cursor,
             "wait_embeddings": bool(body.get("wait_embeddings", False))}
 

@@ -38,6 +38,7 @@ class RepoService:
 
     root: Path
     cfg: Config
+    name: str = ""  # how requests name it (default: the folder name; a catalog's name in a multi-repo index)
     _repo: Repo | None = None
     _update_lock: threading.Lock = field(default_factory=threading.Lock)
     _pending_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -54,6 +55,9 @@ class RepoService:
     updates: int = 0
     embedding: str = "idle"  # idle | running | off | error: ...
     _pending_embed: bool = False
+
+    def __post_init__(self) -> None:
+        self.name = self.name or self.root.name
 
     def load(self) -> None:
         """First load: bring the index up to date (building it if needed), then start the dense lane."""
@@ -195,7 +199,7 @@ class RepoService:
 
     def status(self) -> dict[str, Any]:
         repo = self._repo
-        out: dict[str, Any] = {"root": str(self.root), "state": self.state, "error": self.error,
+        out: dict[str, Any] = {"name": self.name, "root": str(self.root), "state": self.state, "error": self.error,
                                "updated_at": round(self.updated_at, 3), "updates": self.updates,
                                "embedding": self.embedding, "persisted": self.persisted}
         if repo is not None:
@@ -209,11 +213,15 @@ class RepoService:
 class Service:
     """The repositories one process serves."""
 
-    def __init__(self, paths: list[str], **overrides: Any) -> None:
-        if not paths:
+    def __init__(self, paths: list[str], targets: list[tuple[str, Path, Config]] | None = None,
+                 **overrides: Any) -> None:
+        """Serve the repositories at ``paths``, or ``targets`` (name, root, settings: a multi-repository index's)."""
+        if not paths and not targets:
             raise ConfigError("no repository given. Pass one or more PATHs")
         self.repos: dict[str, RepoService] = {}
-        for p in paths:
+        for name, root, cfg in targets or ():
+            self.repos[str(root)] = RepoService(root, cfg, name)
+        for p in paths if not targets else ():
             root = Path(p).expanduser().resolve()
             if not root.is_dir():
                 raise ConfigError(f"not a directory: {p}. Pass repository roots")
@@ -237,18 +245,42 @@ class Service:
         key = str(p.resolve()) if p.is_absolute() else None
         if key in self.repos:
             return self.repos[key]
-        matches = [rs for rs in self.repos.values() if rs.root.name == repo]
+        matches = [rs for rs in self.repos.values() if rs.name == repo] or [
+            rs for rs in self.repos.values() if rs.root.name == repo]
         if len(matches) == 1 and not p.is_absolute():
             return matches[0]
         raise ConfigError(f"repository not served: {repo}. Served: {', '.join(self.names())}")
 
     def names(self) -> list[str]:
-        return [str(rs.root) for rs in self.repos.values()]
+        return [str(rs.root) if rs.name == rs.root.name else f"{rs.name} ({rs.root})" for rs in self.repos.values()]
 
-    def pack(self, repo: str | None, query: str, *, budget: int | None = None, fmt: str | None = "json",
+    def pack(self, repo: str | list[str] | None, query: str, *, budget: int | None = None, fmt: str | None = "json",
              focus: tuple[str, ...] = (), cursor: tuple[str, int] | None = None,
              wait_embeddings: bool = False, should_stop: Callable[[], bool] | None = None) -> Pack:
-        rs = self.get(repo)
+        """Pack for one served repository, or across several (``repo``: a list of names, or ``"all"``).
+
+        Across several, each is ranked alone, the rankings are merged by score and paths
+        (and ``focus`` paths) carry the repository's name as first component.
+        """
+        if repo == "all" or isinstance(repo, list):
+            chosen = list(self.repos.values()) if repo == "all" else [self.get(n) for n in dict.fromkeys(repo)]
+            if len(chosen) > 1:
+                if cursor is not None or wait_embeddings:
+                    raise ConfigError("\"cursor\" and \"wait_embeddings\" work with one repository")
+                names = [rs.name for rs in chosen]
+                if len(set(names)) < len(names):
+                    raise ConfigError(f"served repositories share a name: {', '.join(sorted(names))}")
+                from .catalog import pack_many
+
+                repos = {rs.name: rs.repo for rs in chosen}
+                for f in focus:
+                    name, _, rel = f.partition("/")
+                    if name not in repos:
+                        raise ConfigError(f"focus path must start with a repository name: {f}")
+                    check_rel_path(repos[name], rel)
+                return pack_many(repos, query, budget=budget, fmt=fmt, focus=focus)
+            repo = chosen[0].name if chosen else None
+        rs = self.get(repo)  # type: ignore[arg-type]
         r = rs.repo
         focus = tuple(check_rel_path(r, f) for f in focus)
         if cursor is not None:

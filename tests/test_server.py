@@ -182,7 +182,41 @@ def test_several_repositories_are_named(indexed_samples: dict[str, Path]) -> Non
         svc.pack(None, QUERY)
     p = svc.pack("ratelimit_go", "token bucket refill rate", budget=3000)
     assert p.files[0].path.startswith("internal/limiter/")
-    svc.close()
+    srv = _Server(svc)
+    try:  # one request across both: each ranked alone, merged by score, paths prefixed by repository
+        body = {"query": "limit checkout requests with a token bucket", "budget": 6000, "repo": "all"}
+        got = httpx.post(f"{srv.url}/pack", json=body).json()
+        assert {f["path"].split("/", 1)[0] for f in got["files"] if f["mode"] != "map"} == {"shop_api", "ratelimit_go"}
+        assert got["tokens"] <= 6000
+        same = httpx.post(f"{srv.url}/pack", json={**body, "repo": ["ratelimit_go", "shop_api"]}).json()
+        assert same["context"] == got["context"]
+        bad = httpx.post(f"{srv.url}/pack", json={**body, "repo": ["shop_api", "nope"]})
+        assert bad.status_code == 400 and "not served: nope" in bad.json()["error"]
+        bad = httpx.post(f"{srv.url}/pack", json={**body, "focus": ["shop_api/../../etc/passwd"]})
+        assert bad.status_code == 400 and "outside" in bad.json()["error"]
+    finally:
+        srv.stop()
+        svc.close()
+
+
+def test_serve_a_multi_repository_index(indexed_samples: dict[str, Path], tmp_path: Path) -> None:
+    from ctxpack.cli import _service
+
+    roots = [str(indexed_samples["shop_api"]), str(indexed_samples["ratelimit_go"])]
+    idx = tmp_path / "idx"
+    r = CliRunner().invoke(main, ["index", "--index-dir", str(idx), *roots], catch_exceptions=False)
+    assert r.exit_code == 0, r.stderr
+    svc = _service(("all",), True, None, None, str(idx), False)
+    try:
+        st = svc.status()["repos"]
+        assert sorted(x["name"] for x in st) == ["ratelimit_go", "shop_api"]
+        assert all(x["index_dir"].startswith(str(idx / "repos")) for x in st)
+        p = svc.pack("all", "token bucket refill rate", budget=3000)
+        assert p.files[0].path.startswith("ratelimit_go/internal/limiter/")
+    finally:
+        svc.close()
+    with pytest.raises(ConfigError, match="unknown repository"):
+        _service(("nope",), True, None, None, str(idx), False)
 
 
 def test_mcp_stdio_session(shop: Path) -> None:
