@@ -74,6 +74,11 @@ def _numbered_chunks(chunks: list[Chunk]) -> tuple[str, tuple[tuple[int, int], .
     return "".join(parts), tuple(ranges)
 
 
+def full_body(text: str) -> str:
+    """A whole file's text as packed (ending with a newline)."""
+    return text if text.endswith("\n") or not text else text + "\n"
+
+
 def skeleton_text(symbols: list[Symbol]) -> str:
     """Signatures and first doc lines of a file's definitions, with line numbers."""
     depth: dict[str, int] = {}
@@ -201,15 +206,17 @@ def pack_files(
         text = inputs.read_text(r.path)
         if text is None:
             return True
-        body = text if text.endswith("\n") or not text else text + "\n"
+        body = full_body(text)
         t = counter.count(block(fmt, r.path, "full", body, rec.language))
         if t > remaining:
             return False
-        body = clean(r.path, body, 1)
-        t = counter.count(block(fmt, r.path, "full", body, rec.language))
-        if t > remaining:
-            found.pop(r.path, None)
-            return False
+        cleaned = clean(r.path, body, 1)
+        if cleaned != body:
+            body = cleaned
+            t = counter.count(block(fmt, r.path, "full", body, rec.language))
+            if t > remaining:
+                found.pop(r.path, None)
+                return False
         add(PackedFile(r.path, "full", body, t, r.score, r.reasons, ((1, max(rec.lines, 1)),), rec.language))
         seen_hashes.add(rec.sha1)
         return True

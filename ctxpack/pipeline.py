@@ -20,7 +20,7 @@ from .config import Config
 from .discover import Candidate, list_candidates, read_source
 from .errors import Cancelled, ConfigError, CtxpackError, IndexCorrupt, IndexNotFound, IndexOutdated
 from .models import Chunk, EmbedStats, FileRecord, IndexStats, Pack, RankedFile, Redaction, Skipped, SourceFile, Symbol
-from .pack import PackInputs, pack_files, skeleton_text
+from .pack import PackInputs, full_body, pack_files, skeleton_text
 from .parse import parse_source
 from .query import analyze_query
 from .rank import RankIndex, build_rank_index, patch_rank_index, rank
@@ -277,7 +277,9 @@ class Repo:
     symbols_by_path: dict[str, list[Symbol]]
     embedder: Embedder | None = None  # set to use a given embedder (tests, a warm server); else loaded lazily
     _dense: _DenseLane | None = field(default=None, repr=False)
-    _redacted: dict[tuple[str, int, bytes], tuple[str, tuple[Redaction, ...]]] = field(default_factory=dict, repr=False)
+    # (path, first line, text digest) -> what redaction did; None: nothing to redact
+    _redacted: dict[tuple[str, int, bytes], tuple[str, tuple[Redaction, ...]] | None] = field(default_factory=dict,
+                                                                                               repr=False)
     _skeletons: dict[str, str] = field(default_factory=dict, repr=False)
 
     def skeleton(self, rel: str) -> str:
@@ -301,13 +303,23 @@ class Repo:
         Memoized by content: a warm process scans each file's text once.
         """
         key = (rel, first_line, hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest())
-        hit = self._redacted.get(key)
-        if hit is None:
-            hit = redact_secrets(self.root, rel, text, first_line)
-            if len(self._redacted) > 20_000:
-                self._redacted.clear()
-            self._redacted[key] = hit
+        if key in self._redacted:
+            hit = self._redacted[key]
+            return (text, ()) if hit is None else hit
+        hit = redact_secrets(self.root, rel, text, first_line)
+        if len(self._redacted) > 50_000:
+            self._redacted.clear()
+        self._redacted[key] = hit if hit[1] else None
         return hit
+
+    def scan_secrets(self) -> dict[tuple[str, int, bytes], tuple[str, tuple[Redaction, ...]] | None]:
+        """Redact every indexed file whole, as a pack would (a warm server runs this in a worker process
+        and merges the result into its memo, so packs skip the scan)."""
+        for rel in self.snapshot.files:
+            text = self.read_text(rel)
+            if text is not None:
+                self.redact(rel, full_body(text), 1)
+        return self._redacted
 
     def chunks_for(self, paths: list[str]) -> list[Chunk]:
         """Indexed chunks of files, their text cut from the files' current lines."""

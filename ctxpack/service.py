@@ -60,10 +60,32 @@ class RepoService:
         self.name = self.name or self.root.name
 
     def load(self) -> None:
-        """First load: bring the index up to date (building it if needed), then start the dense lane."""
+        """First load: bring the index up to date (building it if needed), then start the dense lane
+        and, in the worker process, the secret scan of every file (packs then skip it)."""
         self._swap(open_repo(self.root, self.cfg, refresh=True))
         self.state = "ready"
         self.start_embedding()
+        if self.cfg.redact:
+            threading.Thread(target=self._warm_redaction, name=f"secrets:{self.name}", daemon=True).start()
+
+    def _warm_redaction(self) -> None:
+        try:
+            found = self._pool().submit(_scan_secrets, self.root, self.cfg).result()
+        except Exception as exc:  # only a speed-up: packs scan what they include themselves
+            if not self._stop.is_set():
+                log.warning("secret pre-scan of %s failed: %s", self.root, exc)
+            return
+        repo = self._repo
+        if repo is not None:
+            repo._redacted.update(found)  # keyed by content digest: a file changed since is simply not a hit
+
+    def _pool(self) -> ProcessPoolExecutor:
+        with self._pending_lock:
+            if self._worker is None:
+                import multiprocessing
+
+                self._worker = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+            return self._worker
 
     @property
     def repo(self) -> Repo:
@@ -132,11 +154,7 @@ class RepoService:
         while self._persist_wanted.is_set() and not self._stop.is_set():
             self._persist_wanted.clear()
             try:
-                if self._worker is None:
-                    import multiprocessing
-
-                    self._worker = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
-                hashes, manifest = self._worker.submit(_persist, self.root, self.cfg).result()
+                hashes, manifest = self._pool().submit(_persist, self.root, self.cfg).result()
             except Exception as exc:  # CtxpackError from the worker, or the worker died
                 self.persisted = f"error: {exc}"
                 log.warning("writing the index of %s failed: %s", self.root, exc)
@@ -316,6 +334,11 @@ def _persist(root: Path, cfg: Config) -> tuple[dict[str, str], Any]:
     build_index(root, cfg)
     snap = IndexStore(index_dir_for(root, cfg)).load()
     return {p: r.sha1 for p, r in snap.files.items()}, snap.manifest
+
+
+def _scan_secrets(root: Path, cfg: Config) -> dict[tuple[str, int, bytes], Any]:
+    """In the worker process: redaction results for every indexed file, whole."""
+    return open_repo(root, cfg, refresh=False).scan_secrets()
 
 
 def check_rel_path(repo: Repo, path: str) -> str:

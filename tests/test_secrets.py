@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from ctxpack.cli import main
+from ctxpack.render import render
 from ctxpack.secrets import is_secret_file
 
 # Fake credentials of the common kinds (well-known documentation examples or random junk).
@@ -89,3 +90,25 @@ def test_no_redact_turns_it_off(tmp_path: Path) -> None:
     doc = json.loads(r.stdout)
     assert FAKE["aws_secret"] in doc["context"] and doc["redacted"] == []
     assert ".env" in {f["path"] for f in doc["files"]}
+
+
+def test_server_prescan_redacts_the_same(tmp_path: Path) -> None:
+    from ctxpack.service import Service
+
+    root = _repo(tmp_path)
+    cold = CliRunner().invoke(main, ["pack", str(root), "--query", "billing client settings", "--budget", "8000",
+                                     "--format", "json"])
+    svc = Service([str(root)])
+    svc.load()
+    try:
+        rs = svc.get(None)
+        rs._warm_redaction()  # what load() started in the background, run to the end here
+        memo = rs.repo._redacted
+        assert {k[0] for k in memo} >= set(rs.repo.snapshot.files)  # every file scanned by the worker
+        assert memo[next(k for k in memo if k[0] == "app/settings.py")] is not None  # its secrets are recorded
+        warm = render(svc.pack(None, "billing client settings", budget=8000), "json")
+    finally:
+        svc.close()
+    assert json.loads(warm)["context"] == json.loads(cold.stdout)["context"]
+    for secret in FAKE.values():
+        assert secret not in warm
