@@ -32,6 +32,28 @@ __all__ = ["RepoService", "Service"]
 log = logging.getLogger(__name__)
 
 
+class _Worker:
+    """One spawned process for the background work of the repositories a process serves."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pool: ProcessPoolExecutor | None = None
+
+    def pool(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                import multiprocessing
+
+                self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+            return self._pool
+
+    def close(self) -> None:
+        with self._lock:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+                self._pool = None
+
+
 @dataclass
 class RepoService:
     """One repository, kept loaded and current."""
@@ -46,7 +68,8 @@ class RepoService:
     _stop: threading.Event = field(default_factory=threading.Event)
     _persist_wanted: threading.Event = field(default_factory=threading.Event)
     _persist_thread: threading.Thread | None = None
-    _worker: ProcessPoolExecutor | None = None
+    worker: _Worker | None = None  # the process that writes indexes and pre-scans (shared by a Service's repos)
+    _own_worker: bool = field(default=False, init=False)
     persisted: str = "current"  # current | pending | error: ...
     _embed_thread: threading.Thread | None = None
     state: str = "starting"  # starting | ready | updating | error
@@ -58,6 +81,9 @@ class RepoService:
 
     def __post_init__(self) -> None:
         self.name = self.name or self.root.name
+        self._own_worker = self.worker is None
+        if self.worker is None:
+            self.worker = _Worker()
 
     def load(self) -> None:
         """First load: bring the index up to date (building it if needed), then start the dense lane
@@ -80,12 +106,8 @@ class RepoService:
             repo._redacted.update(found)  # keyed by content digest: a file changed since is simply not a hit
 
     def _pool(self) -> ProcessPoolExecutor:
-        with self._pending_lock:
-            if self._worker is None:
-                import multiprocessing
-
-                self._worker = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
-            return self._worker
+        assert self.worker is not None
+        return self.worker.pool()
 
     @property
     def repo(self) -> Repo:
@@ -212,8 +234,8 @@ class RepoService:
         t = self._embed_thread
         if t is not None:
             t.join(timeout=10)
-        if self._worker is not None:
-            self._worker.shutdown(wait=True, cancel_futures=True)
+        if self._own_worker and self.worker is not None:
+            self.worker.close()
 
     def status(self) -> dict[str, Any]:
         repo = self._repo
@@ -237,13 +259,14 @@ class Service:
         if not paths and not targets:
             raise ConfigError("no repository given. Pass one or more PATHs")
         self.repos: dict[str, RepoService] = {}
+        self.worker = _Worker()
         for name, root, cfg in targets or ():
-            self.repos[str(root)] = RepoService(root, cfg, name)
+            self.repos[str(root)] = RepoService(root, cfg, name, worker=self.worker)
         for p in paths if not targets else ():
             root = Path(p).expanduser().resolve()
             if not root.is_dir():
                 raise ConfigError(f"not a directory: {p}. Pass repository roots")
-            self.repos[str(root)] = RepoService(root, load_config(root, **overrides))
+            self.repos[str(root)] = RepoService(root, load_config(root, **overrides), worker=self.worker)
 
     def load(self) -> None:
         for rs in self.repos.values():
@@ -324,6 +347,7 @@ class Service:
     def close(self) -> None:
         for rs in self.repos.values():
             rs.close()
+        self.worker.close()
 
 
 def _persist(root: Path, cfg: Config) -> tuple[dict[str, str], Any]:
