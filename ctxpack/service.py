@@ -47,6 +47,19 @@ class _Worker:
                 self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
             return self._pool
 
+    def run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)`` in the worker process; in this thread when no process can be started
+        (e.g. a script without an ``if __name__ == "__main__"`` guard, where spawning fails)."""
+        from concurrent.futures.process import BrokenProcessPool
+
+        try:
+            return self.pool().submit(fn, *args).result()
+        except BrokenProcessPool as exc:
+            log.debug("worker process unavailable (%s); running %s here", exc, fn.__name__)
+            with self._lock:
+                self._pool = None
+            return fn(*args)
+
     def close(self) -> None:
         with self._lock:
             if self._pool is not None:
@@ -96,7 +109,7 @@ class RepoService:
 
     def _warm_redaction(self) -> None:
         try:
-            found = self._pool().submit(_scan_secrets, self.root, self.cfg).result()
+            found = self.worker.run(_scan_secrets, self.root, self.cfg)  # type: ignore[union-attr]
         except Exception as exc:  # only a speed-up: packs scan what they include themselves
             if not self._stop.is_set():
                 log.warning("secret pre-scan of %s failed: %s", self.root, exc)
@@ -104,10 +117,6 @@ class RepoService:
         repo = self._repo
         if repo is not None:
             repo._redacted.update(found)  # keyed by content digest: a file changed since is simply not a hit
-
-    def _pool(self) -> ProcessPoolExecutor:
-        assert self.worker is not None
-        return self.worker.pool()
 
     @property
     def repo(self) -> Repo:
@@ -176,7 +185,7 @@ class RepoService:
         while self._persist_wanted.is_set() and not self._stop.is_set():
             self._persist_wanted.clear()
             try:
-                hashes, manifest = self._pool().submit(_persist, self.root, self.cfg).result()
+                hashes, manifest = self.worker.run(_persist, self.root, self.cfg)  # type: ignore[union-attr]
             except Exception as exc:  # CtxpackError from the worker, or the worker died
                 self.persisted = f"error: {exc}"
                 log.warning("writing the index of %s failed: %s", self.root, exc)
@@ -251,7 +260,12 @@ class RepoService:
 
 
 class Service:
-    """The repositories one process serves."""
+    """The repositories one process serves.
+
+    Background index writes and the secret pre-scan run in a spawned worker process, so a
+    script that creates a Service must guard its entry point (``if __name__ == "__main__":``),
+    as for any ``multiprocessing`` use.
+    """
 
     def __init__(self, paths: list[str], targets: list[tuple[str, Path, Config]] | None = None,
                  **overrides: Any) -> None:
