@@ -80,7 +80,8 @@ class RepoService:
     _pending: set[str] | None = field(default_factory=set)  # paths to look at; None: the whole tree
     _stop: threading.Event = field(default_factory=threading.Event)
     _persist_wanted: threading.Event = field(default_factory=threading.Event)
-    _persist_thread: threading.Thread | None = None
+    _persist_lock: threading.Lock = field(default_factory=threading.Lock)
+    _persisting: bool = False
     worker: _Worker | None = None  # the process that writes indexes and pre-scans (shared by a Service's repos)
     _own_worker: bool = field(default=False, init=False)
     persisted: str = "current"  # current | pending | error: ...
@@ -173,34 +174,52 @@ class RepoService:
 
     def _persist_soon(self) -> None:
         """Write the on-disk index in the background (coalesced), then embed what is new."""
-        self.persisted = "pending"
-        self._persist_wanted.set()
-        t = self._persist_thread
-        if t is None or not t.is_alive():
-            self._persist_thread = threading.Thread(target=self._persist_loop, name=f"persist:{self.root.name}",
-                                                    daemon=True)
-            self._persist_thread.start()
+        with self._persist_lock:
+            self.persisted = "pending"
+            self._persist_wanted.set()
+            if not self._persisting:
+                self._persisting = True
+                threading.Thread(target=self._persist_loop, name=f"persist:{self.name}", daemon=True).start()
 
     def _persist_loop(self) -> None:
-        while self._persist_wanted.is_set() and not self._stop.is_set():
-            self._persist_wanted.clear()
-            try:
-                hashes, manifest = self.worker.run(_persist, self.root, self.cfg)  # type: ignore[union-attr]
-            except Exception as exc:  # CtxpackError from the worker, or the worker died
-                self.persisted = f"error: {exc}"
-                log.warning("writing the index of %s failed: %s", self.root, exc)
-                return
-            with self._update_lock:
-                repo = self._repo
-                if repo is not None and {p: r.sha1 for p, r in repo.snapshot.files.items()} == hashes:
-                    # The disk caught up with memory: adopt its manifest (versions, skipped files).
-                    self._repo = replace(repo, snapshot=replace(repo.snapshot, manifest=manifest))
-                    self.persisted = "current"
-            if self.persisted != "current" and not self._persist_wanted.is_set():
-                # Memory and disk differ and no edit is pending: an event was missed. Compare the whole tree.
-                threading.Thread(target=self.update, name=f"reconcile:{self.root.name}", daemon=True).start()
-                return
-            self.start_embedding()
+        reconcile = False
+        try:
+            while True:
+                with self._persist_lock:
+                    if not self._persist_wanted.is_set() or self._stop.is_set():
+                        return
+                    self._persist_wanted.clear()
+                try:
+                    hashes, manifest = self.worker.run(_persist, self.root, self.cfg)  # type: ignore[union-attr]
+                except Exception as exc:  # CtxpackError from the worker, or the worker died
+                    self.persisted = f"error: {exc}"
+                    log.warning("writing the index of %s failed: %s", self.root, exc)
+                    return
+                with self._update_lock:
+                    repo = self._repo
+                    if repo is not None and {p: r.sha1 for p, r in repo.snapshot.files.items()} == hashes:
+                        # The disk caught up with memory: adopt its manifest (versions, skipped files).
+                        self._repo = replace(repo, snapshot=replace(repo.snapshot, manifest=manifest))
+                        self.persisted = "current"
+                if self.persisted != "current" and not self._persist_wanted.is_set():
+                    reconcile = True  # memory and disk differ and no edit is pending: an event was missed
+                    return
+                self.start_embedding()
+        finally:
+            with self._persist_lock:
+                self._persisting = False
+            if reconcile:  # compare the whole tree (which persists again if it finds anything)
+                threading.Thread(target=self.update, name=f"reconcile:{self.name}", daemon=True).start()
+
+    def wait_persisted(self, timeout: float = 60.0) -> bool:
+        """Wait until no background write is pending or running; True if the disk matches memory."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._persist_lock:
+                if not self._persisting and not self._persist_wanted.is_set():
+                    return self.persisted == "current"
+            time.sleep(0.05)
+        return False
 
     def start_embedding(self) -> None:
         """Embed new chunks in the background (no-op when the dense lane is off or already running)."""
@@ -236,9 +255,7 @@ class RepoService:
 
     def close(self) -> None:
         """Stop: finish writing the on-disk index (nothing in memory only is lost), stop embedding."""
-        t = self._persist_thread
-        if t is not None:
-            t.join(timeout=300)
+        self.wait_persisted(timeout=300)
         self._stop.set()
         t = self._embed_thread
         if t is not None:

@@ -130,3 +130,23 @@ def test_a_withdrawn_pack_stops(live: Repo) -> None:
     with pytest.raises(Cancelled):
         pack_for(live, QUERY, budget=8000, should_stop=stop)
     assert len(calls) == 2
+
+
+def test_service_update_is_immediate_and_reaches_the_disk(shop: Path) -> None:
+    from ctxpack.service import Service
+
+    svc = Service([str(shop)])
+    svc.load()
+    try:
+        rs = svc.get(None)
+        _edit(shop / "shop/services/checkout.py", "def cancel_order(", "def refund_gift_card(order):\n    return order\n\n\ndef cancel_order(")
+        assert rs.update(["shop/services/checkout.py"])  # in memory, before any write
+        ri = rs.repo.rank_index
+        assert [ri.paths[i] for i in ri.defs_by_name["refund_gift_card"]] == ["shop/services/checkout.py"]
+        assert not rs.update(["shop/services/checkout.py"])  # nothing new since
+        assert rs.wait_persisted(timeout=120) and rs.status()["persisted"] == "current"
+        disk = open_repo(shop, rs.cfg, refresh=False)  # what another process sees
+        assert "refund_gift_card" in {s.name for s in disk.symbols_by_path["shop/services/checkout.py"]}
+        assert rs.repo.snapshot.manifest == disk.snapshot.manifest  # memory adopted the written manifest
+    finally:
+        svc.close()
