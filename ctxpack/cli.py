@@ -223,7 +223,7 @@ def index(paths: tuple[str, ...], rebuild: bool, format_: str, repos_file: str |
 def _index_one(path: str, rebuild: bool, format_: str, no_embed: bool, model: str | None, embed_backend: str | None,
                encoding: str | None, index_dir: str | None, include: tuple[str, ...], exclude: tuple[str, ...],
                no_redact: bool, quiet: bool, verbose: bool) -> None:
-    from .pipeline import build_index, embed_index, stats_dict
+    from .pipeline import build_index, stats_dict
 
     estats = None
     try:

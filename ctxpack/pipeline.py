@@ -10,10 +10,10 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from pathlib import Path
 
 from .chunk import chunk_file
 from .config import Config
@@ -28,7 +28,7 @@ from .secrets import redact as redact_secrets
 from .store import ChunkSpan, FileRow, IndexSnapshot, IndexStore
 from .terms import terms
 from .tokens import get_counter
-from .vectors import DenseMatrix, VectorStore
+from .vectors import VectorStore
 
 if TYPE_CHECKING:
     from .embed import Embedder, ModelRef
@@ -204,7 +204,7 @@ def plan_update(root: Path, store: IndexStore, cfg: Config, rebuild: bool = Fals
     cands, skipped = list_candidates(root, cfg, _index_excludes(root, store))
     progress("discover", len(cands), len(cands))
     known = prior.files if prior else {}
-    to_read = [c for c in cands if (k := known.get(c.path)) is None or (k.size, k.mtime_ns) != (c.size, c.mtime_ns)]
+    to_read = _stat_changed(cands, known)
     unchanged = {c.path for c in cands} - {c.path for c in to_read}
     sources, restat, unreadable = _read_changed(root, to_read, known, progress)
     skipped += unreadable
@@ -244,6 +244,11 @@ def _update(root: Path, store: IndexStore, cfg: Config, rebuild: bool, progress:
     plan = plan_update(root, store, cfg, rebuild, progress)
     parsed = [] if plan.noop else process_local(plan.sources, cfg, progress)
     return apply_update(store, cfg, plan, parsed, progress)
+
+
+def _stat_changed(cands: list[Candidate], known: dict[str, FileRecord]) -> list[Candidate]:
+    """Candidates that are new or whose size or mtime differ from the index's record."""
+    return [c for c in cands if (k := known.get(c.path)) is None or (k.size, k.mtime_ns) != (c.size, c.mtime_ns)]
 
 
 def _read_changed(root: Path, to_read: list[Candidate], known: dict[str, FileRecord], progress: Progress = _noop
@@ -680,7 +685,7 @@ def _changed_candidates(repo: Repo, paths: Iterable[str] | None) -> tuple[list[C
         else:
             return out, []
     cands, _ = list_candidates(repo.root, repo.cfg, _index_excludes(repo.root, repo.store))
-    to_read = [c for c in cands if (k := known.get(c.path)) is None or (k.size, k.mtime_ns) != (c.size, c.mtime_ns)]
+    to_read = _stat_changed(cands, known)
     return to_read, sorted(set(known) - {c.path for c in cands})
 
 

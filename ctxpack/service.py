@@ -383,8 +383,8 @@ class Service:
 
 def _persist(root: Path, cfg: Config) -> tuple[dict[str, str], Any]:
     """In the worker process: update the on-disk index; what it now holds (path -> sha1) and its manifest."""
-    from .store import IndexStore
     from .pipeline import index_dir_for
+    from .store import IndexStore
 
     build_index(root, cfg)
     snap = IndexStore(index_dir_for(root, cfg)).load()

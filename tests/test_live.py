@@ -139,7 +139,8 @@ def test_service_update_is_immediate_and_reaches_the_disk(shop: Path) -> None:
     svc.load()
     try:
         rs = svc.get(None)
-        _edit(shop / "shop/services/checkout.py", "def cancel_order(", "def refund_gift_card(order):\n    return order\n\n\ndef cancel_order(")
+        _edit(shop / "shop/services/checkout.py", "def cancel_order(",
+              "def refund_gift_card(order):\n    return order\n\n\ndef cancel_order(")
         assert rs.update(["shop/services/checkout.py"])  # in memory, before any write
         ri = rs.repo.rank_index
         assert [ri.paths[i] for i in ri.defs_by_name["refund_gift_card"]] == ["shop/services/checkout.py"]
