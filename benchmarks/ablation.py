@@ -45,6 +45,7 @@ sys.path.insert(0, str(BENCH))
 import recall  # noqa: E402  (the bench harness: materialize trees, score packs)
 
 BUDGETS = (8_000, 32_000, 128_000)
+INDEXES = {"files": "ctxpack-ablation", "git": "ctxpack-ablation-git"}  # index folders under the scratch dir
 W = RankWeights()
 # Each variant switches one signal off: a model input's coefficient (coef.NAME), a hand-set
 # boost, the graph walk, or a packing policy.
@@ -56,6 +57,9 @@ VARIANTS: dict[str, str] = {
     "no-dense": "embed=0",
     "bm25-only": "embed=0+coef.defines=0+coef.stem=0+coef.pathterms=0+coef.indegree=0+graph=0+path_named=0+trace_frame=0",
     "no-graph": "graph=0",
+    "no-history": "history=0",
+    "no-cochange": "coef.cochange=0",
+    "no-recency": "coef.recent=0+coef.churn=0",
     "no-defines": "coef.defines=0",
     "no-path-signals": "coef.pathterms=0+coef.stem=0+path_named=0",
     "no-centrality": "coef.indegree=0",
@@ -71,17 +75,22 @@ def _config(name: str, base: Config) -> Config:
     spec = VARIANTS.get(name, name)
     weights: dict[str, object] = {}
     cfg: dict[str, object] = {}
-    coef = list(W.coef)
+    coef, hcoef = list(W.coef), list(W.history_coef)
     wf = {f.name for f in dataclasses.fields(RankWeights)}
     for part in filter(None, spec.split("+")):
         k, v = part.split("=")
         if k.startswith("coef."):
-            coef[MODEL_INPUTS.index(k[5:])] = float(v)
+            pos = MODEL_INPUTS.index(k[5:])
+            if pos < len(coef):
+                coef[pos] = float(v)
+            if pos < len(hcoef):
+                hcoef[pos] = float(v)
         elif k in wf:
             weights[k] = type(getattr(W, k))(float(v))
         else:
             cfg[k] = type(getattr(base, k))(float(v)) if not isinstance(getattr(base, k), bool) else v not in ("0", "")
-    return dataclasses.replace(base, weights=dataclasses.replace(W, coef=tuple(coef), **weights), **cfg)
+    weights = dataclasses.replace(W, coef=tuple(coef), history_coef=tuple(hcoef), **weights)
+    return dataclasses.replace(base, weights=weights, **cfg)
 
 
 def main() -> None:
@@ -91,6 +100,8 @@ def main() -> None:
     ap.add_argument("--repo", action="append", default=[])
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "out" / "ablation.jsonl"))
+    ap.add_argument("--tree-mode", choices=sorted(INDEXES), default="files",
+                    help="git: task trees with their history up to the parent commit (the bench's --tree-mode git)")
     args = ap.parse_args()
     mirrors = os.environ.get("CTXPACK_EVAL_MIRRORS", "/work/.mirror")
     scratch = os.environ.get("CTXPACK_EVAL_SCRATCH", "/tmp/ctxpack-eval-scratch")
@@ -112,8 +123,9 @@ def main() -> None:
     t_start = time.perf_counter()
     counter = recall.TokenCounter("o200k_base", str(Path(scratch) / "token-cache-o200k_base.sqlite"))
     for n, task in enumerate(tasks, 1):
-        tree = recall.materialize(recall.find_mirror(mirrors, task["repo"]), task["repo"], task["parent"], scratch)
-        idx = Path(scratch) / "ctxpack-ablation" / task["repo"].replace("/", "+") / task["parent"][:16]
+        tree = recall.materialize(recall.find_mirror(mirrors, task["repo"]), task["repo"], task["parent"], scratch,
+                                  args.tree_mode)
+        idx = Path(scratch) / INDEXES[args.tree_mode] / task["repo"].replace("/", "+") / task["parent"][:16]
         vec = Path(scratch) / "ctxpack-vectors" / task["repo"].replace("/", "+")
         for v in variants:
             if v == "bm25-files+code":

@@ -11,7 +11,11 @@
    ready for ``RankWeights``.
 
 No repository names, paths or per-repository constants enter the model: only the
-generic features. Usage: python benchmarks/fit_weights.py [--l2 1.0] [--cache FILE]
+generic features. With ``--tree-mode git`` the task trees carry their git history (up to
+the parent commit, as the bench's ``--tree-mode git`` gives them) and ``--history`` fits
+the model over the history inputs too (``RankWeights.history_coef``).
+
+Usage: python benchmarks/fit_weights.py [--l2 1.0] [--cache FILE] [--tree-mode git] [--history]
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import numpy as np
 
 from ctxpack import load_config, open_repo
 from ctxpack.pipeline import embed_index, rank_for
-from ctxpack.rank import MODEL_INPUTS, model_inputs
+from ctxpack.rank import HISTORY_INPUTS, MODEL_INPUTS, file_traits, model_inputs
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = Path(os.environ.get("BENCH_DIR", ROOT.parent / "shared" / "bench")).resolve()
@@ -35,18 +39,19 @@ sys.path.insert(0, str(BENCH))
 import recall  # noqa: E402
 
 BUDGETS = (8_000, 32_000, 128_000)
+INDEXES = {"files": "ctxpack-ablation", "git": "ctxpack-ablation-git"}  # index folders under the scratch dir
 OVERHEAD = 20  # tokens of a file block's wrapper
 
 
-def dump(cache: Path, dense: bool) -> list[dict]:
+def dump(cache: Path, dense: bool, tree_mode: str) -> list[dict]:
     if cache.is_file():
         return [json.loads(line) for line in cache.open()]
     mirrors = os.environ.get("CTXPACK_EVAL_MIRRORS", "/work/.mirror")
     scratch = os.environ.get("CTXPACK_EVAL_SCRATCH", "/tmp/ctxpack-eval-scratch")
     rows = []
     for t in (json.loads(line) for line in open(BENCH / "tasks-dev.jsonl")):
-        tree = recall.materialize(recall.find_mirror(mirrors, t["repo"]), t["repo"], t["parent"], scratch)
-        idx = Path(scratch) / "ctxpack-ablation" / t["repo"].replace("/", "+") / t["parent"][:16]
+        tree = recall.materialize(recall.find_mirror(mirrors, t["repo"]), t["repo"], t["parent"], scratch, tree_mode)
+        idx = Path(scratch) / INDEXES[tree_mode] / t["repo"].replace("/", "+") / t["parent"][:16]
         # One embedding cache per repository, shared by its tasks' indexes (content-addressed).
         vec = Path(scratch) / "ctxpack-vectors" / t["repo"].replace("/", "+")
         cfg = load_config(tree, index_dir=str(idx), embed=dense, vectors_dir=str(vec))
@@ -57,9 +62,12 @@ def dump(cache: Path, dense: bool) -> list[dict]:
             repo.dense_lane(reload=True)
         gold = set(t["gold_existing"])
         files = []
+        ri = repo.rank_index
+        pos = {p: i for i, p in enumerate(ri.paths)}
         for r in rank_for(repo, t["query"]):
             rec = repo.snapshot.files[r.path]
-            files.append({"x": model_inputs(dict(r.features), rec.tokens, rec.language, r.path),
+            feats = dict(r.features) or file_traits(ri, pos[r.path])  # files without query evidence: their traits
+            files.append({"x": model_inputs(feats, rec.tokens, rec.language, r.path),
                           "tok": rec.tokens, "p": r.path, "g": r.path in gold})
         rows.append({"id": t["id"], "repo": t["repo"], "n_gold": len(gold), "files": files})
         print(f"\r{len(rows)} tasks", end="", file=sys.stderr)
@@ -114,14 +122,18 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, default=ROOT / "benchmarks" / "out" / "features.jsonl")
     ap.add_argument("--no-dense", action="store_true", help="features without the dense lane (no embedding)")
     ap.add_argument("--drop", default="", help="model inputs to leave out, comma-separated (e.g. graph,dense)")
+    ap.add_argument("--tree-mode", choices=sorted(INDEXES), default="files", help="git: task trees with their history")
+    ap.add_argument("--history", action="store_true", help="fit over the history inputs too (history_coef)")
     args = ap.parse_args()
-    tasks = dump(args.cache, not args.no_dense)
+    tasks = dump(args.cache, not args.no_dense, args.tree_mode)
     drop = [MODEL_INPUTS.index(n) for n in args.drop.split(",") if n]
+    inputs = MODEL_INPUTS if args.history else MODEL_INPUTS[: len(MODEL_INPUTS) - HISTORY_INPUTS]
     for t in tasks:
         for f in t["files"]:
             f["x"] = f["x"] + [0.0] * (len(MODEL_INPUTS) - len(f["x"]))  # caches from before a new input
             for i in drop:
                 f["x"][i] = 0.0
+            f["x"] = f["x"][: len(inputs)]
     repos = sorted({t["repo"] for t in tasks})
     held: dict[str, np.ndarray] = {}
     for hold in repos:
@@ -140,8 +152,9 @@ def main() -> None:
     allf = [f for t in tasks for f in t["files"]]
     coef, b = fit(np.array([f["x"] for f in allf]), np.array([float(f["g"]) for f in allf]), args.l2)
     print("\nFitted on all repositories (paste into RankWeights):")
-    print(f"coef = ({', '.join(f'{c:.4f}' for c in coef)},)  # {', '.join(MODEL_INPUTS)}")
-    print(f"intercept = {b:.4f}")
+    name = "history_" if args.history else ""
+    print(f"{name}coef = ({', '.join(f'{c:.4f}' for c in coef)},)  # {', '.join(inputs)}")
+    print(f"{name}intercept = {b:.4f}")
 
 
 if __name__ == "__main__":

@@ -48,6 +48,9 @@ class RankWeights:
     coef: tuple[float, ...] = (1.8336, -0.2706, 1.5362, 1.0787, 0.5259, 2.0544, 0.8672, 7.0396, 0.7319, -4.3575,
                                -1.3768, 0.4134, 0.4724)
     intercept: float = -4.6425
+    # The same model over all rank.MODEL_INPUTS, used when the repository has git history.
+    history_coef: tuple[float, ...] = ()
+    history_intercept: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +74,7 @@ class Config:
     map_share: float = 0.02  # kept for the repository map when the repository does not fit whole
     size_exponent: float = 0.5  # whole files are packed by relevance / tokens ** this (expected recall per token)
     parse_timeout_ms: int = 2000
+    history: bool = True  # rank with the git history at HEAD (recency, co-change) when there is one
     embed: bool = True  # compute and use the dense lane (when an embedding backend is installed)
     model: str = "all-MiniLM-L6-v2"  # sentence-transformers model name or directory (bundled default)
     embed_backend: str = "auto"  # auto | onnx | torch

@@ -21,6 +21,7 @@ from .discover import Candidate, list_candidates, read_source
 from .errors import Cancelled, ConfigError, CtxpackError, IndexCorrupt, IndexNotFound, IndexOutdated
 from .models import Chunk, EmbedStats, FileRecord, IndexStats, Pack, RankedFile, Redaction, Skipped, SourceFile, Symbol
 from .pack import PackInputs, full_body, pack_files, skeleton_text
+from .history import read_history
 from .parse import parse_source
 from .query import analyze_query
 from .rank import RankIndex, build_rank_index, patch_rank_index, rank
@@ -613,7 +614,7 @@ def open_repo(path: str | os.PathLike[str], cfg: Config, *, refresh: bool = True
     for s in snap.symbols:
         if s.kind == "def":
             by_path[s.path].append(s)
-    ri = build_rank_index(snap.files, snap.file_terms, snap.symbols)
+    ri = build_rank_index(snap.files, snap.file_terms, snap.symbols, read_history(root, store.dir) if cfg.history else None)
     return Repo(root, cfg, store, snap, ri, dict(by_path), embedder)
 
 
@@ -660,7 +661,8 @@ def refresh_repo(repo: Repo, paths: Iterable[str] | None = None) -> Repo:
     new_snap = IndexSnapshot(files, file_terms, symbols, chunks, snap.manifest)
     ri = (None if removed else patch_rank_index(repo.rank_index, snap.file_terms, files, file_terms, new_symbols))
     if ri is None:
-        ri = build_rank_index(files, file_terms, symbols)
+        # Files came or went: a commit or a checkout may be behind it, so look at the history again.
+        ri = build_rank_index(files, file_terms, symbols, read_history(repo.root, repo.store.dir) if repo.cfg.history else None)
     return Repo(repo.root, repo.cfg, repo.store, new_snap, ri, by_path, repo.embedder, _redacted=repo._redacted,
                 _skeletons={p: t for p, t in repo._skeletons.items() if p not in gone})
 

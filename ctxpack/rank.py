@@ -8,6 +8,8 @@ Signals, fused into one score per file (weights in ``RankWeights``):
 * the symbol graph: a personalized PageRank from the best lexical files along
   reference -> definition and import edges, in both directions, so definitions a top
   file uses and callers of what it defines rise too;
+* git history (when the repository has one): how recently each file changed, and the
+  files that changed together with the best direct matches in past commits;
 * priors: test files and docs are context, not edit targets, unless the query asks.
 """
 
@@ -24,6 +26,7 @@ from pathlib import PurePosixPath
 import numpy as np
 
 from .config import RankWeights
+from .history import History
 from .languages import is_code
 from .models import FileRecord, RankedFile, Symbol
 from .query import QueryInfo
@@ -38,6 +41,8 @@ _BM25_K1 = 1.2
 _BM25_B = 0.75
 _COMMON_DEF_FILES = 8
 _DENSE_TOP = 10  # files whose dense rank is a feature  # a name defined in more files than this carries no graph edge
+_COCHANGE_SEEDS = 10  # best direct matches whose past co-changes count
+_RECENT_SCALE = 10.0  # commits: a file last changed this many commits ago gets recent = 0.5
 
 
 def is_test_path(path: str) -> bool:
@@ -79,6 +84,13 @@ class RankIndex:
     modules: tuple[dict[str, list[int]], dict[str, list[int]]] = ({}, {})  # (module path suffix, dir suffix) -> files
     links: dict[int, dict[int, float]] = field(default_factory=dict)  # user -> {definer: weight}
     user_count: list[int] = field(default_factory=list)
+    # Git history (empty without one): commits as file indices, newest first; per file the
+    # commits that changed it, how recently (1 = the newest commit) and how often it changed.
+    history: History | None = None
+    commits: list[tuple[int, ...]] = field(default_factory=list)
+    commits_of: dict[int, list[int]] = field(default_factory=dict)
+    recent: list[float] = field(default_factory=list)
+    churn: list[float] = field(default_factory=list)
     static_cache: dict[tuple[object, ...], list[float]] = field(default_factory=dict)
     _walk: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # (sources, targets, transition weights)
 
@@ -149,11 +161,36 @@ def _file_defs(symbols: list[Symbol]) -> tuple[list[Symbol], list[tuple[str, str
     return defs, [(s.name, s.category) for s in symbols if s.kind != "def"]
 
 
-def build_rank_index(records: dict[str, FileRecord], file_terms: dict[str, tuple[list[str], list[int]]],
-                     symbols: tuple[Symbol, ...]) -> RankIndex:
-    """Build postings, definition maps and the file graph from an index snapshot.
+def _with_history(ri: RankIndex, history: History | None) -> RankIndex:
+    """``ri`` with the history-derived fields filled in for its files (in place)."""
+    ri.history = history
+    n = len(ri.paths)
+    ri.recent, ri.churn, ri.commits, ri.commits_of = [0.0] * n, [0.0] * n, [], {}
+    if history is None:
+        return ri
+    idx = {p: i for i, p in enumerate(ri.paths)}
+    counts = [0] * n
+    for c in history.commits:
+        files = tuple(sorted({idx[p] for p in c if p in idx}))
+        if not files:
+            continue
+        k = len(ri.commits)
+        ri.commits.append(files)
+        for i in files:
+            if not counts[i]:
+                ri.recent[i] = 1.0 / (1.0 + k / _RECENT_SCALE)
+            counts[i] += 1
+            ri.commits_of.setdefault(i, []).append(k)
+    top = math.log1p(max(counts, default=0)) or 1.0
+    ri.churn = [math.log1p(c) / top for c in counts]
+    return ri
 
-    The result depends only on the snapshot's content, not on the order of its rows.
+
+def build_rank_index(records: dict[str, FileRecord], file_terms: dict[str, tuple[list[str], list[int]]],
+                     symbols: tuple[Symbol, ...], history: History | None = None) -> RankIndex:
+    """Build postings, definition maps, the file graph and the history signals from an index snapshot.
+
+    The result depends only on the snapshot's content (and the history), not on the order of its rows.
     """
     paths = sorted(records)
     idx = {p: i for i, p in enumerate(paths)}
@@ -227,9 +264,9 @@ def build_rank_index(records: dict[str, FileRecord], file_terms: dict[str, tuple
     path_terms = [frozenset(terms(p.replace("/", " ").replace(".", " "))) for p in paths]
     kind = ["text" if not is_code(p) else "test" if is_test_path(p) else "aux" if is_aux_path(p) else "code"
             for p in paths]
-    return RankIndex(paths, records, dict(postings), doc_len, avg, defs_by_name, defs_by_lower, def_symbols,
-                     dict(stems), dict(edges), edge_names, _indegree(user_count), path_terms, kind,
-                     refs, dict(users), modules, links, user_count)
+    return _with_history(RankIndex(paths, records, dict(postings), doc_len, avg, defs_by_name, defs_by_lower,
+                                   def_symbols, dict(stems), dict(edges), edge_names, _indegree(user_count), path_terms,
+                                   kind, refs, dict(users), modules, links, user_count), history)
 
 
 def patch_rank_index(ri: RankIndex, old_terms: dict[str, tuple[list[str], list[int]]],
@@ -367,7 +404,8 @@ def patch_rank_index(ri: RankIndex, old_terms: dict[str, tuple[list[str], list[i
     avg = (sum(doc_len) / len(doc_len)) if doc_len else 1.0
     indegree = _indegree(user_count)
     out = RankIndex(ri.paths, records, postings, doc_len, avg, names, lowers, def_symbols, ri.stems, edges,
-                    edge_names, indegree, ri.path_terms, ri.kind, refs, users, ri.modules, links, user_count)
+                    edge_names, indegree, ri.path_terms, ri.kind, refs, users, ri.modules, links, user_count,
+                    ri.history, ri.commits, ri.commits_of, ri.recent, ri.churn)  # same files: same history fields
     # Derived caches: recompute only what the change touched.
     out._walk = _patched_walk(ri._walk, edges, {x for pair in pairs for x in pair})
     stale = {i for i, (a, b) in enumerate(zip(indegree, ri.indegree, strict=True)) if a != b} | set(changed_idx)
@@ -456,12 +494,14 @@ def _pagerank(ri: RankIndex, seeds: dict[int, float], damping: float, iters: int
 
 
 FEATURES = ("bm25", "coverage", "pathterms", "defines", "path", "stem", "frame", "focus", "dense", "dense_top", "graph",
-            "indegree", "prior")
+            "cochange", "recent", "churn", "indegree", "prior")
 # Inputs of the fitted relevance model (RankWeights.coef), in order.
 # Explicit mentions (a path, a stack frame, a focus file) are too rare in the dev tasks to
 # fit; they stay hand-set log-odds boosts (path_named, trace_frame) on top of the model.
+# The last three exist only with git history: a second model (RankWeights.history_coef) uses them.
 MODEL_INPUTS = ("bm25", "coverage", "pathterms", "defines", "stem", "graph", "indegree",
-                "log_prior", "log_tokens", "plain_text", "depth", "dense", "dense_top")
+                "log_prior", "log_tokens", "plain_text", "depth", "dense", "dense_top", "cochange", "recent", "churn")
+HISTORY_INPUTS = 3
 
 
 def model_inputs(feats: dict[str, float], tokens: int, language: str, path: str) -> list[float]:
@@ -473,12 +513,20 @@ def model_inputs(feats: dict[str, float], tokens: int, language: str, path: str)
         math.log(prior) if prior > 0 else -5.0,
         math.log1p(tokens) / 10, 1.0 if language == "text" else 0.0, path.count("/") / 5,
         feats.get("dense", 0.0), feats.get("dense_top", 0.0),
+        feats.get("cochange", 0.0), feats.get("recent", 0.0), feats.get("churn", 0.0),
     ]
 
 
-def relevance(w: RankWeights, x: list[float], feats: dict[str, float]) -> float:
-    """P(file is needed by the edit): the fitted logistic model plus explicit-mention boosts."""
-    z = w.intercept + sum(c * v for c, v in zip(w.coef, x, strict=True))
+def relevance(w: RankWeights, x: list[float], feats: dict[str, float], history: bool = False) -> float:
+    """P(file is needed by the edit): the fitted logistic model plus explicit-mention boosts.
+
+    With git history the model over all inputs (``history_coef``) is used, else the one
+    fitted without the history inputs (``coef``).
+    """
+    if history and w.history_coef:
+        z = w.history_intercept + sum(c * v for c, v in zip(w.history_coef, x, strict=True))
+    else:
+        z = w.intercept + sum(c * v for c, v in zip(w.coef, x[: len(MODEL_INPUTS) - HISTORY_INPUTS], strict=True))
     z += w.path_named * min(feats.get("path", 0.0) + feats.get("focus", 0.0), 1.0) + w.trace_frame * min(feats.get("frame", 0.0), 1.0)
     return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
@@ -521,7 +569,7 @@ def rank(q: QueryInfo, ri: RankIndex, w: RankWeights, focus: tuple[str, ...] = (
 
     def add(i: int, feature: str, amount: float, why: str) -> None:
         feats[i][feature] = feats[i].get(feature, 0.0) + amount
-        if why not in reasons[i] and len(reasons[i]) < 6:
+        if why and why not in reasons[i] and len(reasons[i]) < 6:
             reasons[i].append(why)
 
     # Identifiers the query names that files define.
@@ -567,8 +615,7 @@ def rank(q: QueryInfo, ri: RankIndex, w: RankWeights, focus: tuple[str, ...] = (
     score: dict[int, float] = {}
     for i, f in feats.items():
         f["prior"] = priors[ri.kind[i]]
-        if ri.indegree[i]:
-            f["indegree"] = ri.indegree[i]
+        f.update(file_traits(ri, i))
         direct = (w.bm25 * f.get("bm25", 0.0) + w.defines_named * f.get("defines", 0.0)
                   + w.path_named * (f.get("path", 0.0) + f.get("focus", 0.0)) + w.stem_named * f.get("stem", 0.0)
                   + w.trace_frame * f.get("frame", 0.0))
@@ -576,6 +623,10 @@ def rank(q: QueryInfo, ri: RankIndex, w: RankWeights, focus: tuple[str, ...] = (
 
     # Graph expansion from the best direct matches.
     seeds = dict(sorted(score.items(), key=lambda kv: (-kv[1], ri.paths[kv[0]]))[: w.seeds])
+    if ri.commits:
+        for i in _cochange(ri, seeds, add):
+            feats[i].update(file_traits(ri, i))
+            score.setdefault(i, 0.0)
     pr = _pagerank(ri, seeds, w.pagerank_damping) if w.graph > 0 else {}
     if pr:
         seed_set = set(seeds)
@@ -585,7 +636,9 @@ def rank(q: QueryInfo, ri: RankIndex, w: RankWeights, focus: tuple[str, ...] = (
                 continue
             f = feats[i]
             f["graph"] = v / pr_top
-            f.setdefault("prior", priors[ri.kind[i]])
+            if "prior" not in f:
+                f["prior"] = priors[ri.kind[i]]
+                f.update(file_traits(ri, i))
             g = w.graph * f["graph"] * f["prior"]
             score[i] = score.get(i, 0.0) + g
             if (i not in seed_set and g >= 0.05 * w.graph) or (i in seed_set and g >= 0.3 * w.graph):
@@ -601,13 +654,13 @@ def rank(q: QueryInfo, ri: RankIndex, w: RankWeights, focus: tuple[str, ...] = (
             if f is None:  # no query evidence: only the file's own traits count (precomputed)
                 score[i] = static[i]
                 if len(feats) < _DETAILED:
-                    feats[i] = {"prior": priors[ri.kind[i]], **({"indegree": ri.indegree[i]} if ri.indegree[i] else {})}
+                    feats[i] = {"prior": priors[ri.kind[i]], **file_traits(ri, i)}
                 continue
-            f.setdefault("prior", priors[ri.kind[i]])
-            if ri.indegree[i]:
-                f["indegree"] = ri.indegree[i]
+            if "prior" not in f:
+                f["prior"] = priors[ri.kind[i]]
+                f.update(file_traits(ri, i))
             rec = ri.records[ri.paths[i]]
-            score[i] = relevance(w, model_inputs(f, rec.tokens, rec.language, ri.paths[i]), f)
+            score[i] = relevance(w, model_inputs(f, rec.tokens, rec.language, ri.paths[i]), f, bool(ri.commits))
     order = sorted((i for i, s in score.items() if s > 0 or i in feats), key=lambda i: (-score[i], ri.paths[i]))
     ranked = [
         RankedFile(ri.paths[i], float(f"{score[i]:.6g}"), tuple(reasons.get(i, ())) or ("weak match",),
@@ -655,12 +708,49 @@ def _static_scores(ri: RankIndex, w: RankWeights, priors: dict[str, float]) -> l
 
 
 def _static_score(ri: RankIndex, w: RankWeights, priors: dict[str, float], i: int) -> float:
-    f = {"prior": priors[ri.kind[i]]}
-    if ri.indegree[i]:
-        f["indegree"] = ri.indegree[i]
+    f = {"prior": priors[ri.kind[i]], **file_traits(ri, i)}
     p = ri.paths[i]
     rec = ri.records[p]
-    return relevance(w, model_inputs(f, rec.tokens, rec.language, p), f)
+    return relevance(w, model_inputs(f, rec.tokens, rec.language, p), f, bool(ri.commits))
+
+
+def file_traits(ri: RankIndex, i: int) -> dict[str, float]:
+    """File ``i``'s query-free features: how used it is, how recently and how often it changed."""
+    out = {}
+    if ri.indegree[i]:
+        out["indegree"] = ri.indegree[i]
+    if ri.recent and ri.recent[i]:
+        out["recent"] = ri.recent[i]
+        out["churn"] = ri.churn[i]
+    return out
+
+
+def _cochange(ri: RankIndex, seeds: dict[int, float], add: Callable[[int, str, float, str], None]) -> list[int]:
+    """Files that changed together with the best direct matches in past commits.
+
+    The feature is the largest, over the top seeds, of the seed's relative score times the
+    smoothed share of the seed's commits that also changed the file. Returns the files given it.
+    """
+    top = max(seeds.values(), default=0.0)
+    if top <= 0:
+        return []
+    best: dict[int, tuple[float, int, int]] = {}
+    for s, sv in list(seeds.items())[:_COCHANGE_SEEDS]:
+        mine = ri.commits_of.get(s)
+        if not mine or sv <= 0:
+            continue
+        together: dict[int, int] = defaultdict(int)
+        for k in mine:
+            for j in ri.commits[k]:
+                if j != s:
+                    together[j] += 1
+        for j, c in together.items():
+            v = (sv / top) * c / (len(mine) + 2)
+            if v > best.get(j, (0.0, 0, 0))[0]:
+                best[j] = (v, s, c)
+    for j, (v, s, c) in best.items():
+        add(j, "cochange", v, f"changed with {ri.paths[s]} in {c} past commit{'s' if c > 1 else ''}" if v >= 0.1 else "")
+    return list(best)
 
 
 def _priors(q: QueryInfo, w: RankWeights) -> dict[str, float]:

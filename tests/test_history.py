@@ -1,0 +1,135 @@
+"""The git-history signals: reading the history at HEAD, recency and co-change in the ranking."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from ctxpack import load_config, open_repo
+from ctxpack.history import MAX_FILES_PER_COMMIT, head_commit, read_history
+from ctxpack.pipeline import rank_for, refresh_repo
+
+pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+
+_ENV = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.com", "GIT_CONFIG_NOSYSTEM": "1", "HOME": "/nonexistent"}
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True, env=_ENV).stdout
+
+
+_clock = [1_700_000_000]
+
+
+def commit(repo: Path, files: dict[str, str], msg: str = "change") -> None:
+    """Commit ``files`` a minute after the previous commit (git log orders by date)."""
+    _clock[0] += 60
+    date = f"@{_clock[0]} +0000"
+    for rel, text in files.items():
+        (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+        (repo / rel).write_text(text, encoding="utf-8")
+    git(repo, "add", "-A")
+    subprocess.run(["git", "-C", str(repo), "commit", "-q", "-m", msg], check=True, capture_output=True,
+                   env={**_ENV, "GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date})
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    root = tmp_path / "proj"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    commit(root, {"pkg/a.py": "def alpha():\n    return 1\n", "pkg/b.py": "def beta():\n    return 2\n",
+                  "pkg/c.py": "def gamma():\n    return 3\n"}, "start")
+    return root
+
+
+def test_history_is_newest_first_relative_to_the_root_and_skips_merges_and_mass_changes(repo: Path) -> None:
+    commit(repo, {"pkg/a.py": "def alpha():\n    return 10\n", "pkg/b.py": "def beta():\n    return 20\n"})
+    git(repo, "checkout", "-q", "-b", "side")
+    commit(repo, {"pkg/c.py": "def gamma():\n    return 30\n"}, "side")
+    git(repo, "checkout", "-q", "main")
+    _clock[0] += 60
+    subprocess.run(["git", "-C", str(repo), "merge", "-q", "--no-ff", "-m", "merge side", "side"], check=True,
+                   capture_output=True, env={**_ENV, "GIT_COMMITTER_DATE": f"@{_clock[0]} +0000"})
+    commit(repo, {f"gen/f{i}.py": f"X = {i}\n" for i in range(MAX_FILES_PER_COMMIT + 1)}, "vendor")
+
+    hist = read_history(repo)
+    assert hist is not None and hist.head == head_commit(repo)
+    # The vendoring commit is too big and the merge is not a commit of its own: both left out.
+    assert hist.commits == (("pkg/c.py",), ("pkg/a.py", "pkg/b.py"), ("pkg/a.py", "pkg/b.py", "pkg/c.py"))
+    # Indexed from a subdirectory: paths are relative to it, other folders' changes are left out.
+    sub = read_history(repo / "pkg")
+    assert sub is not None and sub.commits == (("c.py",), ("a.py", "b.py"), ("a.py", "b.py", "c.py"))
+
+
+def test_history_is_cached_per_head_commit(repo: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "idx"
+    cache.mkdir()
+    first = read_history(repo, cache)
+    stored = json.loads((cache / "history.json").read_text())
+    assert first is not None and stored["head"] == first.head
+    stored["commits"] = [["marker.py"]]  # served from the cache while HEAD stays put
+    (cache / "history.json").write_text(json.dumps(stored))
+    again = read_history(repo, cache)
+    assert again is not None and again.commits == (("marker.py",),)
+    commit(repo, {"pkg/a.py": "def alpha():\n    return 5\n"})
+    moved = read_history(repo, cache)
+    assert moved is not None and moved.head != first.head and moved.commits[0] == ("pkg/a.py",)
+
+
+def test_no_history_outside_git_or_without_git(tmp_path: Path, repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    assert read_history(plain) is None
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    git(empty, "init", "-q")
+    assert read_history(empty) is None  # a repository without commits
+    monkeypatch.setenv("PATH", str(tmp_path / "no-bin"))
+    assert read_history(repo) is None
+
+
+def _features(ranked: list, path: str) -> dict[str, float]:  # type: ignore[type-arg]
+    return dict(next(r for r in ranked if r.path == path).features)
+
+
+def test_cochange_and_recency_reach_the_ranking_with_reasons(repo: Path, tmp_path: Path) -> None:
+    # a.py and b.py keep changing together; c.py changes alone, most recently.
+    for n in range(4):
+        commit(repo, {"pkg/a.py": f"def alpha():\n    return {n}\n", "pkg/b.py": f"def beta():\n    return {n}\n"})
+    commit(repo, {"pkg/c.py": "def gamma():\n    return 99\n"})
+    cfg = load_config(repo, index_dir=str(tmp_path / "idx"))
+    r = open_repo(repo, cfg)
+    ranked = rank_for(r, "make alpha return a configurable value")
+    assert ranked[0].path == "pkg/a.py"
+    b = next(x for x in ranked if x.path == "pkg/b.py")
+    assert dict(b.features)["cochange"] > dict(ranked[0].features).get("cochange", 0.0)
+    assert any(why.startswith("changed with pkg/a.py in 5 past commits") for why in b.reasons)
+    assert _features(ranked, "pkg/c.py")["cochange"] < dict(b.features)["cochange"] / 4  # only the first commit
+    assert _features(ranked, "pkg/c.py")["recent"] == 1.0  # changed by the newest commit
+    assert _features(ranked, "pkg/b.py")["recent"] < 1.0
+    assert ranked.index(b) < [x.path for x in ranked].index("pkg/c.py")
+
+    off = open_repo(repo, dataclasses.replace(cfg, history=False))
+    assert off.rank_index.history is None
+    plain = rank_for(off, "make alpha return a configurable value")
+    assert all("cochange" not in dict(x.features) and "recent" not in dict(x.features) for x in plain)
+
+
+def test_live_refresh_keeps_the_history_and_rereads_it_when_files_come_and_go(repo: Path, tmp_path: Path) -> None:
+    r = open_repo(repo, load_config(repo, index_dir=str(tmp_path / "idx")))
+    assert r.rank_index.history is not None
+    (repo / "pkg/a.py").write_text("def alpha():\n    return 7\n")
+    edited = refresh_repo(r, ["pkg/a.py"])
+    assert edited.rank_index.history is r.rank_index.history and edited.rank_index.recent == r.rank_index.recent
+    commit(repo, {"pkg/d.py": "def delta():\n    return 4\n"})
+    added = refresh_repo(edited)
+    assert added.rank_index.history is not None and added.rank_index.history.head == head_commit(repo)
+    assert added.rank_index.recent[added.rank_index.paths.index("pkg/d.py")] == 1.0
