@@ -58,6 +58,7 @@ VARIANTS: dict[str, str] = {
     "bm25-only": "embed=0+coef.defines=0+coef.stem=0+coef.pathterms=0+coef.indegree=0+graph=0+path_named=0+trace_frame=0",
     "no-graph": "graph=0",
     "no-history": "history=0",
+    "no-pastedit": "coef.pastedit=0",
     "no-cochange": "coef.cochange=0",
     "no-recency": "coef.recent=0+coef.churn=0",
     "no-defines": "coef.defines=0",

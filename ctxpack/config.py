@@ -45,12 +45,14 @@ class RankWeights:
     # Logistic relevance model over rank.MODEL_INPUTS, fitted on the dev tasks with
     # leave-one-repository-out cross-validation (benchmarks/fit_weights.py). Empty: use the
     # hand-set weights above as the score.
-    coef: tuple[float, ...] = (1.8336, -0.2706, 1.5362, 1.0787, 0.5259, 2.0544, 0.8672, 7.0396, 0.7319, -4.3575,
-                               -1.3768, 0.4134, 0.4724)
-    intercept: float = -4.6425
-    # The same model over all rank.MODEL_INPUTS, used when the repository has git history.
-    history_coef: tuple[float, ...] = ()
-    history_intercept: float = 0.0
+    coef: tuple[float, ...] = (1.9518, -0.1642, 1.7486, 1.1131, 0.5694, 1.8945, 1.1591, 6.9215, 0.5064, -4.2072,
+                               -1.4139, 0.4302, 0.4411)
+    intercept: float = -4.7140
+    # The same model over all rank.MODEL_INPUTS (with the git-history inputs), used when the
+    # repository has a history; fitted the same way on the dev tasks' trees with their history.
+    history_coef: tuple[float, ...] = (2.0722, -0.7530, 1.5378, 1.2715, 0.6691, 1.1206, 0.7208, 6.9517, -1.0876,
+                                       -4.4280, -0.6098, 0.4250, 0.2615, 0.9430, 0.7123, 2.0999, 0.8133)
+    history_intercept: float = -4.5034
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,10 +17,14 @@ import json
 import logging
 import os
 import subprocess
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["MAX_COMMITS", "MAX_FILES_PER_COMMIT", "History", "head_commit", "read_history"]
+from .terms import terms
+
+__all__ = ["MAX_COMMITS", "MAX_FILES_PER_COMMIT", "History", "HistoryIndex", "head_commit", "index_history",
+           "read_history"]
 
 log = logging.getLogger(__name__)
 
@@ -28,11 +32,13 @@ MAX_COMMITS = 2_000  # newest non-merge commits read
 MAX_FILES_PER_COMMIT = 30  # bigger commits (reformatting, vendoring, renames) say little about coupling
 _CACHE = "history.json"
 _TIMEOUT_S = 20.0
+_FORMAT = 2  # of the cache file
+_RECENT_SCALE = 10.0  # commits: a file last changed this many commits ago has recent = 0.5
 
 
 @dataclass(frozen=True, slots=True)
 class History:
-    """The newest commits reachable from ``head``, newest first, each as the paths it changed.
+    """The newest commits reachable from ``head``, newest first: the paths each changed, and its message.
 
     Paths are relative to the indexed root (``git log --relative``); commits that changed
     no file under the root, or more than ``MAX_FILES_PER_COMMIT``, are left out.
@@ -40,6 +46,22 @@ class History:
 
     head: str
     commits: tuple[tuple[str, ...], ...]
+    messages: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryIndex:
+    """A history over one index's files (file indices into its sorted paths), ready for ranking."""
+
+    history: History
+    commits: tuple[tuple[int, ...], ...]  # newest first; commits that changed no indexed file are dropped
+    subjects: tuple[str, ...]  # first line of each commit's message
+    commits_of: dict[int, list[int]]  # file -> its commits, newest first
+    recent: list[float]  # 1 / (1 + commits since the file last changed / 10); 0 = never changed
+    churn: list[float]  # log(1 + commits that changed the file), scaled to [0, 1]
+    postings: dict[str, list[tuple[int, int]]]  # message term -> [(commit, tf)]
+    msg_len: list[int]
+    avg_len: float
 
 
 def _git(root: Path, *args: str) -> str | None:
@@ -73,26 +95,64 @@ def read_history(root: Path, cache_dir: Path | None = None) -> History | None:
     if cache is not None:
         try:
             got = json.loads(cache.read_text(encoding="utf-8"))
-            if got.get("head") == head and got.get("max_commits") == MAX_COMMITS:
-                return History(head, tuple(tuple(c) for c in got["commits"]))
+            if got.get("head") == head and got.get("format") == _FORMAT and got.get("max_commits") == MAX_COMMITS:
+                return History(head, tuple(tuple(c) for c in got["commits"]), tuple(got["messages"]))
         except (OSError, ValueError, KeyError, TypeError):
             pass
     out = _git(root, "-c", "core.quotePath=false", "log", "--no-merges", "--no-renames", "--relative",
-               "--name-only", "--format=%x00", f"-n{MAX_COMMITS}", head, "--")
+               "--name-only", "--format=%x00%B%x01", f"-n{MAX_COMMITS}", head, "--")
     if out is None:
         return None
-    commits = []
+    commits, messages = [], []
     for block in out.split("\x00")[1:]:
-        paths = tuple(dict.fromkeys(line for line in block.split("\n") if line))
+        message, _, names = block.partition("\x01")
+        paths = tuple(dict.fromkeys(line for line in names.split("\n") if line))
         if 0 < len(paths) <= MAX_FILES_PER_COMMIT:
             commits.append(paths)
-    hist = History(head, tuple(commits))
+            messages.append(message.strip())
+    hist = History(head, tuple(commits), tuple(messages))
     if cache is not None:
         tmp = cache.with_name(f".{_CACHE}.{os.getpid()}.tmp")
         try:
-            tmp.write_text(json.dumps({"head": head, "max_commits": MAX_COMMITS, "commits": commits}), encoding="utf-8")
+            tmp.write_text(json.dumps({"head": head, "format": _FORMAT, "max_commits": MAX_COMMITS, "commits": commits,
+                                       "messages": messages}), encoding="utf-8")
             os.replace(tmp, cache)
         except OSError as exc:  # a read-only index directory: read git again next time
             log.debug("cannot cache the git history in %s: %s", cache_dir, exc)
             tmp.unlink(missing_ok=True)
     return hist
+
+
+def index_history(history: History, paths: list[str]) -> HistoryIndex:
+    """``history`` over the files ``paths`` (an index's sorted paths): per-file recency and churn,
+    commits as file indices, and a term index over the commit messages."""
+    idx = {p: i for i, p in enumerate(paths)}
+    n = len(paths)
+    recent, counts = [0.0] * n, [0] * n
+    commits: list[tuple[int, ...]] = []
+    subjects: list[str] = []
+    commits_of: dict[int, list[int]] = {}
+    postings: dict[str, list[tuple[int, int]]] = {}
+    msg_len: list[int] = []
+    for files_, message in zip(history.commits, history.messages, strict=True):
+        files = tuple(sorted({idx[p] for p in files_ if p in idx}))
+        if not files:
+            continue
+        k = len(commits)
+        commits.append(files)
+        subjects.append(message.split("\n", 1)[0][:100])
+        for i in files:
+            if not counts[i]:
+                recent[i] = 1.0 / (1.0 + k / _RECENT_SCALE)
+            counts[i] += 1
+            commits_of.setdefault(i, []).append(k)
+        tf: dict[str, int] = {}
+        for t in terms(message):
+            tf[t] = tf.get(t, 0) + 1
+        for t, c in tf.items():
+            postings.setdefault(t, []).append((k, c))
+        msg_len.append(sum(tf.values()))
+    top = math.log1p(max(counts, default=0)) or 1.0
+    avg = sum(msg_len) / len(msg_len) if msg_len else 1.0
+    return HistoryIndex(history, tuple(commits), tuple(subjects), commits_of, recent,
+                        [math.log1p(c) / top for c in counts], postings, msg_len, avg)

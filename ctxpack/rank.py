@@ -26,7 +26,7 @@ from pathlib import PurePosixPath
 import numpy as np
 
 from .config import RankWeights
-from .history import History
+from .history import History, HistoryIndex, index_history
 from .languages import is_code
 from .models import FileRecord, RankedFile, Symbol
 from .query import QueryInfo
@@ -42,7 +42,7 @@ _BM25_B = 0.75
 _COMMON_DEF_FILES = 8
 _DENSE_TOP = 10  # files whose dense rank is a feature  # a name defined in more files than this carries no graph edge
 _COCHANGE_SEEDS = 10  # best direct matches whose past co-changes count
-_RECENT_SCALE = 10.0  # commits: a file last changed this many commits ago gets recent = 0.5
+_PAST_EDITS = 10  # past commits whose message matches the query best lend their files a feature
 
 
 def is_test_path(path: str) -> bool:
@@ -84,13 +84,7 @@ class RankIndex:
     modules: tuple[dict[str, list[int]], dict[str, list[int]]] = ({}, {})  # (module path suffix, dir suffix) -> files
     links: dict[int, dict[int, float]] = field(default_factory=dict)  # user -> {definer: weight}
     user_count: list[int] = field(default_factory=list)
-    # Git history (empty without one): commits as file indices, newest first; per file the
-    # commits that changed it, how recently (1 = the newest commit) and how often it changed.
-    history: History | None = None
-    commits: list[tuple[int, ...]] = field(default_factory=list)
-    commits_of: dict[int, list[int]] = field(default_factory=dict)
-    recent: list[float] = field(default_factory=list)
-    churn: list[float] = field(default_factory=list)
+    hist: HistoryIndex | None = None  # the git history at HEAD over these files (None without one)
     static_cache: dict[tuple[object, ...], list[float]] = field(default_factory=dict)
     _walk: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # (sources, targets, transition weights)
 
@@ -159,31 +153,6 @@ def _indegree(user_count: list[int]) -> list[float]:
 def _file_defs(symbols: list[Symbol]) -> tuple[list[Symbol], list[tuple[str, str]]]:
     defs = [s for s in symbols if s.kind == "def"]
     return defs, [(s.name, s.category) for s in symbols if s.kind != "def"]
-
-
-def _with_history(ri: RankIndex, history: History | None) -> RankIndex:
-    """``ri`` with the history-derived fields filled in for its files (in place)."""
-    ri.history = history
-    n = len(ri.paths)
-    ri.recent, ri.churn, ri.commits, ri.commits_of = [0.0] * n, [0.0] * n, [], {}
-    if history is None:
-        return ri
-    idx = {p: i for i, p in enumerate(ri.paths)}
-    counts = [0] * n
-    for c in history.commits:
-        files = tuple(sorted({idx[p] for p in c if p in idx}))
-        if not files:
-            continue
-        k = len(ri.commits)
-        ri.commits.append(files)
-        for i in files:
-            if not counts[i]:
-                ri.recent[i] = 1.0 / (1.0 + k / _RECENT_SCALE)
-            counts[i] += 1
-            ri.commits_of.setdefault(i, []).append(k)
-    top = math.log1p(max(counts, default=0)) or 1.0
-    ri.churn = [math.log1p(c) / top for c in counts]
-    return ri
 
 
 def build_rank_index(records: dict[str, FileRecord], file_terms: dict[str, tuple[list[str], list[int]]],
@@ -264,9 +233,9 @@ def build_rank_index(records: dict[str, FileRecord], file_terms: dict[str, tuple
     path_terms = [frozenset(terms(p.replace("/", " ").replace(".", " "))) for p in paths]
     kind = ["text" if not is_code(p) else "test" if is_test_path(p) else "aux" if is_aux_path(p) else "code"
             for p in paths]
-    return _with_history(RankIndex(paths, records, dict(postings), doc_len, avg, defs_by_name, defs_by_lower,
-                                   def_symbols, dict(stems), dict(edges), edge_names, _indegree(user_count), path_terms,
-                                   kind, refs, dict(users), modules, links, user_count), history)
+    return RankIndex(paths, records, dict(postings), doc_len, avg, defs_by_name, defs_by_lower, def_symbols,
+                     dict(stems), dict(edges), edge_names, _indegree(user_count), path_terms, kind,
+                     refs, dict(users), modules, links, user_count, index_history(history, paths) if history else None)
 
 
 def patch_rank_index(ri: RankIndex, old_terms: dict[str, tuple[list[str], list[int]]],
@@ -405,7 +374,7 @@ def patch_rank_index(ri: RankIndex, old_terms: dict[str, tuple[list[str], list[i
     indegree = _indegree(user_count)
     out = RankIndex(ri.paths, records, postings, doc_len, avg, names, lowers, def_symbols, ri.stems, edges,
                     edge_names, indegree, ri.path_terms, ri.kind, refs, users, ri.modules, links, user_count,
-                    ri.history, ri.commits, ri.commits_of, ri.recent, ri.churn)  # same files: same history fields
+                    ri.hist)  # the same files: the same history
     # Derived caches: recompute only what the change touched.
     out._walk = _patched_walk(ri._walk, edges, {x for pair in pairs for x in pair})
     stale = {i for i, (a, b) in enumerate(zip(indegree, ri.indegree, strict=True)) if a != b} | set(changed_idx)
@@ -494,14 +463,14 @@ def _pagerank(ri: RankIndex, seeds: dict[int, float], damping: float, iters: int
 
 
 FEATURES = ("bm25", "coverage", "pathterms", "defines", "path", "stem", "frame", "focus", "dense", "dense_top", "graph",
-            "cochange", "recent", "churn", "indegree", "prior")
+            "pastedit", "cochange", "recent", "churn", "indegree", "prior")
 # Inputs of the fitted relevance model (RankWeights.coef), in order.
 # Explicit mentions (a path, a stack frame, a focus file) are too rare in the dev tasks to
 # fit; they stay hand-set log-odds boosts (path_named, trace_frame) on top of the model.
-# The last three exist only with git history: a second model (RankWeights.history_coef) uses them.
+# The last four exist only with git history: a second model (RankWeights.history_coef) uses them.
 MODEL_INPUTS = ("bm25", "coverage", "pathterms", "defines", "stem", "graph", "indegree",
-                "log_prior", "log_tokens", "plain_text", "depth", "dense", "dense_top", "cochange", "recent", "churn")
-HISTORY_INPUTS = 3
+                "log_prior", "log_tokens", "plain_text", "depth", "dense", "dense_top", "pastedit", "cochange", "recent", "churn")
+HISTORY_INPUTS = 4
 
 
 def model_inputs(feats: dict[str, float], tokens: int, language: str, path: str) -> list[float]:
@@ -513,7 +482,7 @@ def model_inputs(feats: dict[str, float], tokens: int, language: str, path: str)
         math.log(prior) if prior > 0 else -5.0,
         math.log1p(tokens) / 10, 1.0 if language == "text" else 0.0, path.count("/") / 5,
         feats.get("dense", 0.0), feats.get("dense_top", 0.0),
-        feats.get("cochange", 0.0), feats.get("recent", 0.0), feats.get("churn", 0.0),
+        feats.get("pastedit", 0.0), feats.get("cochange", 0.0), feats.get("recent", 0.0), feats.get("churn", 0.0),
     ]
 
 
@@ -623,8 +592,11 @@ def rank(q: QueryInfo, ri: RankIndex, w: RankWeights, focus: tuple[str, ...] = (
 
     # Graph expansion from the best direct matches.
     seeds = dict(sorted(score.items(), key=lambda kv: (-kv[1], ri.paths[kv[0]]))[: w.seeds])
-    if ri.commits:
-        for i in _cochange(ri, seeds, add):
+    if ri.hist is not None:
+        for i in _past_edits(ri.hist, q, add):
+            feats[i].update(file_traits(ri, i))
+            score.setdefault(i, 0.0)
+        for i in _cochange(ri.hist, ri.paths, seeds, add):
             feats[i].update(file_traits(ri, i))
             score.setdefault(i, 0.0)
     pr = _pagerank(ri, seeds, w.pagerank_damping) if w.graph > 0 else {}
@@ -660,7 +632,7 @@ def rank(q: QueryInfo, ri: RankIndex, w: RankWeights, focus: tuple[str, ...] = (
                 f["prior"] = priors[ri.kind[i]]
                 f.update(file_traits(ri, i))
             rec = ri.records[ri.paths[i]]
-            score[i] = relevance(w, model_inputs(f, rec.tokens, rec.language, ri.paths[i]), f, bool(ri.commits))
+            score[i] = relevance(w, model_inputs(f, rec.tokens, rec.language, ri.paths[i]), f, ri.hist is not None)
     order = sorted((i for i, s in score.items() if s > 0 or i in feats), key=lambda i: (-score[i], ri.paths[i]))
     ranked = [
         RankedFile(ri.paths[i], float(f"{score[i]:.6g}"), tuple(reasons.get(i, ())) or ("weak match",),
@@ -711,7 +683,7 @@ def _static_score(ri: RankIndex, w: RankWeights, priors: dict[str, float], i: in
     f = {"prior": priors[ri.kind[i]], **file_traits(ri, i)}
     p = ri.paths[i]
     rec = ri.records[p]
-    return relevance(w, model_inputs(f, rec.tokens, rec.language, p), f, bool(ri.commits))
+    return relevance(w, model_inputs(f, rec.tokens, rec.language, p), f, ri.hist is not None)
 
 
 def file_traits(ri: RankIndex, i: int) -> dict[str, float]:
@@ -719,13 +691,14 @@ def file_traits(ri: RankIndex, i: int) -> dict[str, float]:
     out = {}
     if ri.indegree[i]:
         out["indegree"] = ri.indegree[i]
-    if ri.recent and ri.recent[i]:
-        out["recent"] = ri.recent[i]
-        out["churn"] = ri.churn[i]
+    if ri.hist is not None and ri.hist.recent[i]:
+        out["recent"] = ri.hist.recent[i]
+        out["churn"] = ri.hist.churn[i]
     return out
 
 
-def _cochange(ri: RankIndex, seeds: dict[int, float], add: Callable[[int, str, float, str], None]) -> list[int]:
+def _cochange(hist: HistoryIndex, paths: list[str], seeds: dict[int, float],
+              add: Callable[[int, str, float, str], None]) -> list[int]:
     """Files that changed together with the best direct matches in past commits.
 
     The feature is the largest, over the top seeds, of the seed's relative score times the
@@ -736,12 +709,12 @@ def _cochange(ri: RankIndex, seeds: dict[int, float], add: Callable[[int, str, f
         return []
     best: dict[int, tuple[float, int, int]] = {}
     for s, sv in list(seeds.items())[:_COCHANGE_SEEDS]:
-        mine = ri.commits_of.get(s)
+        mine = hist.commits_of.get(s)
         if not mine or sv <= 0:
             continue
         together: dict[int, int] = defaultdict(int)
         for k in mine:
-            for j in ri.commits[k]:
+            for j in hist.commits[k]:
                 if j != s:
                     together[j] += 1
         for j, c in together.items():
@@ -749,8 +722,39 @@ def _cochange(ri: RankIndex, seeds: dict[int, float], add: Callable[[int, str, f
             if v > best.get(j, (0.0, 0, 0))[0]:
                 best[j] = (v, s, c)
     for j, (v, s, c) in best.items():
-        add(j, "cochange", v, f"changed with {ri.paths[s]} in {c} past commit{'s' if c > 1 else ''}" if v >= 0.1 else "")
+        add(j, "cochange", v, f"changed with {paths[s]} in {c} past commit{'s' if c > 1 else ''}" if v >= 0.1 else "")
     return list(best)
+
+
+def _past_edits(hist: HistoryIndex, q: QueryInfo, add: Callable[[int, str, float, str], None]) -> list[int]:
+    """Files changed by the past commits whose messages are most like the query (BM25 over messages).
+
+    A file's feature is the summed relative score of the best matching commits that changed
+    it, scaled so the best file has 1. Returns the files given it.
+    """
+    n = len(hist.commits)
+    scores: dict[int, float] = defaultdict(float)
+    for t in set(q.terms):
+        plist = hist.postings.get(t)
+        if not plist:
+            continue
+        idf = math.log(1 + (n - len(plist) + 0.5) / (len(plist) + 0.5))
+        for k, tf in plist:
+            scores[k] += idf * tf * (_BM25_K1 + 1) / (tf + _BM25_K1 * (1 - _BM25_B + _BM25_B * hist.msg_len[k] / hist.avg_len))
+    best = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:_PAST_EDITS]
+    if not best:
+        return []
+    top = best[0][1]
+    per_file: dict[int, float] = defaultdict(float)
+    why: dict[int, str] = {}
+    for k, v in best:
+        for i in hist.commits[k]:
+            per_file[i] += v / top
+            why.setdefault(i, f"changed by a past commit like this edit: \"{hist.subjects[k]}\"")
+    peak = max(per_file.values())
+    for i, v in per_file.items():
+        add(i, "pastedit", v / peak, why[i] if v / peak >= 0.3 else "")
+    return list(per_file)
 
 
 def _priors(q: QueryInfo, w: RankWeights) -> dict[str, float]:

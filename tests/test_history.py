@@ -118,18 +118,30 @@ def test_cochange_and_recency_reach_the_ranking_with_reasons(repo: Path, tmp_pat
     assert ranked.index(b) < [x.path for x in ranked].index("pkg/c.py")
 
     off = open_repo(repo, dataclasses.replace(cfg, history=False))
-    assert off.rank_index.history is None
+    assert off.rank_index.hist is None
     plain = rank_for(off, "make alpha return a configurable value")
     assert all("cochange" not in dict(x.features) and "recent" not in dict(x.features) for x in plain)
 
 
+def test_files_of_past_commits_like_the_query_get_a_feature_and_a_reason(repo: Path, tmp_path: Path) -> None:
+    commit(repo, {"pkg/b.py": "def beta():\n    return 21\n"}, "Retry with exponential backoff\n\nSleep between tries.")
+    commit(repo, {"pkg/c.py": "def gamma():\n    return 31\n"}, "Rename the logger")
+    r = open_repo(repo, load_config(repo, index_dir=str(tmp_path / "idx")))
+    ranked = rank_for(r, "Cap the backoff between retries")
+    assert ranked[0].path == "pkg/b.py"  # nothing in the code matches: only the past commit does
+    assert dict(ranked[0].features)["pastedit"] == 1.0
+    assert 'changed by a past commit like this edit: "Retry with exponential backoff"' in ranked[0].reasons
+    assert "pastedit" not in _features(ranked, "pkg/c.py")
+
+
 def test_live_refresh_keeps_the_history_and_rereads_it_when_files_come_and_go(repo: Path, tmp_path: Path) -> None:
     r = open_repo(repo, load_config(repo, index_dir=str(tmp_path / "idx")))
-    assert r.rank_index.history is not None
+    assert r.rank_index.hist is not None
     (repo / "pkg/a.py").write_text("def alpha():\n    return 7\n")
     edited = refresh_repo(r, ["pkg/a.py"])
-    assert edited.rank_index.history is r.rank_index.history and edited.rank_index.recent == r.rank_index.recent
+    assert edited.rank_index.hist is r.rank_index.hist
     commit(repo, {"pkg/d.py": "def delta():\n    return 4\n"})
     added = refresh_repo(edited)
-    assert added.rank_index.history is not None and added.rank_index.history.head == head_commit(repo)
-    assert added.rank_index.recent[added.rank_index.paths.index("pkg/d.py")] == 1.0
+    hist = added.rank_index.hist
+    assert hist is not None and hist.history.head == head_commit(repo)
+    assert hist.recent[added.rank_index.paths.index("pkg/d.py")] == 1.0
