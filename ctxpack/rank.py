@@ -621,29 +621,60 @@ def rank(q: QueryInfo, ri: RankIndex, w: RankWeights, focus: tuple[str, ...] = (
     if w.coef:
         # The fitted model turns every file's features (and its size, kind and depth) into a probability.
         static = _static_scores(ri, w, priors)
-        for i in range(n):
-            f = feats.get(i)
-            if f is None:  # no query evidence: only the file's own traits count (precomputed)
-                score[i] = static[i]
-                if len(feats) < _DETAILED:
-                    feats[i] = {"prior": priors[ri.kind[i]], **file_traits(ri, i)}
-                continue
+        ev = list(feats)
+        rows = []
+        for i in ev:
+            f = feats[i]
             if "prior" not in f:
                 f["prior"] = priors[ri.kind[i]]
                 f.update(file_traits(ri, i))
             rec = ri.records[ri.paths[i]]
-            score[i] = relevance(w, model_inputs(f, rec.tokens, rec.language, ri.paths[i]), f, ri.hist is not None)
-    order = sorted((i for i, s in score.items() if s > 0 or i in feats), key=lambda i: (-score[i], ri.paths[i]))
-    ranked = [
-        RankedFile(ri.paths[i], float(f"{score[i]:.6g}"), tuple(reasons.get(i, ())) or ("weak match",),
-                   tuple((k, round(feats[i][k], 6)) for k in FEATURES if k in feats[i])
-                   if i in feats and pos < _DETAILED else ())
-        for pos, i in enumerate(order)
-    ]
+            rows.append(model_inputs(f, rec.tokens, rec.language, ri.paths[i]))
+        scores = np.asarray(static, dtype=np.float64)
+        if ev:
+            boosts = np.fromiter((w.path_named * min(feats[i].get("path", 0.0) + feats[i].get("focus", 0.0), 1.0)
+                                  + w.trace_frame * min(feats[i].get("frame", 0.0), 1.0) for i in ev), np.float64, len(ev))
+            scores[ev] = _model_scores(w, np.asarray(rows, dtype=np.float64), boosts, ri.hist is not None)
+        # Paths are sorted, so the index breaks ties by path.
+        order = np.lexsort((np.arange(n), -scores)).tolist()
+        values = scores.tolist()
+    else:
+        order = sorted((i for i, s in score.items() if s > 0 or i in feats), key=lambda i: (-score[i], ri.paths[i]))
+        values = [score.get(i, 0.0) for i in range(n)]
+    ranked = []
+    for pos, i in enumerate(order):
+        f = feats.get(i)
+        if pos < _DETAILED:
+            if f is None:  # no query evidence: the file's own traits
+                f = {"prior": priors[ri.kind[i]], **file_traits(ri, i)}
+            detail = tuple((k, round(v, 6)) for k, v in sorted(f.items(), key=_feature_pos))
+        else:
+            detail = ()
+        ranked.append(RankedFile(ri.paths[i], float(f"{values[i]:.6g}"), tuple(reasons.get(i, ())) or ("weak match",),
+                                 detail))
     ranked.sort(key=lambda r: (-r.score, r.path))  # rounding to 6 digits may tie: path breaks ties
-    seen = {r.path for r in ranked}
-    rest = [RankedFile(p, 0.0, ("no match",)) for p in ri.paths if p not in seen]
-    return ranked + rest
+    if len(ranked) < n:
+        seen = {r.path for r in ranked}
+        ranked += [RankedFile(p, 0.0, ("no match",)) for p in ri.paths if p not in seen]
+    return ranked
+
+
+_FEATURE_POS = {k: n for n, k in enumerate(FEATURES)}
+
+
+def _feature_pos(item: tuple[str, float]) -> int:
+    return _FEATURE_POS[item[0]]
+
+
+def _model_scores(w: RankWeights, x: np.ndarray, boosts: np.ndarray, history: bool) -> np.ndarray:
+    """``relevance`` for many files at once: rows of ``x`` are ``model_inputs``."""
+    if history and w.history_coef:
+        coef, b = w.history_coef, w.history_intercept
+    else:
+        coef, b = w.coef, w.intercept
+        x = x[:, : len(coef)]
+    z = x @ np.asarray(coef, dtype=np.float64) + b + boosts
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -30.0, 30.0)))
 
 
 def _dense_features(dense: dict[int, tuple[float, str]], add: Callable[[int, str, float, str], None]) -> None:
