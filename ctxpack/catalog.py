@@ -232,6 +232,8 @@ def pack_many(repos: dict[str, Any], query: str, *, budget: int | None = None, f
                       map_share=cfg.map_share, size_exponent=cfg.size_exponent)
     lanes = [repos[n].lanes() for n in names]
     dense = [ln["dense"] for ln in lanes]
+    commits = sum(ln["history"] for ln in lanes if ln["history"] is not False)
     pack.lanes.update({"lexical": True, "dense": True if all(d is True for d in dense) else
-                       False if all(d is False for d in dense) else "partial"})
+                       False if all(d is False for d in dense) else "partial",
+                       "history": commits if any(ln["history"] is not False for ln in lanes) else False})
     return pack

@@ -347,11 +347,15 @@ class Repo:
         return self._dense
 
     def lanes(self) -> dict[str, object]:
-        """Which ranking lanes are ready: ``{"lexical": true, "dense": true | "n/m chunks" | false}``."""
+        """Which ranking lanes are ready: ``{"lexical": true, "dense": true | "n/m chunks" | false,
+        "history": <commits used> | false}``."""
         lane = self.dense_lane()
+        hist = self.rank_index.hist
+        history: int | bool = len(hist.commits) if hist is not None else False
         if lane is None:
-            return {"lexical": True, "dense": False}
-        return {"lexical": True, "dense": True if lane.ready == lane.total else f"{lane.ready}/{lane.total} chunks"}
+            return {"lexical": True, "dense": False, "history": history}
+        return {"lexical": True, "dense": True if lane.ready == lane.total else f"{lane.ready}/{lane.total} chunks",
+                "history": history}
 
 
 # ---- the dense lane -------------------------------------------------------------------------

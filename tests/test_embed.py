@@ -74,7 +74,7 @@ def test_model_switch_keeps_vectors_apart(shop: Path) -> None:
     other = HashEmbedder(32)
     repo = open_repo(shop, cfg, embedder=other)
     total = len(_hashes(shop))
-    assert repo.lanes() == {"lexical": True, "dense": f"0/{total} chunks"}  # never the 64-d vectors
+    assert repo.lanes() == {"lexical": True, "dense": f"0/{total} chunks", "history": False}  # never the 64-d vectors
     assert dense_scores(repo, "payment retry") is None
     embed_index(shop, cfg, embedder=other)
     repo = open_repo(shop, cfg, embedder=other)
@@ -99,7 +99,7 @@ def test_partial_lane_is_used_and_reported(shop: Path) -> None:
     assert st.embedded == 16 and not st.complete
     repo = open_repo(shop, cfg, embedder=HashEmbedder())
     p = pack_for(repo, "payment retry", budget=4000, fmt="json")
-    assert p.lanes == {"lexical": True, "dense": f"16/{st.chunks} chunks"}
+    assert p.lanes == {"lexical": True, "dense": f"16/{st.chunks} chunks", "history": False}
     assert pack_to_dict(p)["lanes"]["dense"] == f"16/{st.chunks} chunks"
     waited = pack_for(repo, "payment retry", budget=4000, fmt="json", wait_embeddings=True)
     assert waited.lanes["dense"] is True
@@ -198,7 +198,7 @@ def test_real_model_cli_index_then_pack_reports_lanes(shop: Path) -> None:
     r = runner.invoke(main, ["pack", str(shop), "--query", SEMANTIC_QUERY, "--budget", "3000", "--format", "json"],
                       env=env, catch_exceptions=False)
     out = json.loads(r.stdout)
-    assert out["lanes"] == {"lexical": True, "dense": True}
+    assert out["lanes"] == {"lexical": True, "dense": True, "history": False}
     assert out["files"][0]["path"] == "shop/services/notifications.py"
     r = runner.invoke(main, ["pack", str(shop), "--query", SEMANTIC_QUERY, "--budget", "3000", "--format", "json",
                              "--no-embed"], env=env, catch_exceptions=False)
