@@ -16,7 +16,7 @@ from pathlib import PurePosixPath
 from .chunk import estimate_tokens
 from .errors import BudgetError, Cancelled
 from .models import Chunk, FileRecord, Pack, PackedFile, RankedFile, Redaction, Skipped, Symbol
-from .render import block, footer, header, render_context
+from .render import block_parts, context_parts, footer, header
 from .terms import terms
 from .tokens import TokenCounter
 
@@ -126,7 +126,7 @@ def _fit_map(order: list[str], symbols_for: Callable[[str], list[Symbol]], room:
         chosen.append(path)
     while chosen:
         body = repo_map_text(chosen, symbols_for)
-        t = counter.count(block(fmt, "", "map", body))
+        t = block_tokens(counter, fmt, "", "map", body)
         if t <= room:
             return body, t
         chosen = chosen[: int(len(chosen) * 0.9)]
@@ -207,13 +207,13 @@ def pack_files(
         if text is None:
             return True
         body = full_body(text)
-        t = counter.count(block(fmt, r.path, "full", body, rec.language))
+        t = block_tokens(counter, fmt, r.path, "full", body, rec.language)
         if t > remaining:
             return False
         cleaned = clean(r.path, body, 1)
         if cleaned != body:
             body = cleaned
-            t = counter.count(block(fmt, r.path, "full", body, rec.language))
+            t = block_tokens(counter, fmt, r.path, "full", body, rec.language)
             if t > remaining:
                 found.pop(r.path, None)
                 return False
@@ -256,7 +256,7 @@ def pack_files(
             body = clean(r.path, inputs.skeleton_for(r.path) if inputs.skeleton_for else
                          skeleton_text(inputs.symbols_for(r.path)), 0)
             if body:
-                t = counter.count(block(fmt, r.path, "skeleton", body, rec.language))
+                t = block_tokens(counter, fmt, r.path, "skeleton", body, rec.language)
                 if t <= min(remaining, budget * skeleton_share):
                     add(PackedFile(r.path, "skeleton", body, t, r.score, r.reasons, (), rec.language))
                     skeletons += 1
@@ -296,7 +296,7 @@ def _as_chunks(r: RankedFile, rec: FileRecord, inputs: PackInputs, qterms: set[s
     rel = {id(c): _chunk_relevance(c, qterms, names) for c in chunks}
     order = sorted(chunks, key=lambda c: (-rel[id(c)], c.start_line))
     chosen: list[Chunk] = []
-    total = counter.count(block(fmt, r.path, "chunks", "", rec.language, ((1, 1),))) + 8
+    total = block_tokens(counter, fmt, r.path, "chunks", "", rec.language, ((1, 1),)) + 8
     for c in order:
         if rel[id(c)] <= 0 and chosen:
             break
@@ -307,21 +307,29 @@ def _as_chunks(r: RankedFile, rec: FileRecord, inputs: PackInputs, qterms: set[s
         total += cost
     while chosen:
         body, ranges = _numbered_chunks(chosen)
-        b = block(fmt, r.path, "chunks", body, rec.language, ranges)
-        t = counter.count(b)
+        t = block_tokens(counter, fmt, r.path, "chunks", body, rec.language, ranges)
         if t <= room:
             return PackedFile(r.path, "chunks", body, t, r.score, r.reasons, ranges, rec.language)
         chosen.pop()
     return None
 
 
+def block_tokens(counter: TokenCounter, fmt: str, path: str, mode: str, body: str, language: str = "text",
+                 ranges: tuple[tuple[int, int], ...] = ()) -> int:
+    """Exact tokens of a file's rendered block; the body's count is memoized on its own, so a
+    file counted once (or pre-counted by a warm server's worker) costs a digest, not an encode."""
+    return counter.count_joined(list(block_parts(fmt, path, mode, body, language, ranges)))
+
+
 def _finalize(query: str, budget: int, counter: TokenCounter, fmt: str, packed: list[PackedFile],
               skipped: tuple[Skipped, ...]) -> Pack:
     pack = Pack(query, budget, counter.name, tuple(packed), skipped, 0, "", fmt)
     while True:
-        context = render_context(pack)
-        tokens = counter.count(context)
+        parts = context_parts(pack)
+        # Blocks join cleanly (see render): the whole is the sum of the blocks' exact counts.
+        tokens = counter.count_joined(parts, [counter.count(parts[0]), *(f.tokens for f in pack.files),
+                                              counter.count(parts[-1])])
         if tokens <= budget:
-            return replace(pack, context=context, tokens=tokens)
+            return replace(pack, context="".join(parts), tokens=tokens)
         # Boundary effects between blocks made the whole longer than its parts: drop the last item.
         pack = replace(pack, files=pack.files[:-1])

@@ -318,14 +318,30 @@ class Repo:
         self._redacted[key] = hit if hit[1] else None
         return hit
 
-    def scan_secrets(self) -> dict[tuple[str, int, bytes], tuple[str, tuple[Redaction, ...]] | None]:
-        """Redact every indexed file whole, as a pack would (a warm server runs this in a worker process
-        and merges the result into its memo, so packs skip the scan)."""
+    def prepare(self) -> tuple[dict[tuple[str, int, bytes], tuple[str, tuple[Redaction, ...]] | None], dict[bytes, int]]:
+        """What packing every indexed file whole would compute: its redaction (when redaction is on)
+        and its body's token count. A warm server runs this in a worker process and merges the
+        results into its memos (``Repo._redacted``, the TokenCounter's), so packs skip both.
+
+        Returns:
+            (redaction memo, token-count memo entries).
+        """
+        bodies = []
         for rel in self.snapshot.files:
             text = self.read_text(rel)
             if text is not None:
-                self.redact(rel, full_body(text), 1)
-        return self._redacted
+                body = full_body(text)
+                bodies.append(self.redact(rel, body, 1)[0] if self.cfg.redact else body)
+        return self._redacted, get_counter(self.cfg.encoding).known(bodies)
+
+    def adopt(self, prepared: tuple[dict[tuple[str, int, bytes], tuple[str, tuple[Redaction, ...]] | None],
+                                    dict[bytes, int]]) -> None:
+        """Merge what ``prepare`` computed (maybe in another process) into this process's memos.
+
+        Both are keyed by content digest: a file changed since is simply not a hit."""
+        found, counts = prepared
+        self._redacted.update(found)
+        get_counter(self.cfg.encoding).remember(counts)
 
     def chunks_for(self, paths: list[str]) -> list[Chunk]:
         """Indexed chunks of files, their text cut from the files' current lines."""

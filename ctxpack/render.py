@@ -1,8 +1,8 @@
 """Render packed files as xml, markdown, plain text or JSON.
 
-Every file block starts with a non-space character and ends with a newline, so the
-tokens of a whole rendering are (almost exactly) the sum of its blocks; the packer
-still counts the final text and trims until it fits.
+Every file block starts with a printable non-space character and ends with a newline,
+so the tokens of a whole rendering are exactly the sum of its blocks' (``tokens.joins_cleanly``):
+the packer adds up counts instead of re-counting the whole text.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 from .models import Pack
 
-__all__ = ["JSON_SCHEMA_VERSION", "block", "footer", "header", "pack_to_dict", "render", "render_context"]
+__all__ = ["JSON_SCHEMA_VERSION", "block", "block_parts", "context_parts", "footer", "header", "pack_to_dict", "render", "render_context"]
 
 JSON_SCHEMA_VERSION = 1
 
@@ -48,30 +48,38 @@ def _ctx_fmt(fmt: str) -> str:
 
 def block(fmt: str, path: str, mode: str, body: str, language: str = "text", ranges: tuple[tuple[int, int], ...] = ()) -> str:
     """One file's block. ``body`` must end with a newline (or be empty)."""
+    return "".join(block_parts(fmt, path, mode, body, language, ranges))
+
+
+def block_parts(fmt: str, path: str, mode: str, body: str, language: str = "text",
+                ranges: tuple[tuple[int, int], ...] = ()) -> tuple[str, str, str]:
+    """``block`` as (opening, body, closing): the body can be counted on its own (and memoized)."""
     if body and not body.endswith("\n"):
         body += "\n"
     fmt = _ctx_fmt(fmt)
     if fmt == "xml":
         if mode == "map":
-            return f"<repo_map>\n{body}</repo_map>\n"
+            return "<repo_map>\n", body, "</repo_map>\n"
         extra = f' lines="{_ranges_attr(ranges)}"' if mode == "chunks" else ""
-        return f'<file path="{_xml_attr(path)}" mode="{mode}"{extra}>\n{body}</file>\n'
+        return f'<file path="{_xml_attr(path)}" mode="{mode}"{extra}>\n', body, "</file>\n"
     if fmt == "markdown":
         lang = "" if language == "text" else language
         title = "Repository map" if mode == "map" else f"{path}" + ("" if mode == "full" else f" ({mode}{', lines ' + _ranges_attr(ranges) if mode == 'chunks' else ''})")
         f = _fence(body)
-        return f"## {title}\n\n{f}{lang}\n{body}{f}\n\n"
+        return f"## {title}\n\n{f}{lang}\n", body, f"{f}\n\n"
     title = "repository map" if mode == "map" else path + ("" if mode == "full" else f" [{mode}{' ' + _ranges_attr(ranges) if mode == 'chunks' else ''}]")
-    return f"==> {title} <==\n{body}\n"
+    return f"==> {title} <==\n", body, "\n"
 
 
 def render_context(pack: Pack) -> str:
     """The prompt text of a pack in its format (xml for json)."""
-    parts = [header(pack.format)]
-    for f in pack.files:
-        parts.append(block(pack.format, f.path, f.mode, f.text, f.language, f.ranges))
-    parts.append(footer(pack.format))
-    return "".join(parts)
+    return "".join(context_parts(pack))
+
+
+def context_parts(pack: Pack) -> list[str]:
+    """``render_context`` before joining: header, one block per file, footer."""
+    return [header(pack.format), *(block(pack.format, f.path, f.mode, f.text, f.language, f.ranges) for f in pack.files),
+            footer(pack.format)]
 
 
 def pack_to_dict(pack: Pack) -> dict[str, Any]:

@@ -105,19 +105,18 @@ class RepoService:
         self._swap(open_repo(self.root, self.cfg, refresh=True))
         self.state = "ready"
         self.start_embedding()
-        if self.cfg.redact:
-            threading.Thread(target=self._warm_redaction, name=f"secrets:{self.name}", daemon=True).start()
+        threading.Thread(target=self._prepare, name=f"prepare:{self.name}", daemon=True).start()
 
-    def _warm_redaction(self) -> None:
+    def _prepare(self) -> None:
         try:
-            found = self.worker.run(_scan_secrets, self.root, self.cfg)  # type: ignore[union-attr]
-        except Exception as exc:  # only a speed-up: packs scan what they include themselves
+            prepared = self.worker.run(_prepare, self.root, self.cfg)  # type: ignore[union-attr]
+        except Exception as exc:  # only a speed-up: packs scan and count what they include themselves
             if not self._stop.is_set():
-                log.warning("secret pre-scan of %s failed: %s", self.root, exc)
+                log.warning("pre-scan of %s failed: %s", self.root, exc)
             return
         repo = self._repo
         if repo is not None:
-            repo._redacted.update(found)  # keyed by content digest: a file changed since is simply not a hit
+            repo.adopt(prepared)
 
     @property
     def repo(self) -> Repo:
@@ -391,9 +390,9 @@ def _persist(root: Path, cfg: Config) -> tuple[dict[str, str], Any]:
     return {p: r.sha1 for p, r in snap.files.items()}, snap.manifest
 
 
-def _scan_secrets(root: Path, cfg: Config) -> dict[tuple[str, int, bytes], Any]:
-    """In the worker process: redaction results for every indexed file, whole."""
-    return open_repo(root, cfg, refresh=False).scan_secrets()
+def _prepare(root: Path, cfg: Config) -> tuple[dict[tuple[str, int, bytes], Any], dict[bytes, int]]:
+    """In the worker process: redaction results and token counts for every indexed file, whole."""
+    return open_repo(root, cfg, refresh=False).prepare()
 
 
 def check_rel_path(repo: Repo, path: str) -> str:

@@ -23,7 +23,7 @@ from .errors import ConfigError, CtxpackError
 if TYPE_CHECKING:
     import tiktoken
 
-__all__ = ["TokenCounter", "get_counter"]
+__all__ = ["TokenCounter", "get_counter", "joins_cleanly"]
 
 _URL = "https://openaipublic.blob.core.windows.net/encodings/{name}.tiktoken"
 # The hashes tiktoken checks (tiktoken_ext/openai_public.py).
@@ -110,6 +110,25 @@ def _load_encoding(name: str) -> tiktoken.Encoding:
 
 _MEMO_MIN_CHARS = 2_000  # shorter texts are cheaper to count than to hash
 _MEMO_MAX = 50_000
+_CHECK = os.environ.get("CTXPACK_CHECK_TOKENS") == "1"  # tests: verify every joined count against a full count
+
+
+def joins_cleanly(left: str, right: str) -> bool:
+    """True when ``count(left + right) == count(left) + count(right)`` in every supported encoding.
+
+    tiktoken first splits text into pieces with a regular expression and merges tokens only
+    within a piece. When ``left`` ends with a newline and ``right`` starts with a printable
+    ASCII character other than a space or ``/``, no piece pattern of o200k_base or
+    cl100k_base can run across the join: a piece that reaches a newline continues only with
+    more whitespace (or ``/``, o200k's ``[\\r\\n/]*``), and the one lookahead, ``\\s+(?!\\S)``,
+    only shortens whitespace runs that do not end in a newline. So the pieces, and the
+    tokens, of the whole are those of the parts. (Tests check every joined count in the
+    suite against a full count.)
+    """
+    if not left or not right:
+        return True
+    c = right[0]
+    return left[-1] == "\n" and "!" <= c <= "~" and c != "/"
 
 
 class TokenCounter:
@@ -132,7 +151,7 @@ class TokenCounter:
             return 0
         if len(text) < _MEMO_MIN_CHARS:
             return len(self._enc.encode_ordinary(text))
-        key = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+        key = self.digest(text)
         n = self._memo.get(key)
         if n is None:
             n = len(self._enc.encode_ordinary(text))
@@ -140,6 +159,38 @@ class TokenCounter:
                 self._memo.clear()
             self._memo[key] = n
         return n
+
+    def count_joined(self, parts: list[str], counts: list[int] | None = None) -> int:
+        """Tokens of ``"".join(parts)``, from the parts' counts (``counts``, or counted here) when
+        every join is clean (``joins_cleanly``), else by counting the joined text."""
+        kept = [(p, counts[k] if counts is not None else -1) for k, p in enumerate(parts) if p]
+        if any(not joins_cleanly(a, b) for (a, _), (b, _) in zip(kept, kept[1:])):
+            return self.count("".join(parts))
+        n = sum(c if c >= 0 else self.count(p) for p, c in kept)
+        if _CHECK:
+            full = self.count("".join(parts))
+            assert n == full, f"joined count {n} != {full} for parts starting {[p[:20] for p, _ in kept]!r}"
+        return n
+
+    @staticmethod
+    def digest(text: str) -> bytes:
+        """The memo key of ``text``."""
+        return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+    def known(self, texts: list[str]) -> dict[bytes, int]:
+        """Memo entries for ``texts`` (counted now if needed), to hand to another process's counter."""
+        out = {}
+        for t in texts:
+            if len(t) >= _MEMO_MIN_CHARS:
+                n = self.count(t)
+                out[self.digest(t)] = n
+        return out
+
+    def remember(self, entries: dict[bytes, int]) -> None:
+        """Add memo entries counted elsewhere (``known``) for the same encoding."""
+        if len(self._memo) + len(entries) > _MEMO_MAX:
+            self._memo.clear()
+        self._memo.update(entries)
 
     def count_many(self, texts: list[str]) -> list[int]:
         """Token counts of several texts (batched across threads)."""

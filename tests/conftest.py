@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 import pytest
+
+# Every token count the packer derives by adding up parts is checked against a full count.
+os.environ["CTXPACK_CHECK_TOKENS"] = "1"
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_repos"

@@ -115,3 +115,22 @@ def test_repo_map_is_a_tree_of_what_was_left_out(indexed_samples: dict[str, Path
     listed = {line.strip().split(":")[0] for line in body.splitlines() if not line.strip().endswith("/")}
     assert not (listed & packed - {"__init__.py"})
     assert "<repo_map>" in pack.context
+
+
+def test_prepared_counts_are_exact_and_packs_use_them(tmp_path: Path) -> None:
+    from ctxpack.pack import full_body
+    from ctxpack.tokens import TokenCounter
+
+    root = tmp_path / "r"
+    (root / "pkg").mkdir(parents=True)
+    big = "".join(f"def handler_{i}(request):\n    return respond(request, code={i})\n\n\n" for i in range(80))
+    (root / "pkg" / "handlers.py").write_text(big)
+    (root / "pkg" / "small.py").write_text("X = 1\n")
+    repo = open_repo(root, load_config(root, index_dir=str(tmp_path / "idx")))
+    _, counts = repo.prepare()
+    fresh = TokenCounter("o200k_base")  # not the shared one: an independent exact count
+    assert counts == {TokenCounter.digest(full_body(big)): fresh.count(big)}  # small files are not worth a memo entry
+    repo.adopt(({}, counts))
+    p = pack_for(repo, "handler respond", budget=32_000)
+    assert p.files[0].path == "pkg/handlers.py" and p.files[0].mode == "full"
+    assert p.tokens == fresh.count(p.context)

@@ -102,7 +102,7 @@ def test_server_prescan_redacts_the_same(tmp_path: Path) -> None:
     svc.load()
     try:
         rs = svc.get(None)
-        rs._warm_redaction()  # what load() started in the background, run to the end here
+        rs._prepare()  # what load() started in the background, run to the end here
         memo = rs.repo._redacted
         assert {k[0] for k in memo} >= set(rs.repo.snapshot.files)  # every file scanned by the worker
         assert memo[next(k for k in memo if k[0] == "app/settings.py")] is not None  # its secrets are recorded

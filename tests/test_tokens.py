@@ -4,9 +4,11 @@ import hashlib
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ctxpack.errors import ConfigError
-from ctxpack.tokens import TokenCounter
+from ctxpack.tokens import TokenCounter, get_counter, joins_cleanly
 
 
 def test_offline_tables_verified_and_cached(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -48,3 +50,28 @@ def test_truncate_never_exceeds(limit: int) -> None:
     cut = c.truncate(text, limit)
     assert c.count(cut) <= limit
     assert text.startswith(cut)
+
+
+# Text that stresses tiktoken's piece boundaries: newlines, runs of spaces, slashes, digits,
+# punctuation, contractions, letters with marks, and any other character.
+_edge = st.text(alphabet=st.sampled_from(list("\n\r \t/'sS0123456789<>#=`{}()-_.:;\"é\u0301\u00a0\u3000x")) | st.characters(),
+                max_size=40)
+
+
+@settings(max_examples=400, deadline=None)
+@given(left=_edge, right=_edge, encoding=st.sampled_from(["o200k_base", "cl100k_base"]))
+def test_clean_joins_add_up_exactly(left: str, right: str, encoding: str) -> None:
+    c = get_counter(encoding)
+    if joins_cleanly(left, right):
+        assert c.count(left + right) == c.count(left) + c.count(right)
+    left, right = left + "\n", "<" + right  # how rendered blocks meet
+    assert joins_cleanly(left, right)
+    assert c.count(left + right) == c.count(left) + c.count(right)
+    assert c.count_joined([left, right]) == c.count(left + right)
+
+
+def test_unclean_joins_are_counted_whole() -> None:
+    c = get_counter("o200k_base")
+    assert not joins_cleanly("a\n", "  b") and not joins_cleanly("a\n", "/b") and not joins_cleanly("a", "b")
+    for left, right in (("x = 1\n", "\n\ny"), ("a\n", "//b"), ("ab", "cd")):
+        assert c.count_joined([left, right]) == c.count(left + right)
