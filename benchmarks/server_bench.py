@@ -84,7 +84,7 @@ def _queries(repo: Path, n: int) -> list[str]:
     from ctxpack.store import IndexStore
 
     snap = IndexStore(Path(os.environ["CTXPACK_INDEX_DIR"])).load()
-    defs = sorted({s.name for s in snap.symbols if s.kind == "def" and len(s.name) > 4})
+    defs = sorted({s.name for ss in snap.symbols.values() for s in ss if s.kind == "def" and len(s.name) > 4})
     paths = sorted(snap.files)
     rng = random.Random(7)
     forms = ["fix the bug in {s} when the input is empty", "add an option to {s} and document it",

@@ -630,12 +630,9 @@ def open_repo(path: str | os.PathLike[str], cfg: Config, *, refresh: bool = True
         _, snap = _locked_update(root, store, cfg, False, progress, load=True)
     if snap is None:
         raise IndexNotFound(f"no index for {root}. Run: ctxpack index {root}")
-    by_path: dict[str, list[Symbol]] = defaultdict(list)
-    for s in snap.symbols:
-        if s.kind == "def":
-            by_path[s.path].append(s)
+    by_path = {p: defs for p, ss in snap.symbols.items() if (defs := [s for s in ss if s.kind == "def"])}
     ri = build_rank_index(snap.files, snap.file_terms, snap.symbols, read_history(root, store.dir) if cfg.history else None)
-    return Repo(root, cfg, store, snap, ri, dict(by_path), embedder)
+    return Repo(root, cfg, store, snap, ri, by_path, embedder)
 
 
 def refresh_repo(repo: Repo, paths: Iterable[str] | None = None) -> Repo:
@@ -677,7 +674,8 @@ def refresh_repo(repo: Repo, paths: Iterable[str] | None = None) -> Repo:
         if defs:
             by_path[path] = defs
     gone = set(removed) | new_symbols.keys()
-    symbols = (*(s for s in snap.symbols if s.path not in gone), *(s for ss in new_symbols.values() for s in ss))
+    symbols = {p: ss for p, ss in snap.symbols.items() if p not in gone}
+    symbols.update({p: tuple(ss) for p, ss in new_symbols.items() if ss})
     new_snap = IndexSnapshot(files, file_terms, symbols, chunks, snap.manifest)
     ri = (None if removed else patch_rank_index(repo.rank_index, snap.file_terms, files, file_terms, new_symbols))
     if ri is None:

@@ -19,7 +19,7 @@ import bisect
 import math
 import re
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
@@ -156,7 +156,7 @@ def _file_defs(symbols: list[Symbol]) -> tuple[list[Symbol], list[tuple[str, str
 
 
 def build_rank_index(records: dict[str, FileRecord], file_terms: dict[str, tuple[list[str], list[int]]],
-                     symbols: tuple[Symbol, ...], history: History | None = None) -> RankIndex:
+                     symbols: Mapping[str, Sequence[Symbol]], history: History | None = None) -> RankIndex:
     """Build postings, definition maps, the file graph and the history signals from an index snapshot.
 
     The result depends only on the snapshot's content (and the history), not on the order of its rows.
@@ -176,11 +176,7 @@ def build_rank_index(records: dict[str, FileRecord], file_terms: dict[str, tuple
         stems[PurePosixPath(p).stem.lower()].append(i)
     avg = (sum(doc_len) / len(doc_len)) if doc_len else 1.0
 
-    per_file: dict[int, list[Symbol]] = defaultdict(list)
-    for s in symbols:
-        i = idx.get(s.path)
-        if i is not None:
-            per_file[i].append(s)
+    per_file = {idx[p]: ss for p, ss in symbols.items() if p in idx and ss}
     names: dict[str, set[int]] = defaultdict(set)
     lowers: dict[str, set[int]] = defaultdict(set)
     def_symbols: dict[int, list[Symbol]] = {}

@@ -139,7 +139,7 @@ class IndexSnapshot:
 
     files: dict[str, FileRecord]
     file_terms: dict[str, tuple[list[str], list[int]]]
-    symbols: tuple[Symbol, ...]
+    symbols: dict[str, tuple[Symbol, ...]]  # path -> its symbols (files with none are absent)
     chunks: dict[str, list[ChunkSpan]]
     manifest: Manifest
 
@@ -153,8 +153,11 @@ def _snapshot_from_columns(cols: dict[str, dict[str, list[Any]]], man: Manifest)
     }
     file_terms = {p: (t, c) for p, t, c in zip(f["path"], f["terms"], f["counts"], strict=True)}
     s = cols["symbols"]
-    symbols = tuple(map(Symbol, s["path"], s["name"], s["kind"], s["category"], s["line"], s["end_line"],
-                        s["signature"], s["parent"], s["doc"]))
+    per_path: dict[str, list[Symbol]] = {}
+    for sym in map(Symbol, s["path"], s["name"], s["kind"], s["category"], s["line"], s["end_line"],
+                   s["signature"], s["parent"], s["doc"]):
+        per_path.setdefault(sym.path, []).append(sym)
+    symbols = {p: tuple(v) for p, v in per_path.items()}
     c = cols["chunks"]
     chunks: dict[str, list[ChunkSpan]] = {}
     for path, a, b, tok, h, cid, syms in zip(c["path"], c["start_line"], c["end_line"], c["tokens"],

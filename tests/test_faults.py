@@ -37,7 +37,7 @@ def _make_repo(root: Path, n: int = 150, tag: str = "a") -> Path:
 def _state(index_dir: Path) -> tuple[dict[str, str], int, int]:
     snap = IndexStore(index_dir).load()
     n_chunks = sum(len(v) for v in snap.chunks.values())
-    return {p: r.sha1 for p, r in snap.files.items()}, len(snap.symbols), n_chunks
+    return {p: r.sha1 for p, r in snap.files.items()}, sum(map(len, snap.symbols.values())), n_chunks
 
 
 def _index_cmd(repo: Path, index_dir: Path) -> list[str]:

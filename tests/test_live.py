@@ -39,7 +39,9 @@ def _as_on_disk(repo: Repo) -> None:
     disk = open_repo(repo.root, repo.cfg, refresh=False)
     assert {p: r.sha1 for p, r in repo.snapshot.files.items()} == {p: r.sha1 for p, r in disk.snapshot.files.items()}
     assert repo.snapshot.chunks == disk.snapshot.chunks
-    assert sorted(map(repr, repo.snapshot.symbols)) == sorted(map(repr, disk.snapshot.symbols))
+    assert repo.snapshot.symbols.keys() == disk.snapshot.symbols.keys()
+    for path, syms in repo.snapshot.symbols.items():
+        assert sorted(map(repr, syms)) == sorted(map(repr, disk.snapshot.symbols[path]))
     _same_index(repo.rank_index, disk.rank_index)
     for budget in (2000, 8000):
         assert pack_for(repo, QUERY, budget=budget).context == pack_for(disk, QUERY, budget=budget).context

@@ -29,7 +29,7 @@ def test_index_then_incremental(shop: Path) -> None:
 
     repo = open_repo(shop, cfg, refresh=False)
     assert "shop/services/notifications.py" not in repo.snapshot.files
-    defs = {s.name for s in repo.snapshot.symbols if s.path == "shop/services/pricing.py"}
+    defs = {s.name for s in repo.snapshot.symbols["shop/services/pricing.py"]}
     assert "loyalty_bonus" in defs
 
 
