@@ -631,35 +631,26 @@ def rank(q: QueryInfo, ri: RankIndex, w: RankWeights, focus: tuple[str, ...] = (
             boosts = np.fromiter((w.path_named * min(feats[i].get("path", 0.0) + feats[i].get("focus", 0.0), 1.0)
                                   + w.trace_frame * min(feats[i].get("frame", 0.0), 1.0) for i in ev), np.float64, len(ev))
             scores[ev] = _model_scores(w, np.asarray(rows, dtype=np.float64), boosts, ri.hist is not None)
-        # Paths are sorted, so the index breaks ties by path.
-        order = np.lexsort((np.arange(n), -scores)).tolist()
-        values = scores.tolist()
+        values = [float(f"{v:.6g}") for v in scores.tolist()]  # reported scores: 6 significant digits
+        # Best first; paths are sorted, so the index breaks ties (equal reported scores) by path.
+        order = np.lexsort((np.arange(n), -np.asarray(values))).tolist()
     else:
-        order = sorted((i for i, s in score.items() if s > 0 or i in feats), key=lambda i: (-score[i], ri.paths[i]))
-        values = [score.get(i, 0.0) for i in range(n)]
+        values = [float(f"{score.get(i, 0.0):.6g}") for i in range(n)]
+        order = sorted((i for i, s in score.items() if s > 0 or i in feats), key=lambda i: (-values[i], i))
     ranked = []
     for pos, i in enumerate(order):
         f = feats.get(i)
         if pos < _DETAILED:
             if f is None:  # no query evidence: the file's own traits
                 f = {"prior": priors[ri.kind[i]], **file_traits(ri, i)}
-            detail = tuple((k, round(v, 6)) for k, v in sorted(f.items(), key=_feature_pos))
+            detail = tuple(f.items())
         else:
             detail = ()
-        ranked.append(RankedFile(ri.paths[i], float(f"{values[i]:.6g}"), tuple(reasons.get(i, ())) or ("weak match",),
-                                 detail))
-    ranked.sort(key=lambda r: (-r.score, r.path))  # rounding to 6 digits may tie: path breaks ties
+        ranked.append(RankedFile(ri.paths[i], values[i], tuple(reasons.get(i, ())) or ("weak match",), detail))
     if len(ranked) < n:
         seen = {r.path for r in ranked}
         ranked += [RankedFile(p, 0.0, ("no match",)) for p in ri.paths if p not in seen]
     return ranked
-
-
-_FEATURE_POS = {k: n for n, k in enumerate(FEATURES)}
-
-
-def _feature_pos(item: tuple[str, float]) -> int:
-    return _FEATURE_POS[item[0]]
 
 
 def _model_scores(w: RankWeights, x: np.ndarray, boosts: np.ndarray, history: bool) -> np.ndarray:
