@@ -14,6 +14,7 @@ it does not serve.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -44,7 +45,8 @@ class _Worker:
             if self._pool is None:
                 import multiprocessing
 
-                self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+                self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+                                                 initializer=_exit_with_parent, initargs=(os.getpid(),))
             return self._pool
 
     def run(self, fn: Callable[..., Any], *args: Any) -> Any:
@@ -65,6 +67,18 @@ class _Worker:
             if self._pool is not None:
                 self._pool.shutdown(wait=True, cancel_futures=True)
                 self._pool = None
+
+
+def _exit_with_parent(parent: int) -> None:
+    """In the worker process: exit as soon as the serving process is gone (killed, crashed).
+
+    A worker left behind would otherwise sit on memory (and on the index's write lock)."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 @dataclass

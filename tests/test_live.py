@@ -153,3 +153,24 @@ def test_service_update_is_immediate_and_reaches_the_disk(shop: Path) -> None:
         assert rs.repo.snapshot.manifest == disk.snapshot.manifest  # memory adopted the written manifest
     finally:
         svc.close()
+
+
+def test_worker_process_exits_when_the_server_dies() -> None:
+    import os
+    import subprocess
+    import sys
+    import time
+
+    code = ("import os; from ctxpack.service import _Worker; w = _Worker(); "
+            "print(w.run(os.getpid), flush=True); os._exit(1)")  # dies without closing anything
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    worker = int(out.stdout.strip())
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(worker, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    os.kill(worker, 9)
+    raise AssertionError("the worker outlived its server")
