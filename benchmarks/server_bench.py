@@ -131,7 +131,9 @@ def main() -> None:
         deadline = time.monotonic() + 120
         while True:
             try:
-                if httpx.get(f"{url}/status", timeout=2).json()["repos"][0]["state"] == "ready":
+                st = httpx.get(f"{url}/status", timeout=2).json()["repos"][0]
+                # Warm: loaded, and the worker's start-up scan (secrets, token counts) merged.
+                if st["state"] == "ready" and st.get("prepared") != "pending":
                     break
             except (httpx.HTTPError, KeyError, IndexError, ValueError):
                 pass

@@ -99,6 +99,7 @@ class RepoService:
     worker: _Worker | None = None  # the process that writes indexes and pre-scans (shared by a Service's repos)
     _own_worker: bool = field(default=False, init=False)
     persisted: str = "current"  # current | pending | error: ...
+    prepared: str = "pending"  # pending | done | error: ...  (the worker's pre-scan and pre-count)
     _embed_thread: threading.Thread | None = None
     state: str = "starting"  # starting | ready | updating | error
     error: str | None = None
@@ -127,10 +128,12 @@ class RepoService:
         except Exception as exc:  # only a speed-up: packs scan and count what they include themselves
             if not self._stop.is_set():
                 log.warning("pre-scan of %s failed: %s", self.root, exc)
+            self.prepared = f"error: {exc}"
             return
         repo = self._repo
         if repo is not None:
             repo.adopt(prepared)
+        self.prepared = "done"
 
     @property
     def repo(self) -> Repo:
@@ -280,7 +283,7 @@ class RepoService:
         repo = self._repo
         out: dict[str, Any] = {"name": self.name, "root": str(self.root), "state": self.state, "error": self.error,
                                "updated_at": round(self.updated_at, 3), "updates": self.updates,
-                               "embedding": self.embedding, "persisted": self.persisted}
+                               "embedding": self.embedding, "persisted": self.persisted, "prepared": self.prepared}
         if repo is not None:
             out["files"] = len(repo.snapshot.files)
             out["chunks"] = sum(len(v) for v in repo.snapshot.chunks.values())
