@@ -271,6 +271,23 @@ def _read_changed(root: Path, to_read: list[Candidate], known: dict[str, FileRec
     return sources, restat, skipped
 
 
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """What ``Repo.prepare`` computed for every file, to merge into a (warm) process's memos."""
+
+    redactions: dict[tuple[str, int, bytes], tuple[str, tuple[Redaction, ...]] | None]
+    counts: dict[bytes, int]  # token-count memo entries of the files' bodies
+    clean: dict[str, tuple[int, int]]  # files whose whole text was scanned clean: (size, mtime_ns)
+
+
+def _stat_key(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns
+
+
 @dataclass(slots=True)
 class Repo:
     """A loaded index with its ranking structures: reuse it for many queries."""
@@ -287,6 +304,7 @@ class Repo:
     _redacted: dict[tuple[str, int, bytes], tuple[str, tuple[Redaction, ...]] | None] = field(default_factory=dict,
                                                                                                repr=False)
     _skeletons: dict[str, str] = field(default_factory=dict, repr=False)
+    _clean_files: dict[str, tuple[int, int]] = field(default_factory=dict, repr=False)  # path -> stat found clean
 
     def skeleton(self, rel: str) -> str:
         """The file's skeleton (signatures and first doc lines), memoized."""
@@ -312,36 +330,43 @@ class Repo:
         if key in self._redacted:
             hit = self._redacted[key]
             return (text, ()) if hit is None else hit
+        if first_line > 0 and rel in self._clean_files and self._clean_files[rel] == _stat_key(self.root / rel):
+            return text, ()  # lines of a file whose whole text was found clean, unchanged since
         hit = redact_secrets(self.root, rel, text, first_line)
         if len(self._redacted) > 50_000:
             self._redacted.clear()
         self._redacted[key] = hit if hit[1] else None
         return hit
 
-    def prepare(self) -> tuple[dict[tuple[str, int, bytes], tuple[str, tuple[Redaction, ...]] | None], dict[bytes, int]]:
+    def prepare(self) -> Prepared:
         """What packing every indexed file whole would compute: its redaction (when redaction is on)
         and its body's token count. A warm server runs this in a worker process and merges the
-        results into its memos (``Repo._redacted``, the TokenCounter's), so packs skip both.
-
-        Returns:
-            (redaction memo, token-count memo entries).
+        results into its memos (``adopt``), so packs skip both; the chunks of a file found clean
+        skip the scan too while the file's stat is unchanged.
         """
         bodies = []
+        clean: dict[str, tuple[int, int]] = {}
         for rel in self.snapshot.files:
+            before = _stat_key(self.root / rel)
             text = self.read_text(rel)
-            if text is not None:
-                body = full_body(text)
-                bodies.append(self.redact(rel, body, 1)[0] if self.cfg.redact else body)
-        return self._redacted, get_counter(self.cfg.encoding).known(bodies)
+            if text is None:
+                continue
+            body = full_body(text)
+            if self.cfg.redact:
+                redacted, found = self.redact(rel, body, 1)
+                if not found and before is not None and _stat_key(self.root / rel) == before:
+                    clean[rel] = before  # the text scanned is the one with this stat
+                body = redacted
+            bodies.append(body)
+        return Prepared(self._redacted, get_counter(self.cfg.encoding).known(bodies), clean)
 
-    def adopt(self, prepared: tuple[dict[tuple[str, int, bytes], tuple[str, tuple[Redaction, ...]] | None],
-                                    dict[bytes, int]]) -> None:
+    def adopt(self, prepared: Prepared) -> None:
         """Merge what ``prepare`` computed (maybe in another process) into this process's memos.
 
-        Both are keyed by content digest: a file changed since is simply not a hit."""
-        found, counts = prepared
-        self._redacted.update(found)
-        get_counter(self.cfg.encoding).remember(counts)
+        Keyed by content digest or stat: a file changed since is simply not a hit."""
+        self._redacted.update(prepared.redactions)
+        self._clean_files.update(prepared.clean)
+        get_counter(self.cfg.encoding).remember(prepared.counts)
 
     def chunks_for(self, paths: list[str]) -> list[Chunk]:
         """Indexed chunks of files, their text cut from the files' current lines."""
@@ -682,7 +707,7 @@ def refresh_repo(repo: Repo, paths: Iterable[str] | None = None) -> Repo:
         # Files came or went: a commit or a checkout may be behind it, so look at the history again.
         ri = build_rank_index(files, file_terms, symbols, read_history(repo.root, repo.store.dir) if repo.cfg.history else None)
     return Repo(repo.root, repo.cfg, repo.store, new_snap, ri, by_path, repo.embedder, _redacted=repo._redacted,
-                _skeletons={p: t for p, t in repo._skeletons.items() if p not in gone})
+                _clean_files=repo._clean_files, _skeletons={p: t for p, t in repo._skeletons.items() if p not in gone})
 
 
 def _changed_candidates(repo: Repo, paths: Iterable[str] | None) -> tuple[list[Candidate], list[str]]:

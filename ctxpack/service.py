@@ -26,7 +26,7 @@ from typing import Any
 from .config import Config, load_config
 from .errors import ConfigError, CtxpackError
 from .models import Pack
-from .pipeline import Repo, build_index, embed_index, open_repo, pack_for, refresh_repo, search_repo
+from .pipeline import Prepared, Repo, build_index, embed_index, open_repo, pack_for, refresh_repo, search_repo
 
 __all__ = ["RepoService", "Service"]
 
@@ -407,7 +407,7 @@ def _persist(root: Path, cfg: Config) -> tuple[dict[str, str], Any]:
     return {p: r.sha1 for p, r in snap.files.items()}, snap.manifest
 
 
-def _prepare(root: Path, cfg: Config) -> tuple[dict[tuple[str, int, bytes], Any], dict[bytes, int]]:
+def _prepare(root: Path, cfg: Config) -> Prepared:
     """In the worker process: redaction results and token counts for every indexed file, whole."""
     return open_repo(root, cfg, refresh=False).prepare()
 

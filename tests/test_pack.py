@@ -127,10 +127,11 @@ def test_prepared_counts_are_exact_and_packs_use_them(tmp_path: Path) -> None:
     (root / "pkg" / "handlers.py").write_text(big)
     (root / "pkg" / "small.py").write_text("X = 1\n")
     repo = open_repo(root, load_config(root, index_dir=str(tmp_path / "idx")))
-    _, counts = repo.prepare()
+    prepared = repo.prepare()
+    counts = prepared.counts
     fresh = TokenCounter("o200k_base")  # not the shared one: an independent exact count
     assert counts == {TokenCounter.digest(full_body(big)): fresh.count(big)}  # small files are not worth a memo entry
-    repo.adopt(({}, counts))
+    repo.adopt(prepared)
     p = pack_for(repo, "handler respond", budget=32_000)
     assert p.files[0].path == "pkg/handlers.py" and p.files[0].mode == "full"
     assert p.tokens == fresh.count(p.context)

@@ -106,9 +106,30 @@ def test_server_prescan_redacts_the_same(tmp_path: Path) -> None:
         memo = rs.repo._redacted
         assert {k[0] for k in memo} >= set(rs.repo.snapshot.files)  # every file scanned by the worker
         assert memo[next(k for k in memo if k[0] == "app/settings.py")] is not None  # its secrets are recorded
+        assert "app/settings.py" not in rs.repo._clean_files and rs.repo._clean_files  # clean files are known
         warm = render(svc.pack(None, "billing client settings", budget=8000), "json")
     finally:
         svc.close()
     assert json.loads(warm)["context"] == json.loads(cold.stdout)["context"]
     for secret in FAKE.values():
         assert secret not in warm
+
+
+def test_lines_of_a_file_scanned_clean_skip_the_scan_until_it_changes(tmp_path: Path) -> None:
+    import os
+
+    from ctxpack import load_config, open_repo
+
+    root = tmp_path / "svc"
+    (root / "app").mkdir(parents=True)
+    client = root / "app" / "client.py"
+    client.write_text("def fetch(url):\n    return get(url)\n\n\ndef post(url, body):\n    return send(url, body)\n")
+    repo = open_repo(root, load_config(root, index_dir=str(tmp_path / "idx")))
+    repo.adopt(repo.prepare())
+    assert "app/client.py" in repo._clean_files
+    assert repo.redact("app/client.py", "def post(url, body):\n", 5) == ("def post(url, body):\n", ())
+    # Edited to hold a secret: the stat moved, so its lines are scanned again.
+    client.write_text(client.read_text() + f'\nTOKEN = "{FAKE["github"]}"\n')
+    os.utime(client, ns=(1, 1))
+    text, found = repo.redact("app/client.py", f'TOKEN = "{FAKE["github"]}"\n', 8)
+    assert found and FAKE["github"] not in text
