@@ -1,7 +1,8 @@
 """Fill a token budget with ranked files: whole, as chunks, as skeletons, then a map.
 
 The budget is a hard invariant: blocks are counted exactly as rendered, and the final
-text is counted again and trimmed (last item first) until it fits.
+text's count is the sum of its blocks' (they join cleanly, see ``tokens.joins_cleanly``;
+where a join is not clean the whole text is counted), trimmed (last item first) until it fits.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
+
+import numpy as np
 
 from .chunk import estimate_tokens
 from .errors import BudgetError, Cancelled
@@ -231,8 +234,9 @@ def pack_files(
 
     # Pass 1: whole files, by expected recall per token (relevance / tokens ** size_exponent):
     # several mid-size relevant files beat one huge one when the budget is tight.
-    order = sorted(range(len(candidates)), key=lambda k: (
-        -candidates[k][0].score / (candidates[k][1].tokens + 20) ** size_exponent, k))
+    gain = (np.array([r.score for r, _ in candidates], dtype=np.float64)
+            / (np.array([rec.tokens for _, rec in candidates], dtype=np.float64) + 20) ** size_exponent)
+    order = np.lexsort((np.arange(len(candidates)), -gain)).tolist()  # ties: rank order
     for k in order:
         if remaining < 20:
             break
@@ -269,8 +273,13 @@ def pack_files(
             try_full(r, rec)
 
     remaining += reserve_map
-    rank_pos = {r.path: i for i, r in enumerate(ranked)}
-    packed.sort(key=lambda f: rank_pos.get(f.path, len(rank_pos)))  # present files in rank order
+    rank_pos: dict[str, int] = {}
+    for i, r in enumerate(ranked):  # positions of the packed files (the best ranked: this stops early)
+        if r.path in used_paths:
+            rank_pos[r.path] = i
+            if len(rank_pos) == len(used_paths):
+                break
+    packed.sort(key=lambda f: rank_pos.get(f.path, len(ranked)))  # present files in rank order
     if repo_map and remaining > 60:
         order = [r.path for r in ranked if r.path not in used_paths and r.path in inputs.records]
         fitted = _fit_map(order, inputs.symbols_for, remaining, counter, fmt)

@@ -13,6 +13,7 @@ it does not serve.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import threading
@@ -134,6 +135,9 @@ class RepoService:
         if repo is not None:
             repo.adopt(prepared)
         self.prepared = "done"
+        # The loaded index is long-lived: keep it out of the garbage collector's full scans, which
+        # otherwise walk millions of its objects in the middle of requests.
+        gc.freeze()
 
     @property
     def repo(self) -> Repo:
