@@ -144,8 +144,10 @@ def _locked_update(root: Path, store: IndexStore, cfg: Config, rebuild: bool, pr
     try:
         with store.lock():
             stats = _update(root, store, cfg, rebuild, progress)
-            snap = store.load()  # also (re)writes the snapshot cache right after a write
-            return stats, (snap if load else None)
+            if not load:
+                store.refresh_cache()  # right after a write, so the next process skips LanceDB
+                return stats, None
+            return stats, store.load()  # also (re)writes the snapshot cache
     except PermissionError as exc:
         raise CtxpackError(
             f"cannot write the index at {store.dir}: permission denied. Use --index-dir DIR (or CTXPACK_INDEX_DIR)"

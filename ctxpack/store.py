@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 SCHEMA_VERSION = 3
 TABLES = ("files", "symbols", "chunks")
 _CACHE = "snapshot.pkl"
-_CACHE_FORMAT = 2  # 2: repeated strings shared
+_CACHE_FORMAT = 3  # 2: repeated strings shared; 3: the key pickled first
 _DB_NAME = re.compile(r"db-[0-9a-f]{12}")
 _OPTIMIZE_EVERY = 20  # updates between compactions (each write makes a version)
 
@@ -254,6 +254,16 @@ class IndexStore:
         cached = self._read_cache(man)
         if cached is not None:
             return cached
+        return _snapshot_from_columns(self._read_columns(man), man)
+
+    def refresh_cache(self) -> None:
+        """Rewrite the snapshot cache for the current manifest (after a write), unless it is current."""
+        man = self.manifest()
+        if not self._cache_is_current(man):
+            self._read_columns(man)
+
+    def _read_columns(self, man: Manifest) -> dict[str, dict[str, list[Any]]]:
+        """The tables' columns at ``man``'s versions, read from LanceDB; the snapshot cache is rewritten."""
         tables = self._tables(man)
         try:
             fcols = tables["files"].to_arrow().to_pydict()
@@ -265,25 +275,38 @@ class IndexStore:
             raise IndexCorrupt(f"index data unreadable in {self.dir}: {type(exc).__name__}. Run: ctxpack index --rebuild") from exc
         cols = _interned({"files": fcols, "symbols": scols, "chunks": ccols})
         self._write_cache(man, cols)
-        return _snapshot_from_columns(cols, man)
+        return cols
 
     def _cache_key(self, man: Manifest) -> str:
         return json.dumps([SCHEMA_VERSION, _CACHE_FORMAT, man.db, man.versions, man.encoding, man.settings], sort_keys=True)
 
-    def _read_cache(self, man: Manifest) -> IndexSnapshot | None:
+    def _cached_columns(self, man: Manifest, *, key_only: bool = False) -> dict[str, dict[str, list[Any]]] | None:
+        """The cached columns when the cache matches ``man`` (``{}`` with ``key_only``), else None.
+
+        The cache file holds two pickles, the key first, so a stale cache is told apart
+        without reading the columns."""
         if not (self.dir / man.db).is_dir():
             return None  # the database it mirrors is gone: let the loader report it
         try:
             with open(self.dir / _CACHE, "rb") as fh:
-                data = pickle.load(fh)
-            if not isinstance(data, dict) or data.get("key") != self._cache_key(man):
-                return None
-            return _snapshot_from_columns(data["cols"], man)
+                if pickle.load(fh) != self._cache_key(man):
+                    return None
+                if key_only:
+                    return {}
+                cols = pickle.load(fh)
+            return cols if isinstance(cols, dict) else None
         except FileNotFoundError:
             return None
         except Exception as exc:  # a damaged cache is only a cache: fall back to LanceDB
             log.warning("index cache unreadable (%s); reading the database", type(exc).__name__)
             return None
+
+    def _read_cache(self, man: Manifest) -> IndexSnapshot | None:
+        cols = self._cached_columns(man)
+        return None if cols is None else _snapshot_from_columns(cols, man)
+
+    def _cache_is_current(self, man: Manifest) -> bool:
+        return self._cached_columns(man, key_only=True) is not None
 
     def restat(self, man: Manifest, stats: dict[str, tuple[int, int]]) -> bool:
         """Record new (size, mtime) of files whose content did not change, in the cache only.
@@ -296,26 +319,23 @@ class IndexStore:
         Returns:
             False when there is no cache to update (the caller then writes the tables).
         """
-        try:
-            with open(self.dir / _CACHE, "rb") as fh:
-                data = pickle.load(fh)
-        except Exception:
+        cols = self._cached_columns(man)
+        if cols is None:
             return False
-        if not isinstance(data, dict) or data.get("key") != self._cache_key(man):
-            return False
-        f = data["cols"]["files"]
+        f = cols["files"]
         for i, path in enumerate(f["path"]):
             st = stats.get(path)
             if st is not None:
                 f["size"][i], f["mtime_ns"][i] = st
-        self._write_cache(man, data["cols"])
+        self._write_cache(man, cols)
         return True
 
     def _write_cache(self, man: Manifest, cols: dict[str, dict[str, list[Any]]]) -> None:
         tmp = self.dir / f"{_CACHE}.{os.getpid()}.tmp"
         try:
             with open(tmp, "wb") as fh:
-                pickle.dump({"key": self._cache_key(man), "cols": cols}, fh, protocol=pickle.HIGHEST_PROTOCOL)
+                pickle.dump(self._cache_key(man), fh, protocol=pickle.HIGHEST_PROTOCOL)
+                pickle.dump(cols, fh, protocol=pickle.HIGHEST_PROTOCOL)
             os.replace(tmp, self.dir / _CACHE)
         except OSError as exc:
             log.debug("index cache not written: %s", exc)
