@@ -96,9 +96,11 @@ def read_history(root: Path, cache_dir: Path | None = None) -> History | None:
         try:
             got = json.loads(cache.read_text(encoding="utf-8"))
             if got.get("head") == head and got.get("format") == _FORMAT and got.get("max_commits") == MAX_COMMITS:
-                return History(head, tuple(tuple(c) for c in got["commits"]), tuple(got["messages"]))
-        except (OSError, ValueError, KeyError, TypeError):
-            pass
+                commits, messages = tuple(tuple(map(str, c)) for c in got["commits"]), tuple(map(str, got["messages"]))
+                if len(commits) == len(messages):
+                    return History(head, commits, messages)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            pass  # a damaged cache is only a cache: read git again
     out = _git(root, "-c", "core.quotePath=false", "log", "--no-merges", "--no-renames", "--relative",
                "--name-only", "--format=%x00%B%x01", f"-n{MAX_COMMITS}", head, "--")
     if out is None:

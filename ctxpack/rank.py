@@ -482,16 +482,21 @@ def model_inputs(feats: dict[str, float], tokens: int, language: str, path: str)
     ]
 
 
+def _coefficients(w: RankWeights, history: bool) -> tuple[tuple[float, ...], float]:
+    """The model for a repository with (all inputs) or without (no history inputs) git history."""
+    if history and w.history_coef:
+        return w.history_coef, w.history_intercept
+    return w.coef[: len(MODEL_INPUTS) - HISTORY_INPUTS], w.intercept
+
+
 def relevance(w: RankWeights, x: list[float], feats: dict[str, float], history: bool = False) -> float:
     """P(file is needed by the edit): the fitted logistic model plus explicit-mention boosts.
 
     With git history the model over all inputs (``history_coef``) is used, else the one
     fitted without the history inputs (``coef``).
     """
-    if history and w.history_coef:
-        z = w.history_intercept + sum(c * v for c, v in zip(w.history_coef, x, strict=True))
-    else:
-        z = w.intercept + sum(c * v for c, v in zip(w.coef, x[: len(MODEL_INPUTS) - HISTORY_INPUTS], strict=True))
+    coef, intercept = _coefficients(w, history)
+    z = intercept + sum(c * v for c, v in zip(coef, x[: len(coef)], strict=True))
     z += w.path_named * min(feats.get("path", 0.0) + feats.get("focus", 0.0), 1.0) + w.trace_frame * min(feats.get("frame", 0.0), 1.0)
     return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
@@ -655,12 +660,8 @@ def rank(q: QueryInfo, ri: RankIndex, w: RankWeights, focus: tuple[str, ...] = (
 
 def _model_scores(w: RankWeights, x: np.ndarray, boosts: np.ndarray, history: bool) -> np.ndarray:
     """``relevance`` for many files at once: rows of ``x`` are ``model_inputs``."""
-    if history and w.history_coef:
-        coef, b = w.history_coef, w.history_intercept
-    else:
-        coef, b = w.coef, w.intercept
-        x = x[:, : len(coef)]
-    z = x @ np.asarray(coef, dtype=np.float64) + b + boosts
+    coef, intercept = _coefficients(w, history)
+    z = x[:, : len(coef)] @ np.asarray(coef, dtype=np.float64) + intercept + boosts
     return 1.0 / (1.0 + np.exp(-np.clip(z, -30.0, 30.0)))
 
 

@@ -79,6 +79,9 @@ def test_history_is_cached_per_head_commit(repo: Path, tmp_path: Path) -> None:
     (cache / "history.json").write_text(json.dumps(stored))
     again = read_history(repo, cache)
     assert again is not None and again.commits == (("marker.py",),)
+    for damaged in ("not json", json.dumps([1, 2]), json.dumps({**stored, "messages": []})):
+        (cache / "history.json").write_text(damaged)
+        assert read_history(repo, cache) == first  # read from git again, and the cache rewritten
     commit(repo, {"pkg/a.py": "def alpha():\n    return 5\n"})
     moved = read_history(repo, cache)
     assert moved is not None and moved.head != first.head and moved.commits[0] == ("pkg/a.py",)
