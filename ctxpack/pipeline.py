@@ -341,8 +341,8 @@ class Repo:
         return hit
 
     def prepare(self) -> Prepared:
-        """What packing every indexed file whole would compute: its redaction (when redaction is on)
-        and its body's token count. A warm server runs this in a worker process and merges the
+        """What packing every indexed file whole, or as its skeleton, would compute: the redaction
+        (when redaction is on) and the body's token count. A warm server runs this in a worker process and merges the
         results into its memos (``adopt``), so packs skip both; the chunks of a file found clean
         skip the scan too while the file's stat is unchanged.
         """
@@ -354,12 +354,14 @@ class Repo:
             if text is None:
                 continue
             body = full_body(text)
+            skeleton = self.skeleton(rel)  # of this index: a pack of the same index builds the same text
             if self.cfg.redact:
                 redacted, found = self.redact(rel, body, 1)
                 if not found and before is not None and _stat_key(self.root / rel) == before:
                     clean[rel] = before  # the text scanned is the one with this stat
                 body = redacted
-            bodies.append(body)
+                skeleton = self.redact(rel, skeleton, 0)[0] if skeleton else skeleton
+            bodies += [body, full_body(skeleton)]
         return Prepared(self._redacted, get_counter(self.cfg.encoding).known(bodies), clean)
 
     def adopt(self, prepared: Prepared) -> None:
