@@ -20,7 +20,7 @@ from .chunk import estimate_tokens
 from .errors import BudgetError, Cancelled
 from .models import Chunk, FileRecord, Pack, PackedFile, RankedFile, Redaction, Skipped, Symbol
 from .render import block_parts, context_parts, footer, header
-from .terms import terms
+from .terms import IDENT_RE, ident_terms, terms
 from .tokens import TokenCounter
 
 __all__ = ["PackInputs", "pack_files"]
@@ -47,8 +47,11 @@ class PackInputs:
 @functools.lru_cache(maxsize=1 << 15)
 def _term_counts(text: str) -> tuple[Counter[str], int]:
     """A text's term counts and term total (memoized: a warm process sees the same chunks again)."""
-    ts = terms(text)
-    return Counter(ts), len(ts)
+    counts: Counter[str] = Counter()
+    for ident, k in Counter(IDENT_RE.findall(text)).items():  # each distinct identifier once
+        for t in ident_terms(ident):
+            counts[t] += k
+    return counts, sum(counts.values())
 
 
 def _chunk_relevance(chunk: Chunk, qterms: set[str], names: set[str]) -> float:
@@ -60,7 +63,8 @@ def _chunk_relevance(chunk: Chunk, qterms: set[str], names: set[str]) -> float:
     return (hits + named) / (n ** 0.5)
 
 
-def _numbered_chunks(chunks: list[Chunk]) -> tuple[str, tuple[tuple[int, int], ...]]:
+def _numbered_chunks(chunks: list[Chunk]) -> tuple[list[str], tuple[tuple[int, int], ...]]:
+    """The body of a chunks block, as its parts (chunk texts and "omitted" markers), and its line ranges."""
     parts: list[str] = []
     ranges: list[tuple[int, int]] = []
     prev_end = 0
@@ -74,7 +78,7 @@ def _numbered_chunks(chunks: list[Chunk]) -> tuple[str, tuple[tuple[int, int], .
         else:
             ranges.append((c.start_line, c.end_line))
         prev_end = c.end_line
-    return "".join(parts), tuple(ranges)
+    return parts, tuple(ranges)
 
 
 def full_body(text: str) -> str:
@@ -209,17 +213,11 @@ def pack_files(
         text = inputs.read_text(r.path)
         if text is None:
             return True
-        body = full_body(text)
+        body = clean(r.path, full_body(text), 1)  # memoized (and pre-computed by a warm server)
         t = block_tokens(counter, fmt, r.path, "full", body, rec.language)
         if t > remaining:
+            found.pop(r.path, None)
             return False
-        cleaned = clean(r.path, body, 1)
-        if cleaned != body:
-            body = cleaned
-            t = block_tokens(counter, fmt, r.path, "full", body, rec.language)
-            if t > remaining:
-                found.pop(r.path, None)
-                return False
         add(PackedFile(r.path, "full", body, t, r.score, r.reasons, ((1, max(rec.lines, 1)),), rec.language))
         seen_hashes.add(rec.sha1)
         return True
@@ -299,7 +297,7 @@ def pack_files(
 
 def _as_chunks(r: RankedFile, rec: FileRecord, inputs: PackInputs, qterms: set[str], names: set[str],
                room: int, counter: TokenCounter, fmt: str, clean: Callable[[str, str, int], str]) -> PackedFile | None:
-    chunks = [replace(c, text=clean(c.path, c.text, c.start_line)) for c in inputs.chunks_for([r.path])]
+    chunks = inputs.chunks_for([r.path])
     if not chunks or room < 50:
         return None
     rel = {id(c): _chunk_relevance(c, qterms, names) for c in chunks}
@@ -314,9 +312,13 @@ def _as_chunks(r: RankedFile, rec: FileRecord, inputs: PackInputs, qterms: set[s
             continue
         chosen.append(c)
         total += cost
+    # Only the chosen chunks are redacted (the scan is the costly part); the exact count below
+    # is of the redacted text, and drops chunks until it fits.
+    chosen = [replace(c, text=clean(c.path, c.text, c.start_line)) for c in chosen]
     while chosen:
-        body, ranges = _numbered_chunks(chosen)
-        t = block_tokens(counter, fmt, r.path, "chunks", body, rec.language, ranges)
+        parts, ranges = _numbered_chunks(chosen)
+        body = "".join(parts)
+        t = block_tokens(counter, fmt, r.path, "chunks", body, rec.language, ranges, pieces=parts)
         if t <= room:
             return PackedFile(r.path, "chunks", body, t, r.score, r.reasons, ranges, rec.language)
         chosen.pop()
@@ -324,10 +326,17 @@ def _as_chunks(r: RankedFile, rec: FileRecord, inputs: PackInputs, qterms: set[s
 
 
 def block_tokens(counter: TokenCounter, fmt: str, path: str, mode: str, body: str, language: str = "text",
-                 ranges: tuple[tuple[int, int], ...] = ()) -> int:
+                 ranges: tuple[tuple[int, int], ...] = (), pieces: list[str] | None = None) -> int:
     """Exact tokens of a file's rendered block; the body's count is memoized on its own, so a
-    file counted once (or pre-counted by a warm server's worker) costs a digest, not an encode."""
-    return counter.count_joined(list(block_parts(fmt, path, mode, body, language, ranges)))
+    file counted once (or pre-counted by a warm server's worker) costs a digest, not an encode.
+
+    ``pieces``: ``body`` as the texts it was joined from (chunks), each counted (and memoized)
+    on its own where they join cleanly.
+    """
+    opening, full, closing = block_parts(fmt, path, mode, body, language, ranges)
+    if pieces is None or full != body:
+        return counter.count_joined([opening, full, closing])
+    return counter.count_joined([opening, *pieces, closing])
 
 
 def _finalize(query: str, budget: int, counter: TokenCounter, fmt: str, packed: list[PackedFile],

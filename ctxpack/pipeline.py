@@ -355,13 +355,16 @@ class Repo:
                 continue
             body = full_body(text)
             skeleton = self.skeleton(rel)  # of this index: a pack of the same index builds the same text
+            chunks = [c.text for c in self._cut_chunks(rel, text)]
             if self.cfg.redact:
                 redacted, found = self.redact(rel, body, 1)
                 if not found and before is not None and _stat_key(self.root / rel) == before:
                     clean[rel] = before  # the text scanned is the one with this stat
+                elif found:  # chunks of a file with secrets are scanned one by one when packed: do it now
+                    chunks = [self.redact(rel, c.text, c.start_line)[0] for c in self._cut_chunks(rel, text)]
                 body = redacted
                 skeleton = self.redact(rel, skeleton, 0)[0] if skeleton else skeleton
-            bodies += [body, full_body(skeleton)]
+            bodies += [body, full_body(skeleton), *chunks]
         return Prepared(self._redacted, get_counter(self.cfg.encoding).known(bodies), clean)
 
     def adopt(self, prepared: Prepared) -> None:
@@ -377,13 +380,14 @@ class Repo:
         out: list[Chunk] = []
         for path in paths:
             text = self.read_text(path)
-            if text is None:
-                continue
-            lines = text.splitlines(keepends=True)
-            for sp in self.snapshot.chunks.get(path, []):
-                out.append(Chunk(sp.id, path, sp.start_line, sp.end_line, "".join(lines[sp.start_line - 1: sp.end_line]),
-                                 sp.tokens, sp.content_hash, sp.symbols))
+            if text is not None:
+                out += self._cut_chunks(path, text)
         return out
+
+    def _cut_chunks(self, path: str, text: str) -> list[Chunk]:
+        lines = text.splitlines(keepends=True)
+        return [Chunk(sp.id, path, sp.start_line, sp.end_line, "".join(lines[sp.start_line - 1: sp.end_line]),
+                      sp.tokens, sp.content_hash, sp.symbols) for sp in self.snapshot.chunks.get(path, [])]
 
     def dense_lane(self, reload: bool = False) -> _DenseLane | None:
         """The dense lane's vectors for this snapshot (None when the lane is off)."""

@@ -11,7 +11,7 @@ import re
 from collections import Counter
 from functools import lru_cache
 
-__all__ = ["IDENT_RE", "split_identifier", "term_counts", "terms"]
+__all__ = ["IDENT_RE", "ident_terms", "split_identifier", "term_counts", "terms"]
 
 IDENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _CAMEL_RE = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
@@ -42,7 +42,8 @@ def _stem(word: str) -> str:
 
 
 @lru_cache(maxsize=200_000)
-def _ident_terms(ident: str) -> tuple[str, ...]:
+def ident_terms(ident: str) -> tuple[str, ...]:
+    """Terms of one identifier: the whole (lowercased) when it has parts, and its stemmed parts."""
     if len(ident) > 64:
         return ()
     parts = split_identifier(ident)
@@ -60,7 +61,7 @@ def terms(text: str) -> list[str]:
     """Search terms of ``text``: whole identifiers plus their stemmed parts, no stopwords."""
     out: list[str] = []
     for ident in IDENT_RE.findall(text):
-        out.extend(_ident_terms(ident))
+        out.extend(ident_terms(ident))
     return out
 
 

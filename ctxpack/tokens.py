@@ -117,18 +117,21 @@ def joins_cleanly(left: str, right: str) -> bool:
     """True when ``count(left + right) == count(left) + count(right)`` in every supported encoding.
 
     tiktoken first splits text into pieces with a regular expression and merges tokens only
-    within a piece. When ``left`` ends with a newline and ``right`` starts with a printable
-    ASCII character other than a space or ``/``, no piece pattern of o200k_base or
-    cl100k_base can run across the join: a piece that reaches a newline continues only with
-    more whitespace (or ``/``, o200k's ``[\\r\\n/]*``), and the one lookahead, ``\\s+(?!\\S)``,
-    only shortens whitespace runs that do not end in a newline. So the pieces, and the
-    tokens, of the whole are those of the parts. (Tests check every joined count in the
-    suite against a full count.)
+    within a piece. When ``left`` ends with a newline and ``right`` starts with a
+    non-whitespace character other than ``/`` (after any spaces and tabs: an indented line),
+    no piece pattern of o200k_base or cl100k_base can run across the join: a piece that
+    reaches a newline continues only with more whitespace up to a further newline (or with
+    ``/``, o200k's ``[\r\n/]*``), and the one lookahead, ``\s+(?!\S)``, only shortens
+    whitespace runs that do not end in a newline. So the pieces, and the tokens, of the
+    whole are those of the parts. (A property test checks this on adversarial text, and the
+    suite checks every joined count against a full count.)
     """
     if not left or not right:
         return True
-    c = right[0]
-    return left[-1] == "\n" and "!" <= c <= "~" and c != "/"
+    if left[-1] != "\n":
+        return False
+    rest = right.lstrip(" \t")
+    return bool(rest) and not rest[0].isspace() and (rest[0] != "/" or len(rest) < len(right))
 
 
 class TokenCounter:
@@ -161,16 +164,30 @@ class TokenCounter:
         return n
 
     def count_joined(self, parts: list[str], counts: list[int] | None = None) -> int:
-        """Tokens of ``"".join(parts)``, from the parts' counts (``counts``, or counted here) when
-        every join is clean (``joins_cleanly``), else by counting the joined text."""
-        kept = [(p, counts[k] if counts is not None else -1) for k, p in enumerate(parts) if p]
-        if any(not joins_cleanly(a, b) for (a, _), (b, _) in zip(kept, kept[1:])):
-            return self.count("".join(parts))
-        n = sum(c if c >= 0 else self.count(p) for p, c in kept)
+        """Tokens of ``"".join(parts)``: the sum of the parts' counts (``counts``, or counted
+        here) where they join cleanly (``joins_cleanly``); parts that do not are counted together."""
+        total = 0
+        run: list[str] = []  # parts joined uncleanly so far, counted as one text
+        run_count = -1
+        prev = ""
+        for k, p in enumerate(parts):
+            if not p:
+                continue
+            if run and not joins_cleanly(prev, p):
+                run.append(p)
+                run_count = -1
+            else:
+                if run:
+                    total += run_count if run_count >= 0 else self.count("".join(run))
+                run = [p]
+                run_count = counts[k] if counts is not None else -1
+            prev = p
+        if run:
+            total += run_count if run_count >= 0 else self.count("".join(run))
         if _CHECK:
             full = self.count("".join(parts))
-            assert n == full, f"joined count {n} != {full} for parts starting {[p[:20] for p, _ in kept]!r}"
-        return n
+            assert total == full, f"joined count {total} != {full} for parts starting {[p[:20] for p in parts]!r}"
+        return total
 
     @staticmethod
     def digest(text: str) -> bytes:

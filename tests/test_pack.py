@@ -131,9 +131,10 @@ def test_prepared_counts_are_exact_and_packs_use_them(tmp_path: Path) -> None:
     counts = prepared.counts
     fresh = TokenCounter("o200k_base")  # not the shared one: an independent exact count
     skeleton = full_body(repo.skeleton("pkg/handlers.py"))
-    # The big file's body and skeleton; small texts are not worth a memo entry.
-    assert counts == {TokenCounter.digest(full_body(big)): fresh.count(big),
-                      TokenCounter.digest(skeleton): fresh.count(skeleton)}
+    chunks = [c.text for c in repo.chunks_for(["pkg/handlers.py"]) if len(c.text) >= 256]
+    assert chunks
+    # The big file's body, skeleton and chunks; small texts are not worth a memo entry.
+    assert counts == {TokenCounter.digest(t): fresh.count(t) for t in [full_body(big), skeleton, *chunks]}
     repo.adopt(prepared)
     p = pack_for(repo, "handler respond", budget=32_000)
     assert p.files[0].path == "pkg/handlers.py" and p.files[0].mode == "full"

@@ -72,6 +72,22 @@ def test_clean_joins_add_up_exactly(left: str, right: str, encoding: str) -> Non
 
 def test_unclean_joins_are_counted_whole() -> None:
     c = get_counter("o200k_base")
-    assert not joins_cleanly("a\n", "  b") and not joins_cleanly("a\n", "/b") and not joins_cleanly("a", "b")
-    for left, right in (("x = 1\n", "\n\ny"), ("a\n", "//b"), ("ab", "cd")):
+    assert not joins_cleanly("a\n", "/b") and not joins_cleanly("a", "b") and not joins_cleanly("a\n", "\nb")
+    assert not joins_cleanly("a\n", "  \n b") and not joins_cleanly("a\n", "   ")
+    for left, right in (("x = 1\n", "\n\ny"), ("a\n", "//b"), ("ab", "cd"), ("a\n", " \r\nb")):
         assert c.count_joined([left, right]) == c.count(left + right)
+
+
+def test_indented_lines_join_cleanly() -> None:
+    # Chunks of code mostly start with an indented line: their counts add up too.
+    assert joins_cleanly("a\n", "    def f():\n") and joins_cleanly("a\n", "\t// x") and joins_cleanly("a\n", "⋮ x")
+
+
+@settings(max_examples=300, deadline=None)
+@given(parts=st.lists(st.builds(lambda ind, t: ind + t, st.sampled_from(["", " ", "    ", "\t"]), _edge), max_size=6),
+       encoding=st.sampled_from(["o200k_base", "cl100k_base"]))
+def test_count_joined_is_exact_for_any_parts(parts: list[str], encoding: str) -> None:
+    c = get_counter(encoding)
+    parts = [p + "\n" if i % 2 else p for i, p in enumerate(parts)]  # a mix of clean and unclean joins
+    assert c.count_joined(parts) == c.count("".join(parts))
+    assert c.count_joined(parts, [c.count(p) for p in parts]) == c.count("".join(parts))
