@@ -155,6 +155,7 @@ def pack_files(
     skeleton_share: float = 0.05,
     map_share: float = 0.02,
     size_exponent: float = 0.5,
+    on_file: Callable[[PackedFile], None] | None = None,
 ) -> Pack:
     """Pack ranked files into ``budget`` tokens of rendered ``fmt``.
 
@@ -172,6 +173,8 @@ def pack_files(
         skeleton_share: cap on one skeleton, as a share of the budget.
         map_share: budget share kept for the map when the repository does not fit whole.
         size_exponent: whole files go in by ``score / tokens ** size_exponent`` (0: rank order).
+        on_file: called with each packed file (not the map) in the final order, as soon as it
+            and every better-ranked candidate are decided: a stream can start before packing ends.
 
     Returns:
         The Pack, with ``context`` rendered and ``tokens`` counted exactly.
@@ -189,11 +192,20 @@ def pack_files(
     used_paths: set[str] = set()
     seen_hashes: set[str] = set()
 
+    by_path: dict[str, PackedFile] = {}
+    settled = 0  # candidates before this position are decided and, if packed, passed to on_file
+
     def add(pf: PackedFile) -> None:
-        nonlocal remaining
+        nonlocal remaining, settled
         packed.append(pf)
         used_paths.add(pf.path)
         remaining -= pf.tokens
+        if on_file is not None and pf.mode != "map":
+            # A packed file is final (later passes only add), so the packed prefix of the ranking is.
+            by_path[pf.path] = pf
+            while settled < len(candidates) and candidates[settled][0].path in by_path:
+                on_file(by_path[candidates[settled][0].path])
+                settled += 1
 
     found: dict[str, tuple[Redaction, ...]] = {}
 
@@ -285,6 +297,12 @@ def pack_files(
             add(PackedFile("", "map", fitted[0], fitted[1], 0.0, ("repository map",), ()))
 
     pack = _finalize(query, budget, counter, fmt, packed, skipped)
+    if on_file is not None:
+        streamed = [f for f in pack.files if f.mode != "map"]
+        if any(f.path not in by_path for f in streamed[:settled]) or len(streamed) < settled:
+            raise RuntimeError("a streamed file was trimmed from the pack")  # blocks join cleanly: cannot happen
+        for f in streamed[settled:]:
+            on_file(f)
     inside = {f.path for f in pack.files}
     omitted = tuple(itertools.islice((
         Skipped(r.path, f"did not fit: {inputs.records[r.path].tokens} tokens, score {r.score:.3f}")

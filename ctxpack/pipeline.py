@@ -19,7 +19,7 @@ from .chunk import chunk_file
 from .config import Config
 from .discover import Candidate, list_candidates, read_source
 from .errors import Cancelled, ConfigError, CtxpackError, IndexCorrupt, IndexNotFound, IndexOutdated
-from .models import Chunk, EmbedStats, FileRecord, IndexStats, Pack, RankedFile, Redaction, Skipped, SourceFile, Symbol
+from .models import Chunk, EmbedStats, FileRecord, IndexStats, Pack, PackedFile, RankedFile, Redaction, Skipped, SourceFile, Symbol
 from .pack import PackInputs, full_body, pack_files, skeleton_text
 from .history import read_history
 from .parse import parse_source
@@ -282,7 +282,8 @@ class Prepared:
     clean: dict[str, tuple[int, int]]  # files whose whole text was scanned clean: (size, mtime_ns)
 
 
-def _stat_key(path: Path) -> tuple[int, int] | None:
+def stat_key(path: Path) -> tuple[int, int] | None:
+    """(size, mtime in ns) of a file, as an index record keeps them; None if it cannot be statted."""
     try:
         st = os.stat(path)
     except OSError:
@@ -332,7 +333,7 @@ class Repo:
         if key in self._redacted:
             hit = self._redacted[key]
             return (text, ()) if hit is None else hit
-        if first_line > 0 and rel in self._clean_files and self._clean_files[rel] == _stat_key(self.root / rel):
+        if first_line > 0 and rel in self._clean_files and self._clean_files[rel] == stat_key(self.root / rel):
             return text, ()  # lines of a file whose whole text was found clean, unchanged since
         hit = redact_secrets(self.root, rel, text, first_line)
         if len(self._redacted) > 50_000:
@@ -349,7 +350,7 @@ class Repo:
         bodies = []
         clean: dict[str, tuple[int, int]] = {}
         for rel in self.snapshot.files:
-            before = _stat_key(self.root / rel)
+            before = stat_key(self.root / rel)
             text = self.read_text(rel)
             if text is None:
                 continue
@@ -358,7 +359,7 @@ class Repo:
             chunks = [c.text for c in self._cut_chunks(rel, text)]
             if self.cfg.redact:
                 redacted, found = self.redact(rel, body, 1)
-                if not found and before is not None and _stat_key(self.root / rel) == before:
+                if not found and before is not None and stat_key(self.root / rel) == before:
                     clean[rel] = before  # the text scanned is the one with this stat
                 elif found:  # chunks of a file with secrets are scanned one by one when packed: do it now
                     chunks = [self.redact(rel, c.text, c.start_line)[0] for c in self._cut_chunks(rel, text)]
@@ -761,7 +762,8 @@ def _check_query(query: str) -> str:
 
 def pack_for(repo: Repo, query: str, *, budget: int | None = None, fmt: str | None = None,
              focus: tuple[str, ...] = (), wait_embeddings: bool = False,
-             ranked: list[RankedFile] | None = None, should_stop: Callable[[], bool] | None = None) -> Pack:
+             ranked: list[RankedFile] | None = None, should_stop: Callable[[], bool] | None = None,
+             on_file: Callable[[PackedFile], None] | None = None) -> Pack:
     """Pack the context for ``query`` from a loaded repository.
 
     Args:
@@ -773,6 +775,7 @@ def pack_for(repo: Repo, query: str, *, budget: int | None = None, fmt: str | No
         wait_embeddings: first embed what the dense lane is missing (else use what is ready).
         ranked: pack this ranking instead of ranking the files here (experiments, other rankers).
         should_stop: polled between stages and files; True abandons the work.
+        on_file: called with each packed file, in order, as soon as it is decided (streaming).
 
     Returns:
         The Pack, rendered and counted.
@@ -812,7 +815,7 @@ def pack_for(repo: Repo, query: str, *, budget: int | None = None, fmt: str | No
     pack = pack_files(query=query, ranked=ranked, inputs=inputs, budget=budget, counter=counter,
                       fmt=fmt or cfg.format, skipped=man.skipped, repo_map=cfg.repo_map,
                       outline_share=cfg.outline_share, chunk_share=cfg.chunk_share, skeleton_share=cfg.skeleton_share,
-                      map_share=cfg.map_share, size_exponent=cfg.size_exponent)
+                      map_share=cfg.map_share, size_exponent=cfg.size_exponent, on_file=on_file)
     pack.lanes.update(repo.lanes())
     return pack
 

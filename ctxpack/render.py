@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .models import Pack
+from .models import Pack, PackedFile
 
-__all__ = ["JSON_SCHEMA_VERSION", "block", "block_parts", "context_parts", "footer", "header", "pack_to_dict", "render", "render_context"]
+__all__ = ["JSON_SCHEMA_VERSION", "block", "block_parts", "context_parts", "file_to_dict", "footer", "header", "pack_to_dict", "render", "render_context"]
 
 JSON_SCHEMA_VERSION = 1
 
@@ -82,6 +82,12 @@ def context_parts(pack: Pack) -> list[str]:
             footer(pack.format)]
 
 
+def file_to_dict(f: PackedFile) -> dict[str, Any]:
+    """One packed file's entry in the JSON document (and in a streamed ``file`` message)."""
+    return {"path": f.path, "mode": f.mode, "tokens": f.tokens, "score": f.score, "reasons": list(f.reasons),
+            "ranges": [list(r) for r in f.ranges]}
+
+
 def pack_to_dict(pack: Pack) -> dict[str, Any]:
     """The stable JSON document (schema 1) shared by the CLI and the server."""
     return {
@@ -91,18 +97,7 @@ def pack_to_dict(pack: Pack) -> dict[str, Any]:
         "tokens": pack.tokens,
         "encoding": pack.encoding,
         "lanes": pack.lanes,
-        "files": [
-            {
-                "path": f.path,
-                "mode": f.mode,
-                "tokens": f.tokens,
-                "score": f.score,
-                "reasons": list(f.reasons),
-                "ranges": [list(r) for r in f.ranges],
-            }
-            for f in pack.files
-            if f.mode != "map"
-        ],
+        "files": [file_to_dict(f) for f in pack.files if f.mode != "map"],
         "repo_map_tokens": sum(f.tokens for f in pack.files if f.mode == "map"),
         "omitted": [{"path": s.path, "reason": s.reason} for s in pack.omitted],
         "redacted": [{"path": r.path, "line": r.line, "type": r.type} for r in pack.redactions],

@@ -25,7 +25,8 @@ from typing import Any
 
 from .config import FORMATS, MAX_BUDGET, MAX_QUERY_CHARS
 from .errors import Cancelled, ConfigError, CtxpackError, MissingDependency
-from .render import pack_to_dict, render
+from .models import Pack, PackedFile
+from .render import file_to_dict, pack_to_dict, render
 from .service import Service
 
 __all__ = ["create_app", "serve"]
@@ -176,8 +177,9 @@ def create_app(service: Service, token: str | None = None) -> Any:
 
 
 async def _stream(ws: Any, service: Service, text: str, cancel: threading.Event) -> None:
-    """One streamed pack: ``header`` (ranking done), one ``file`` message per packed file in
-    rank order, then ``summary`` with exact totals. A cancelled pack sends ``cancelled``."""
+    """One streamed pack: ``header`` (request accepted), one ``file`` message per packed file in
+    the pack's order, each sent as soon as it is decided, then ``summary`` with exact totals.
+    A cancelled pack sends ``cancelled``."""
     rid = None
     try:
         if len(text) > MAX_BODY_BYTES:
@@ -194,17 +196,30 @@ async def _stream(ws: Any, service: Service, text: str, cancel: threading.Event)
         await ws.send_json({"type": "header", "id": rid, "query": req["query"], "repo": str(rs.root),
                             "budget": req["budget"] or rs.cfg.budget, "encoding": rs.cfg.encoding,
                             "lanes": rs.repo.lanes()})
-        p = await asyncio.to_thread(lambda: None if cancel.is_set() else service.pack(
+        # The pack runs on a thread and hands over each file as soon as it is decided.
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[PackedFile | None] = asyncio.Queue()
+
+        def on_file(pf: PackedFile) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, pf)
+
+        def finished(job: asyncio.Future[Pack | None]) -> None:  # runs after every on_file callback
+            queue.put_nowait(None)
+            if not job.cancelled():
+                job.exception()  # retrieved (and raised below) or, for an abandoned stream, dropped
+
+        job = asyncio.ensure_future(asyncio.to_thread(lambda: None if cancel.is_set() else service.pack(
             req["repo"], req["query"], budget=req["budget"], fmt="json", focus=req["focus"], cursor=req["cursor"],
-            wait_embeddings=req["wait_embeddings"], should_stop=cancel.is_set))
+            wait_embeddings=req["wait_embeddings"], should_stop=cancel.is_set, on_file=on_file)))
+        job.add_done_callback(finished)
+        while (pf := await queue.get()) is not None:
+            if cancel.is_set():
+                raise asyncio.CancelledError
+            await ws.send_json({"type": "file", "id": rid, **file_to_dict(pf), "text": pf.text})
+        p = job.result()
         if p is None or cancel.is_set():
             raise asyncio.CancelledError
         d = pack_to_dict(p)
-        texts = {pf.path: pf.text for pf in p.files if pf.mode != "map"}
-        for f in d["files"]:
-            if cancel.is_set():
-                raise asyncio.CancelledError
-            await ws.send_json({"type": "file", "id": rid, **f, "text": texts.get(f["path"], "")})
         d.pop("files")
         await ws.send_json({"type": "summary", "id": rid, **d})
     except (asyncio.CancelledError, Cancelled):

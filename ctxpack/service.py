@@ -26,8 +26,9 @@ from typing import Any
 
 from .config import Config, load_config
 from .errors import ConfigError, CtxpackError
-from .models import Pack
-from .pipeline import Prepared, Repo, build_index, embed_index, open_repo, pack_for, refresh_repo, search_repo
+from .models import Pack, PackedFile
+from .pipeline import (Prepared, Repo, build_index, embed_index, open_repo, pack_for, refresh_repo, search_repo,
+                       stat_key)
 
 __all__ = ["RepoService", "Service"]
 
@@ -144,6 +145,20 @@ class RepoService:
         repo = self._repo
         if repo is None:
             raise CtxpackError(f"{self.root} is still loading. Retry in a moment")
+        return repo
+
+    def current(self, paths: Iterable[str] = ()) -> Repo:
+        """The Repo, first brought up to date for any of ``paths`` (indexed files) changed on disk
+        since: the files being edited are reflected as saved, even before the watcher reports them."""
+        repo = self.repo
+        stale = []
+        for rel in paths:
+            rec = repo.snapshot.files.get(rel)
+            if rec is not None and stat_key(self.root / rel) != (rec.size, rec.mtime_ns):
+                stale.append(rel)
+        if stale:
+            self.update(stale)
+            repo = self.repo
         return repo
 
     def _swap(self, repo: Repo) -> None:
@@ -348,11 +363,13 @@ class Service:
 
     def pack(self, repo: str | list[str] | None, query: str, *, budget: int | None = None, fmt: str | None = "json",
              focus: tuple[str, ...] = (), cursor: tuple[str, int] | None = None,
-             wait_embeddings: bool = False, should_stop: Callable[[], bool] | None = None) -> Pack:
+             wait_embeddings: bool = False, should_stop: Callable[[], bool] | None = None,
+             on_file: Callable[[PackedFile], None] | None = None) -> Pack:
         """Pack for one served repository, or across several (``repo``: a list of names, or ``"all"``).
 
         Across several, each is ranked alone, the rankings are merged by score and paths
         (and ``focus`` paths) carry the repository's name as first component.
+        ``on_file`` (one repository): each packed file as soon as it is decided, in order.
         """
         if repo == "all" or isinstance(repo, list):
             chosen = list(self.repos.values()) if repo == "all" else [self.get(n) for n in dict.fromkeys(repo)]
@@ -370,19 +387,25 @@ class Service:
                     if name not in repos:
                         raise ConfigError(f"focus path must start with a repository name: {f}")
                     check_rel_path(repos[name], rel)
-                return pack_many(repos, query, budget=budget, fmt=fmt, focus=focus)
+                p = pack_many(repos, query, budget=budget, fmt=fmt, focus=focus)
+                for f in p.files if on_file is not None else ():
+                    if f.mode != "map":
+                        on_file(f)
+                return p
             repo = chosen[0].name if chosen else None
         rs = self.get(repo)  # type: ignore[arg-type]
         r = rs.repo
         focus = tuple(check_rel_path(r, f) for f in focus)
         if cursor is not None:
+            focus = tuple(dict.fromkeys((*focus, check_rel_path(r, cursor[0]))))
+        r = rs.current(focus)
+        if cursor is not None:
             path = check_rel_path(r, cursor[0])
-            focus = tuple(dict.fromkeys((*focus, path)))
             name = symbol_at(r, path, cursor[1])
             if name:
                 query = f"{query}\n{name}"  # the symbol under the cursor is named in the instruction
         return pack_for(r, query, budget=budget, fmt=fmt, focus=focus, wait_embeddings=wait_embeddings,
-                        should_stop=should_stop)
+                        should_stop=should_stop, on_file=on_file)
 
     def search(self, repo: str | None, query: str, k: int = 10) -> list[dict[str, Any]]:
         if not 1 <= k <= 200:

@@ -155,6 +155,27 @@ def test_service_update_is_immediate_and_reaches_the_disk(shop: Path) -> None:
         svc.close()
 
 
+def test_a_pack_reflects_its_focus_files_as_saved(shop: Path) -> None:
+    from ctxpack.service import Service
+
+    svc = Service([str(shop)])  # no watcher: only the request itself can notice the edit
+    svc.load()
+    try:
+        rs = svc.get(None)
+        before = rs.updates
+        _edit(shop / "shop/services/checkout.py", "def cancel_order(",
+              "def refund_gift_card(order):\n    return order\n\n\ndef cancel_order(")
+        p = svc.pack(None, "change refund_gift_card", budget=4000, focus=("shop/services/checkout.py",))
+        top = p.files[0]
+        assert top.path == "shop/services/checkout.py" and "def refund_gift_card" in top.text
+        assert any("refund_gift_card" in r for r in top.reasons) and rs.updates == before + 1
+        svc.pack(None, "change refund_gift_card", budget=4000, focus=("shop/services/checkout.py",))
+        assert rs.updates == before + 1  # unchanged since: no update
+        assert rs.wait_persisted(timeout=120)
+    finally:
+        svc.close()
+
+
 def test_worker_process_exits_when_the_server_dies() -> None:
     import os
     import subprocess

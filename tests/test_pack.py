@@ -10,7 +10,9 @@ from hypothesis import strategies as st
 
 from ctxpack import BudgetError, load_config, open_repo, pack_for
 from ctxpack.config import FORMATS
-from ctxpack.pipeline import Repo
+from ctxpack.models import PackedFile
+from ctxpack.pack import PackInputs, pack_files
+from ctxpack.pipeline import Repo, rank_for
 from ctxpack.tokens import get_counter
 
 QUERIES = [
@@ -47,16 +49,37 @@ def _repo(indexed: dict[str, Path], name: str, encoding: str) -> Repo:
 def test_rendered_output_never_exceeds_budget(indexed_samples: dict[str, Path], app: str, budget: int, fmt: str,
                                               encoding: str, query: str) -> None:
     repo = _repo(indexed_samples, app, encoding)
+    streamed: list[PackedFile] = []
     try:
-        pack = pack_for(repo, query, budget=budget, fmt=fmt)
+        pack = pack_for(repo, query, budget=budget, fmt=fmt, on_file=streamed.append)
     except BudgetError:
         assert budget < 20
         return
+    assert streamed == [f for f in pack.files if f.mode != "map"]  # a stream sends exactly the pack, in order
     counter = get_counter(encoding)
     assert counter.count(pack.context) == pack.tokens <= budget
     assert sum(f.tokens for f in pack.files) <= budget
     paths = [f.path for f in pack.files if f.mode != "map"]
     assert len(paths) == len(set(paths))
+
+
+def test_files_stream_before_packing_ends(indexed_samples: dict[str, Path]) -> None:
+    repo = _repo(indexed_samples, "shop_api", "o200k_base")
+    events: list[tuple[str, str]] = []
+
+    def read_text(path: str) -> str | None:
+        events.append(("read", path))
+        return repo.read_text(path)
+
+    inputs = PackInputs(records=repo.snapshot.files, read_text=read_text, chunks_for=repo.chunks_for,
+                        symbols_for=lambda p: repo.symbols_by_path.get(p, []))
+    ranked = rank_for(repo, QUERIES[1], ())
+    pack = pack_files(query=QUERIES[1], ranked=ranked, inputs=inputs, budget=128_000,
+                      counter=get_counter("o200k_base"), fmt="json", on_file=lambda f: events.append(("file", f.path)))
+    files = [e[1] for e in events if e[0] == "file"]
+    assert files == [f.path for f in pack.files if f.mode != "map"] and len(files) > 3
+    first = events.index(("file", files[0]))
+    assert ("read", files[-1]) in events[first:]  # the top file went out while others were still being read
 
 
 def test_same_input_same_bytes(indexed_samples: dict[str, Path]) -> None:
