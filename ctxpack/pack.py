@@ -193,12 +193,14 @@ def pack_files(
     seen_hashes: set[str] = set()
 
     by_path: dict[str, PackedFile] = {}
+    rank_pos: dict[str, int] = {}  # packed path -> its position among the candidates (rank order)
     settled = 0  # candidates before this position are decided and, if packed, passed to on_file
 
-    def add(pf: PackedFile) -> None:
+    def add(pf: PackedFile, pos: int) -> None:
         nonlocal remaining, settled
         packed.append(pf)
         used_paths.add(pf.path)
+        rank_pos[pf.path] = pos
         remaining -= pf.tokens
         if on_file is not None and pf.mode != "map":
             # A packed file is final (later passes only add), so the packed prefix of the ranking is.
@@ -217,7 +219,8 @@ def pack_files(
             found[path] = found.get(path, ()) + red
         return text
 
-    def try_full(r: RankedFile, rec: FileRecord) -> bool:
+    def try_full(pos: int) -> bool:
+        r, rec = candidates[pos]
         if inputs.should_stop is not None and inputs.should_stop():
             raise Cancelled("pack cancelled")
         if rec.sha1 in seen_hashes or rec.tokens + 20 > remaining * 1.05 + 40:
@@ -230,7 +233,7 @@ def pack_files(
         if t > remaining:
             found.pop(r.path, None)
             return False
-        add(PackedFile(r.path, "full", body, t, r.score, r.reasons, ((1, max(rec.lines, 1)),), rec.language))
+        add(PackedFile(r.path, "full", body, t, r.score, r.reasons, ((1, max(rec.lines, 1)),), rec.language), pos)
         seen_hashes.add(rec.sha1)
         return True
 
@@ -244,27 +247,29 @@ def pack_files(
 
     # Pass 1: whole files, by expected recall per token (relevance / tokens ** size_exponent):
     # several mid-size relevant files beat one huge one when the budget is tight.
+    sizes = [rec.tokens for _, rec in candidates]
     gain = (np.array([r.score for r, _ in candidates], dtype=np.float64)
-            / (np.array([rec.tokens for _, rec in candidates], dtype=np.float64) + 20) ** size_exponent)
+            / (np.array(sizes, dtype=np.float64) + 20) ** size_exponent)
     order = np.lexsort((np.arange(len(candidates)), -gain)).tolist()  # ties: rank order
     for k in order:
         if remaining < 20:
             break
-        try_full(*candidates[k])
-    deferred = [(pos, r, rec) for pos, (r, rec) in enumerate(candidates) if r.score > 0 and r.path not in used_paths]
+        if sizes[k] + 20 <= remaining * 1.05 + 40:  # (try_full's own first test, without the call)
+            try_full(k)
+    deferred = ((pos, r, rec) for pos, (r, rec) in enumerate(candidates) if r.score > 0 and r.path not in used_paths)
 
     # Pass 2: what did not fit whole keeps its most relevant chunks (best files) or its outline.
     remaining += reserve_outline
     top_score = ranked[0].score if ranked else 0.0
     skeletons = 0
     for pos, r, rec in deferred:
-        if remaining < 30:
+        if remaining < 30 or (pos >= _CHUNK_TOP and skeletons >= _MAX_SKELETONS):
             break
         if pos < _CHUNK_TOP and r.score >= 0.3 * top_score:
             room = min(remaining, max(int(budget * chunk_share), 1000))
             pf = _as_chunks(r, rec, inputs, qterms, names, room, counter, fmt, clean)
             if pf is not None:
-                add(pf)
+                add(pf, pos)
                 continue
         if skeletons < _MAX_SKELETONS:
             body = clean(r.path, inputs.skeleton_for(r.path) if inputs.skeleton_for else
@@ -272,29 +277,23 @@ def pack_files(
             if body:
                 t = block_tokens(counter, fmt, r.path, "skeleton", body, rec.language)
                 if t <= min(remaining, budget * skeleton_share):
-                    add(PackedFile(r.path, "skeleton", body, t, r.score, r.reasons, (), rec.language))
+                    add(PackedFile(r.path, "skeleton", body, t, r.score, r.reasons, (), rec.language), pos)
                     skeletons += 1
 
     # Pass 3: room the outlines did not use goes to more whole files.
-    for r, rec in candidates:
+    for pos, (r, rec) in enumerate(candidates):
         if remaining < 20:
             break
-        if r.path not in used_paths:
-            try_full(r, rec)
+        if r.path not in used_paths and sizes[pos] + 20 <= remaining * 1.05 + 40:
+            try_full(pos)
 
     remaining += reserve_map
-    rank_pos: dict[str, int] = {}
-    for i, r in enumerate(ranked):  # positions of the packed files (the best ranked: this stops early)
-        if r.path in used_paths:
-            rank_pos[r.path] = i
-            if len(rank_pos) == len(used_paths):
-                break
-    packed.sort(key=lambda f: rank_pos.get(f.path, len(ranked)))  # present files in rank order
+    packed.sort(key=lambda f: rank_pos[f.path])  # present files in rank order
     if repo_map and remaining > 60:
         order = [r.path for r in ranked if r.path not in used_paths and r.path in inputs.records]
         fitted = _fit_map(order, inputs.symbols_for, remaining, counter, fmt)
         if fitted is not None:
-            add(PackedFile("", "map", fitted[0], fitted[1], 0.0, ("repository map",), ()))
+            add(PackedFile("", "map", fitted[0], fitted[1], 0.0, ("repository map",), ()), len(candidates))
 
     pack = _finalize(query, budget, counter, fmt, packed, skipped)
     if on_file is not None:

@@ -25,6 +25,7 @@ from .history import read_history
 from .parse import parse_source
 from .query import analyze_query
 from .rank import RankIndex, build_rank_index, patch_rank_index, rank
+from .rank import warm as warm_rank_index
 from .secrets import redact as redact_secrets
 from .store import ChunkSpan, FileRow, IndexSnapshot, IndexStore
 from .terms import terms
@@ -319,7 +320,8 @@ class Repo:
     def read_text(self, rel: str) -> str | None:
         """Current text of a file (None if it cannot be read)."""
         try:
-            data = (self.root / rel).read_bytes()
+            with open(os.path.join(self.root, rel), "rb") as fh:
+                data = fh.read()
         except OSError:
             return None
         return data.decode("utf-8", errors="replace").removeprefix("\ufeff")
@@ -367,6 +369,10 @@ class Repo:
                 skeleton = self.redact(rel, skeleton, 0)[0] if skeleton else skeleton
             bodies += [body, full_body(skeleton), *chunks]
         return Prepared(self._redacted, get_counter(self.cfg.encoding).known(bodies), clean)
+
+    def warm(self) -> None:
+        """Build the ranking caches the first packs would otherwise build (a warm server calls this)."""
+        warm_rank_index(self.rank_index, self.cfg.weights)
 
     def adopt(self, prepared: Prepared) -> None:
         """Merge what ``prepare`` computed (maybe in another process) into this process's memos.

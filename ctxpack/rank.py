@@ -32,7 +32,7 @@ from .models import FileRecord, RankedFile, Symbol
 from .query import QueryInfo
 from .terms import terms
 
-__all__ = ["FEATURES", "MODEL_INPUTS", "RankIndex", "model_inputs", "relevance", "build_rank_index", "patch_rank_index", "is_aux_path", "is_test_path", "rank"]
+__all__ = ["FEATURES", "MODEL_INPUTS", "RankIndex", "model_inputs", "relevance", "build_rank_index", "patch_rank_index", "is_aux_path", "is_test_path", "rank", "warm"]
 
 _TEST_RE = re.compile(r"(^|/)(tests?|spec|specs|__tests__|testing|testdata|fixtures?)/|(^|/)test_[^/]*$|_test\.[a-z]+$|\.(test|spec)\.[a-z]+$|(^|/)[^/]*Tests?\.[a-z]+$|(^|/)conftest\.py$")
 _AUX_RE = re.compile(r"(^|/)(examples?|samples?|demos?|benches|benchmarks?|tutorials?)/")
@@ -85,8 +85,24 @@ class RankIndex:
     links: dict[int, dict[int, float]] = field(default_factory=dict)  # user -> {definer: weight}
     user_count: list[int] = field(default_factory=list)
     hist: HistoryIndex | None = None  # the git history at HEAD over these files (None without one)
-    static_cache: dict[tuple[object, ...], list[float]] = field(default_factory=dict)
+    static_cache: dict[tuple[object, ...], _Static] = field(default_factory=dict)
     _walk: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # (sources, targets, transition weights)
+    _term_arrays: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # see _postings_of
+    _path_index: dict[str, np.ndarray] | None = None  # path term -> files whose path has it
+
+
+_STATIC_INPUTS = (6, 7, 8, 9, 10, 15, 16)  # MODEL_INPUTS that do not depend on the query (file traits)
+
+
+@dataclass(slots=True)
+class _Static:
+    """Per file, for one set of weights and priors: what ranking computes when the query says nothing about it."""
+
+    scores: list[float]  # relevance with no query evidence
+    values: list[float]  # the same, as reported (6 significant digits)
+    files: list[RankedFile]  # the result entry of a file with no query evidence
+    inputs: np.ndarray  # (files, len(_STATIC_INPUTS)): the query-free model inputs
+    prior: np.ndarray  # the prior of each file's kind
 
 
 def _module_suffixes(name: str) -> list[str]:
@@ -374,33 +390,71 @@ def patch_rank_index(ri: RankIndex, old_terms: dict[str, tuple[list[str], list[i
     # Derived caches: recompute only what the change touched.
     out._walk = _patched_walk(ri._walk, edges, {x for pair in pairs for x in pair})
     stale = {i for i, (a, b) in enumerate(zip(indegree, ri.indegree, strict=True)) if a != b} | set(changed_idx)
-    for key, scores in list(ri.static_cache.items()):
+    for key, st in list(ri.static_cache.items()):
         w, priors = key
-        fresh = list(scores)
+        fresh = _Static(list(st.scores), list(st.values), list(st.files), st.inputs.copy(), st.prior)
         for i in stale:
-            fresh[i] = _static_score(out, w, dict(priors), i)  # type: ignore[arg-type]
+            _set_static(fresh, out, w, dict(priors), i)  # type: ignore[arg-type]
         out.static_cache[key] = fresh
+    out._path_index = ri._path_index  # the same paths
     return out
 
 
-def _bm25(ri: RankIndex, q: QueryInfo) -> tuple[dict[int, float], dict[int, list[tuple[float, str]]]]:
+def _postings_of(ri: RankIndex, t: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """A term's postings as arrays: (file indices, BM25 term-frequency factor), cached per index."""
+    got = ri._term_arrays.get(t)
+    if got is None:
+        plist = ri.postings.get(t)
+        if not plist:
+            return None
+        idx = np.fromiter((i for i, _ in plist), np.int64, len(plist))
+        tf = np.fromiter((c for _, c in plist), np.float64, len(plist))
+        dl = np.fromiter((ri.doc_len[i] for i, _ in plist), np.float64, len(plist))
+        # The same operations, in the same order, as the scalar formula: bit-identical scores.
+        got = (idx, tf * (_BM25_K1 + 1) / (tf + _BM25_K1 * (1 - _BM25_B + _BM25_B * dl / ri.avg_len)))
+        if len(ri._term_arrays) > 20_000:
+            ri._term_arrays.clear()
+        ri._term_arrays[t] = got
+    return got
+
+
+def _bm25(ri: RankIndex, q: QueryInfo) -> tuple[np.ndarray, np.ndarray, list[tuple[str, np.ndarray, np.ndarray]]]:
+    """BM25 of every file (zero: no query term), how many query terms each matches, and each
+    term's contributions (term, files, scores)."""
     n = len(ri.paths)
-    scores: dict[int, float] = defaultdict(float)
-    contrib: dict[int, list[tuple[float, str]]] = defaultdict(list)
+    scores = np.zeros(n)
+    matched = np.zeros(n)
+    per_term = []
     qtf: dict[str, int] = defaultdict(int)
     for t in q.terms:
         qtf[t] += 1
     for t, qc in qtf.items():
-        plist = ri.postings.get(t)
-        if not plist:
+        got = _postings_of(ri, t)
+        if got is None:
             continue
-        idf = math.log(1 + (n - len(plist) + 0.5) / (len(plist) + 0.5))
-        for i, tf in plist:
-            norm = tf * (_BM25_K1 + 1) / (tf + _BM25_K1 * (1 - _BM25_B + _BM25_B * ri.doc_len[i] / ri.avg_len))
-            s = idf * norm * (1 + math.log(qc))
-            scores[i] += s
-            contrib[i].append((s, t))
-    return scores, contrib
+        idx, norm = got
+        idf = math.log(1 + (n - len(idx) + 0.5) / (len(idx) + 0.5))
+        s = idf * norm * (1 + math.log(qc))
+        scores[idx] += s
+        matched[idx] += 1
+        per_term.append((t, idx, s))
+    return scores, matched, per_term
+
+
+def _path_overlap(ri: RankIndex, qset: set[str]) -> np.ndarray:
+    """How many of the query's terms each file's path has."""
+    if ri._path_index is None:
+        acc: dict[str, list[int]] = defaultdict(list)
+        for i, pts in enumerate(ri.path_terms):
+            for t in pts:
+                acc[t].append(i)
+        ri._path_index = {t: np.asarray(v, np.int64) for t, v in acc.items()}
+    out = np.zeros(len(ri.paths))
+    for t in qset:
+        idx = ri._path_index.get(t)
+        if idx is not None:
+            out[idx] += 1
+    return out
 
 
 def _walk_rows(edges: dict[int, dict[int, float]], rows: list[int]) -> tuple[list[int], list[int], list[float]]:
@@ -441,11 +495,11 @@ def _patched_walk(old: tuple[np.ndarray, np.ndarray, np.ndarray] | None, edges: 
     return src[order], dst[order], wts[order]
 
 
-def _pagerank(ri: RankIndex, seeds: dict[int, float], damping: float, iters: int = 20) -> dict[int, float]:
+def _pagerank(ri: RankIndex, seeds: dict[int, float], damping: float, iters: int = 20) -> np.ndarray | None:
     """Personalized PageRank from ``seeds`` (vectorised power iteration over the edge arrays)."""
     total = sum(seeds.values())
     if total <= 0:
-        return {}
+        return None
     n = len(ri.paths)
     pers = np.zeros(n)
     for k, v in seeds.items():
@@ -454,8 +508,7 @@ def _pagerank(ri: RankIndex, seeds: dict[int, float], damping: float, iters: int
     rank_ = pers.copy()
     for _ in range(iters):
         rank_ = damping * np.bincount(dst, weights=rank_[src] * wts, minlength=n) + (1 - damping) * pers
-    nz = np.flatnonzero(rank_)
-    return dict(zip(nz.tolist(), rank_[nz].tolist(), strict=True))
+    return rank_
 
 
 FEATURES = ("bm25", "coverage", "pathterms", "defines", "path", "stem", "frame", "focus", "dense", "dense_top", "graph",
@@ -522,19 +575,25 @@ def rank(q: QueryInfo, ri: RankIndex, w: RankWeights, focus: tuple[str, ...] = (
     n = len(ri.paths)
     if n == 0:
         return []
-    bm25, contrib = _bm25(ri, q)
-    top = max(bm25.values(), default=0.0) or 1.0
+    qset = set(q.terms)
+    bm25, matched, per_term = _bm25(ri, q)
+    touched = np.flatnonzero(matched)
+    top = (float(bm25.max()) if touched.size else 0.0) or 1.0
+    # Features present in many files are columns; the rarer ones live in per-file dicts.
+    f_bm25, f_cover, f_path = np.zeros(n), np.zeros(n), np.zeros(n)
+    f_bm25[touched] = bm25[touched] / top
+    f_cover[touched] = matched[touched] / len(qset)
+    f_path[touched] = _path_overlap(ri, qset)[touched] / len(qset)
     feats: dict[int, dict[str, float]] = defaultdict(dict)
     reasons: dict[int, list[str]] = defaultdict(list)
-    qset = set(q.terms)
-    for i, parts in contrib.items():
-        feats[i]["bm25"] = bm25[i] / top
-        feats[i]["coverage"] = len({t for _, t in parts}) / len(qset)
-        overlap = len(qset & ri.path_terms[i])
-        if overlap:
-            feats[i]["pathterms"] = overlap / len(qset)
-        parts.sort(reverse=True)
-        if bm25[i] / top >= 0.15:
+    strong = touched[f_bm25[touched] >= 0.15]
+    if strong.size:
+        contrib = np.zeros((len(per_term), n))
+        for k, (_, idx, sc) in enumerate(per_term):
+            contrib[k, idx] = sc
+        names = [t for t, _, _ in per_term]
+        for i, col in zip(strong.tolist(), contrib[:, strong].T.tolist(), strict=True):
+            parts = sorted(((v, t) for v, t in zip(col, names, strict=True) if v), reverse=True)
             reasons[i].append("matches " + ", ".join(t for _, t in parts[:4]))
 
     def add(i: int, feature: str, amount: float, why: str) -> None:
@@ -581,76 +640,84 @@ def rank(q: QueryInfo, ri: RankIndex, w: RankWeights, focus: tuple[str, ...] = (
     if dense:
         _dense_features(dense, add)
 
+    def column(name: str) -> np.ndarray:
+        out = np.zeros(n)
+        for i, f in feats.items():
+            v = f.get(name)
+            if v is not None:
+                out[i] = v
+        return out
+
     priors = _priors(q, w)
-    score: dict[int, float] = {}
-    for i, f in feats.items():
-        f["prior"] = priors[ri.kind[i]]
-        f.update(file_traits(ri, i))
-        direct = (w.bm25 * f.get("bm25", 0.0) + w.defines_named * f.get("defines", 0.0)
-                  + w.path_named * (f.get("path", 0.0) + f.get("focus", 0.0)) + w.stem_named * f.get("stem", 0.0)
-                  + w.trace_frame * f.get("frame", 0.0))
-        score[i] = direct * f["prior"]
+    static = _static_part(ri, w, priors) if w.coef else None
+    prior = static.prior if static is not None else np.fromiter((priors[k] for k in ri.kind), np.float64, n)
+    evidence = np.zeros(n, dtype=bool)  # files with any query evidence
+    evidence[touched] = True
+    evidence[list(feats)] = True
+    direct = (w.bm25 * f_bm25 + w.defines_named * column("defines")
+              + w.path_named * (column("path") + column("focus")) + w.stem_named * column("stem")
+              + w.trace_frame * column("frame"))
+    score = direct * prior
 
-    # Graph expansion from the best direct matches.
-    seeds = dict(sorted(score.items(), key=lambda kv: (-kv[1], ri.paths[kv[0]]))[: w.seeds])
+    # Graph expansion from the best direct matches (ties: by path, which is index order).
+    cand = np.flatnonzero(evidence)
+    best = cand[np.lexsort((cand, -score[cand]))[: w.seeds]]
+    seeds = dict(zip(best.tolist(), score[best].tolist(), strict=True))
     if ri.hist is not None:
-        for i in _past_edits(ri.hist, q, add):
-            feats[i].update(file_traits(ri, i))
-            score.setdefault(i, 0.0)
-        for i in _cochange(ri.hist, ri.paths, seeds, add):
-            feats[i].update(file_traits(ri, i))
-            score.setdefault(i, 0.0)
-    pr = _pagerank(ri, seeds, w.pagerank_damping) if w.graph > 0 else {}
-    if pr:
-        seed_set = set(seeds)
-        pr_top = max(pr.values()) or 1.0
-        for i, v in pr.items():
-            if v / pr_top < 1e-4:
-                continue
-            f = feats[i]
-            f["graph"] = v / pr_top
-            if "prior" not in f:
-                f["prior"] = priors[ri.kind[i]]
-                f.update(file_traits(ri, i))
-            g = w.graph * f["graph"] * f["prior"]
-            score[i] = score.get(i, 0.0) + g
-            if (i not in seed_set and g >= 0.05 * w.graph) or (i in seed_set and g >= 0.3 * w.graph):
-                why = _graph_reason(ri, i, seeds)
-                if why and why not in reasons[i]:
-                    reasons[i].append(why)
+        evidence[_past_edits(ri.hist, q, add)] = True
+        evidence[_cochange(ri.hist, ri.paths, seeds, add)] = True
+    f_graph = np.zeros(n)
+    pr = _pagerank(ri, seeds, w.pagerank_damping) if w.graph > 0 else None
+    if pr is not None:
+        pr_top = float(pr.max()) or 1.0
+        ratio = pr / pr_top
+        linked = np.flatnonzero(ratio >= 1e-4)
+        f_graph[linked] = ratio[linked]
+        evidence[linked] = True
+        g = w.graph * f_graph * prior
+        score += g
+        in_seeds = np.zeros(n, dtype=bool)
+        in_seeds[list(seeds)] = True
+        explain = linked[np.where(in_seeds[linked], g[linked] >= 0.3 * w.graph, g[linked] >= 0.05 * w.graph)]
+        for i in explain.tolist():
+            why = _graph_reason(ri, i, seeds)
+            if why and why not in reasons[i]:
+                reasons[i].append(why)
 
-    if w.coef:
+    ev = np.flatnonzero(evidence)
+    if static is not None:
         # The fitted model turns every file's features (and its size, kind and depth) into a probability.
-        static = _static_scores(ri, w, priors)
-        ev = list(feats)
-        rows = []
-        for i in ev:
-            f = feats[i]
-            if "prior" not in f:
-                f["prior"] = priors[ri.kind[i]]
-                f.update(file_traits(ri, i))
-            rec = ri.records[ri.paths[i]]
-            rows.append(model_inputs(f, rec.tokens, rec.language, ri.paths[i]))
-        scores = np.asarray(static, dtype=np.float64)
-        if ev:
-            boosts = np.fromiter((w.path_named * min(feats[i].get("path", 0.0) + feats[i].get("focus", 0.0), 1.0)
-                                  + w.trace_frame * min(feats[i].get("frame", 0.0), 1.0) for i in ev), np.float64, len(ev))
-            scores[ev] = _model_scores(w, np.asarray(rows, dtype=np.float64), boosts, ri.hist is not None)
-        values = [float(f"{v:.6g}") for v in scores.tolist()]  # reported scores: 6 significant digits
+        x = np.zeros((len(ev), len(MODEL_INPUTS)))
+        x[:, list(_STATIC_INPUTS)] = static.inputs[ev]
+        for k, col in ((0, f_bm25), (1, f_cover), (2, f_path), (5, f_graph)):
+            x[:, k] = col[ev]
+        for k, name in ((3, "defines"), (4, "stem"), (11, "dense"), (12, "dense_top"), (13, "pastedit"),
+                        (14, "cochange")):
+            x[:, k] = column(name)[ev]
+        boosts = (w.path_named * np.minimum(column("path")[ev] + column("focus")[ev], 1.0)
+                  + w.trace_frame * np.minimum(column("frame")[ev], 1.0))
+        model = _model_scores(w, x, boosts, ri.hist is not None)
+        values = list(static.values)
+        for i, v in zip(ev.tolist(), model.tolist(), strict=True):
+            values[i] = float(f"{v:.6g}")  # reported scores: 6 significant digits
         # Best first; paths are sorted, so the index breaks ties (equal reported scores) by path.
         order = np.lexsort((np.arange(n), -np.asarray(values))).tolist()
     else:
-        values = [float(f"{score.get(i, 0.0):.6g}") for i in range(n)]
-        order = sorted((i for i, s in score.items() if s > 0 or i in feats), key=lambda i: (-values[i], i))
+        values = [float(f"{v:.6g}") for v in score.tolist()]
+        order = sorted((i for i in range(n) if score[i] > 0 or evidence[i]), key=lambda i: (-values[i], i))
+    cols = (("bm25", f_bm25), ("coverage", f_cover), ("pathterms", f_path), ("graph", f_graph))
     ranked = []
     for pos, i in enumerate(order):
-        f = feats.get(i)
+        if not evidence[i] and static is not None:
+            ranked.append(static.files[i])
+            continue
+        detail: tuple[tuple[str, float], ...] = ()
         if pos < _DETAILED:
-            if f is None:  # no query evidence: the file's own traits
-                f = {"prior": priors[ri.kind[i]], **file_traits(ri, i)}
-            detail = tuple(f.items())
-        else:
-            detail = ()
+            d = {name: float(col[i]) for name, col in cols if col[i]}
+            d.update(feats.get(i, ()))
+            d["prior"] = float(prior[i])
+            d.update(file_traits(ri, i))
+            detail = tuple(d.items())
         ranked.append(RankedFile(ri.paths[i], values[i], tuple(reasons.get(i, ())) or ("weak match",), detail))
     if len(ranked) < n:
         seen = {r.path for r in ranked}
@@ -686,23 +753,32 @@ def _dense_features(dense: dict[int, tuple[float, str]], add: Callable[[int, str
             add(i, "dense_top", 1.0 / (1.0 + pos), why)
 
 
-def _static_scores(ri: RankIndex, w: RankWeights, priors: dict[str, float]) -> list[float]:
-    """Relevance of every file with no query evidence (cached per weights and priors)."""
+def _static_part(ri: RankIndex, w: RankWeights, priors: dict[str, float]) -> _Static:
+    """What every file scores with no query evidence (cached per weights and priors; patched per edit)."""
     key = (w, tuple(sorted(priors.items())))
     cached = ri.static_cache.get(key)
     if cached is None:
-        cached = [_static_score(ri, w, priors, i) for i in range(len(ri.paths))]
+        n = len(ri.paths)
+        cached = _Static([0.0] * n, [0.0] * n, [None] * n, np.zeros((n, len(_STATIC_INPUTS))),  # type: ignore[list-item]
+                         np.fromiter((priors[k] for k in ri.kind), np.float64, n))
+        for i in range(n):
+            _set_static(cached, ri, w, priors, i)
         if len(ri.static_cache) >= 4:  # a few weight/prior combinations (tests asked for or not)
             ri.static_cache.clear()
         ri.static_cache[key] = cached
     return cached
 
 
-def _static_score(ri: RankIndex, w: RankWeights, priors: dict[str, float], i: int) -> float:
+def _set_static(st: _Static, ri: RankIndex, w: RankWeights, priors: dict[str, float], i: int) -> None:
     f = {"prior": priors[ri.kind[i]], **file_traits(ri, i)}
     p = ri.paths[i]
     rec = ri.records[p]
-    return relevance(w, model_inputs(f, rec.tokens, rec.language, p), f, ri.hist is not None)
+    x = model_inputs(f, rec.tokens, rec.language, p)
+    score = relevance(w, x, f, ri.hist is not None)
+    st.scores[i] = score
+    st.values[i] = float(f"{score:.6g}")
+    st.files[i] = RankedFile(p, st.values[i], ("weak match",), tuple(f.items()))
+    st.inputs[i] = [x[k] for k in _STATIC_INPUTS]
 
 
 def file_traits(ri: RankIndex, i: int) -> dict[str, float]:
@@ -778,8 +854,21 @@ def _past_edits(hist: HistoryIndex, q: QueryInfo, add: Callable[[int, str, float
 
 def _priors(q: QueryInfo, w: RankWeights) -> dict[str, float]:
     """Tests, examples and docs are context, not edit targets, unless the query asks."""
-    return {"code": 1.0, "text": w.doc_penalty, "test": 1.0 if q.mentions_tests else w.test_penalty,
-            "aux": w.aux_penalty}
+    return _priors_of(w, q.mentions_tests)
+
+
+def _priors_of(w: RankWeights, tests_asked: bool) -> dict[str, float]:
+    return {"code": 1.0, "text": w.doc_penalty, "test": 1.0 if tests_asked else w.test_penalty, "aux": w.aux_penalty}
+
+
+def warm(ri: RankIndex, w: RankWeights) -> None:
+    """Build what the first queries would otherwise build: the graph's walk arrays, the path-term
+    index and the query-free scores under both priors (queries that ask about tests, and the rest)."""
+    _walk_arrays(ri)
+    _path_overlap(ri, set())
+    if w.coef:
+        for tests_asked in (False, True):
+            _static_part(ri, w, _priors_of(w, tests_asked))
 
 
 def _graph_reason(ri: RankIndex, i: int, seeds: dict[int, float]) -> str:

@@ -162,6 +162,7 @@ class RepoService:
         return repo
 
     def _swap(self, repo: Repo) -> None:
+        repo.warm()  # a patched index carries its caches over: then this costs nothing
         old = self._repo
         if old is not None and repo.embedder is None:
             repo.embedder = old.embedder

@@ -110,6 +110,7 @@ def _load_encoding(name: str) -> tiktoken.Encoding:
 
 _MEMO_MIN_CHARS = 256  # shorter texts are cheaper to count than to hash (hashing is ~50x cheaper per char)
 _MEMO_MAX = 100_000
+_SHORT_MAX = 20_000
 _CHECK = os.environ.get("CTXPACK_CHECK_TOKENS") == "1"  # tests: verify every joined count against a full count
 
 
@@ -147,13 +148,20 @@ class TokenCounter:
         self.name = encoding
         self._enc = _load_encoding(encoding)
         self._memo: dict[bytes, int] = {}
+        self._short: dict[str, int] = {}
 
     def count(self, text: str) -> int:
         """Number of tokens of ``text``; special-token strings count as plain text."""
         if not text:
             return 0
-        if len(text) < _MEMO_MIN_CHARS:
-            return len(self._enc.encode_ordinary(text))
+        if len(text) < _MEMO_MIN_CHARS:  # short texts (block openings, map lines) are their own key
+            n = self._short.get(text)
+            if n is None:
+                n = len(self._enc.encode_ordinary(text))
+                if len(self._short) >= _SHORT_MAX:
+                    self._short.clear()
+                self._short[text] = n
+            return n
         key = self.digest(text)
         n = self._memo.get(key)
         if n is None:

@@ -14,7 +14,7 @@ import pytest
 
 from ctxpack import build_index, load_config, open_repo, pack_for
 from ctxpack.pipeline import Repo, refresh_repo
-from ctxpack.rank import RankIndex, _static_score, _walk_arrays, build_rank_index
+from ctxpack.rank import RankIndex, _static_part, _walk_arrays, build_rank_index
 
 QUERY = "apply a discount code at checkout and email the receipt"
 FIELDS = ("paths", "postings", "doc_len", "avg_len", "defs_by_name", "defs_by_lower", "def_symbols", "stems", "edges",
@@ -28,9 +28,12 @@ def _same_index(a: RankIndex, b: RankIndex) -> None:
     # Derived caches a patch carries over (graph walk arrays, query-free scores) equal fresh ones.
     for x, y in zip(_walk_arrays(a), _walk_arrays(b), strict=True):
         assert np.array_equal(x, y)
-    for key, scores in a.static_cache.items():
+    for key, st in a.static_cache.items():
         w, priors = key
-        assert scores == [_static_score(b, w, dict(priors), i) for i in range(len(b.paths))]
+        b.static_cache.clear()
+        fresh = _static_part(b, w, dict(priors))
+        assert (st.scores, st.values, st.files) == (fresh.scores, fresh.values, fresh.files)
+        assert np.array_equal(st.inputs, fresh.inputs) and np.array_equal(st.prior, fresh.prior)
 
 
 def _as_on_disk(repo: Repo) -> None:
