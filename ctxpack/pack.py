@@ -44,7 +44,7 @@ class PackInputs:
     should_stop: Callable[[], bool] | None = None  # polled between files: True abandons the pack (Cancelled)
 
 
-@functools.lru_cache(maxsize=1 << 15)
+@functools.lru_cache(maxsize=4096)
 def _term_counts(text: str) -> tuple[Counter[str], int]:
     """A text's term counts and term total (memoized: a warm process sees the same chunks again)."""
     counts: Counter[str] = Counter()

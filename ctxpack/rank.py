@@ -18,6 +18,7 @@ from __future__ import annotations
 import bisect
 import math
 import re
+from array import array
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -65,7 +66,7 @@ class RankIndex:
 
     paths: list[str]
     records: dict[str, FileRecord]
-    postings: dict[str, list[tuple[int, int]]]  # term -> [(file index, tf)], by file index
+    postings: dict[str, np.ndarray]  # term -> its postings, file index << 32 | tf, ascending (see _posting)
     doc_len: list[int]
     avg_len: float
     defs_by_name: dict[str, list[int]]  # exact name -> files defining it (ascending)
@@ -79,7 +80,7 @@ class RankIndex:
     kind: list[str]  # "code", "text", "test" or "aux": what the priors look at
     # What an incremental patch needs: each file's references, who references a name, how
     # imports resolve, and each file's outgoing link weights and its number of users.
-    refs: dict[int, list[tuple[str, str]]] = field(default_factory=dict)  # file -> [(name, category)]
+    refs: dict[int, list[Symbol]] = field(default_factory=dict)  # file -> its references (non-definition symbols)
     users: dict[str, set[int]] = field(default_factory=dict)  # name -> files referencing it (not imports)
     modules: tuple[dict[str, list[int]], dict[str, list[int]]] = ({}, {})  # (module path suffix, dir suffix) -> files
     links: dict[int, dict[int, float]] = field(default_factory=dict)  # user -> {definer: weight}
@@ -88,6 +89,7 @@ class RankIndex:
     static_cache: dict[tuple[object, ...], _Static] = field(default_factory=dict)
     _walk: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # (sources, targets, transition weights)
     _term_arrays: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # see _postings_of
+    _doc_len: np.ndarray | None = None  # doc_len as an array
     _path_index: dict[str, np.ndarray] | None = None  # path term -> files whose path has it
 
 
@@ -103,6 +105,13 @@ class _Static:
     files: list[RankedFile]  # the result entry of a file with no query evidence
     inputs: np.ndarray  # (files, len(_STATIC_INPUTS)): the query-free model inputs
     prior: np.ndarray  # the prior of each file's kind
+
+
+_SHIFT = 32  # a posting is one int64: file index in the high bits, term frequency in the low
+
+
+def _posting(i: int, tf: int) -> int:
+    return (i << _SHIFT) | tf
 
 
 def _module_suffixes(name: str) -> list[str]:
@@ -123,7 +132,7 @@ def _module_suffixes(name: str) -> list[str]:
     return [o for o in dict.fromkeys(out) if o]
 
 
-def _out_links(i: int, refs: list[tuple[str, str]], defs_by_name: dict[str, list[int]],
+def _out_links(i: int, refs: list[Symbol], defs_by_name: dict[str, list[int]],
                modules: tuple[dict[str, list[int]], dict[str, list[int]]]) -> tuple[dict[int, float], dict[int, list[str]]]:
     """File ``i``'s outgoing graph links: {definer: weight} and the (first three) names behind each."""
     by_noext, by_dir = modules
@@ -138,8 +147,9 @@ def _out_links(i: int, refs: list[tuple[str, str]], defs_by_name: dict[str, list
         if len(got) < 3 and name not in got:
             got.append(name)
 
-    for name, category in refs:
-        if category == "import":
+    for ref in refs:
+        name = ref.name
+        if ref.category == "import":
             for suf in _module_suffixes(name):
                 targets = by_noext.get(suf) or (by_dir.get(suf) if "/" in suf else None) or []
                 if 0 < len(targets) <= _COMMON_DEF_FILES:
@@ -166,9 +176,10 @@ def _indegree(user_count: list[int]) -> list[float]:
     return [math.log1p(c) / top for c in user_count]
 
 
-def _file_defs(symbols: list[Symbol]) -> tuple[list[Symbol], list[tuple[str, str]]]:
+def _file_defs(symbols: Sequence[Symbol]) -> tuple[list[Symbol], list[Symbol]]:
+    """A file's definitions and its references (the snapshot's Symbol objects, not copies)."""
     defs = [s for s in symbols if s.kind == "def"]
-    return defs, [(s.name, s.category) for s in symbols if s.kind != "def"]
+    return defs, [s for s in symbols if s.kind != "def"]
 
 
 def build_rank_index(records: dict[str, FileRecord], file_terms: dict[str, tuple[list[str], list[int]]],
@@ -179,24 +190,30 @@ def build_rank_index(records: dict[str, FileRecord], file_terms: dict[str, tuple
     """
     paths = sorted(records)
     idx = {p: i for i, p in enumerate(paths)}
-    postings: dict[str, list[tuple[int, int]]] = defaultdict(list)
     doc_len = [0] * len(paths)
     stems: dict[str, list[int]] = defaultdict(list)
+    term_id: dict[str, int] = {}
+    tids, codes = array("q"), array("q")  # every (term, posting), flat and compact
     for i, p in enumerate(paths):
         ts, cs = file_terms.get(p, ([], []))
-        total = 0
-        for t, c in zip(ts, cs, strict=True):
-            postings[t].append((i, c))
-            total += c
-        doc_len[i] = total
+        tids.extend(term_id.setdefault(t, len(term_id)) for t in ts)
+        codes.extend(_posting(i, c) for c in cs)
+        doc_len[i] = sum(cs)
         stems[PurePosixPath(p).stem.lower()].append(i)
     avg = (sum(doc_len) / len(doc_len)) if doc_len else 1.0
+    # Group by term (files ascending within each): one sort, then one array view per term.
+    tid_arr = np.array(tids, dtype=np.int64)
+    code_arr = np.array(codes, dtype=np.int64)
+    order = np.lexsort((code_arr, tid_arr))
+    code_arr = code_arr[order]
+    bounds = np.searchsorted(tid_arr[order], np.arange(len(term_id) + 1))
+    postings = {t: code_arr[bounds[k]:bounds[k + 1]] for t, k in term_id.items()}
 
     per_file = {idx[p]: ss for p, ss in symbols.items() if p in idx and ss}
     names: dict[str, set[int]] = defaultdict(set)
     lowers: dict[str, set[int]] = defaultdict(set)
     def_symbols: dict[int, list[Symbol]] = {}
-    refs: dict[int, list[tuple[str, str]]] = {}
+    refs: dict[int, list[Symbol]] = {}
     users: dict[str, set[int]] = defaultdict(set)
     for i in sorted(per_file):
         defs, rs = _file_defs(per_file[i])
@@ -207,9 +224,9 @@ def build_rank_index(records: dict[str, FileRecord], file_terms: dict[str, tuple
         for s in defs:
             names[s.name].add(i)
             lowers[s.name.lower()].add(i)
-        for name, category in rs:
-            if category != "import":
-                users[name].add(i)
+        for ref in rs:
+            if ref.category != "import":
+                users[ref.name].add(i)
     defs_by_name = {k: sorted(v) for k, v in names.items()}
     defs_by_lower = {k: sorted(v) for k, v in lowers.items()}
 
@@ -245,7 +262,7 @@ def build_rank_index(records: dict[str, FileRecord], file_terms: dict[str, tuple
     path_terms = [frozenset(terms(p.replace("/", " ").replace(".", " "))) for p in paths]
     kind = ["text" if not is_code(p) else "test" if is_test_path(p) else "aux" if is_aux_path(p) else "code"
             for p in paths]
-    return RankIndex(paths, records, dict(postings), doc_len, avg, defs_by_name, defs_by_lower, def_symbols,
+    return RankIndex(paths, records, postings, doc_len, avg, defs_by_name, defs_by_lower, def_symbols,
                      dict(stems), dict(edges), edge_names, _indegree(user_count), path_terms, kind,
                      refs, dict(users), modules, links, user_count, index_history(history, paths) if history else None)
 
@@ -305,19 +322,24 @@ def patch_rank_index(ri: RankIndex, old_terms: dict[str, tuple[list[str], list[i
     for path, syms in changed.items():
         i = index_of(path)
         changed_idx.append(i)
-        for t in old_terms.get(path, ([], []))[0]:
-            plist = own(postings, t, list)
-            assert isinstance(plist, list)
-            pos = bisect.bisect_left(plist, (i, -1))
-            if pos < len(plist) and plist[pos][0] == i:
-                del plist[pos]
-            if not plist:
-                del postings[t]
+        before = dict(zip(*old_terms.get(path, ([], [])), strict=True))
         ts, cs = file_terms.get(path, ([], []))
-        for t, c in zip(ts, cs, strict=True):
-            plist = own(postings, t, list)
-            assert isinstance(plist, list)
-            bisect.insort(plist, (i, c))
+        after = dict(zip(ts, cs, strict=True))
+        for t in before.keys() | after.keys():
+            if before.get(t) == after.get(t):
+                continue  # unchanged posting
+            arr = postings.get(t)  # replaced, never modified: the old index keeps its arrays
+            if arr is None:
+                arr = np.zeros(0, np.int64)
+            pos = int(np.searchsorted(arr, i << _SHIFT))
+            if pos < len(arr) and int(arr[pos]) >> _SHIFT == i:
+                arr = np.delete(arr, pos)
+            if t in after:
+                arr = np.insert(arr, pos, _posting(i, after[t]))
+            if arr.size:
+                postings[t] = arr
+            else:
+                postings.pop(t, None)
         doc_len[i] = sum(cs)
 
         old_defs = {s.name for s in ri.def_symbols.get(i, [])}
@@ -333,8 +355,8 @@ def patch_rank_index(ri: RankIndex, old_terms: dict[str, tuple[list[str], list[i
         def_symbols.pop(i, None)
         if defs:
             def_symbols[i] = defs
-        old_users = {n for n, c in ri.refs.get(i, []) if c != "import"}
-        new_users = {n for n, c in rs if c != "import"}
+        old_users = {r.name for r in ri.refs.get(i, []) if r.category != "import"}
+        new_users = {r.name for r in rs if r.category != "import"}
         for n in old_users - new_users:
             got = own(users, n, set)
             assert isinstance(got, set)
@@ -404,12 +426,14 @@ def _postings_of(ri: RankIndex, t: str) -> tuple[np.ndarray, np.ndarray] | None:
     """A term's postings as arrays: (file indices, BM25 term-frequency factor), cached per index."""
     got = ri._term_arrays.get(t)
     if got is None:
-        plist = ri.postings.get(t)
-        if not plist:
+        packed = ri.postings.get(t)
+        if packed is None or not packed.size:
             return None
-        idx = np.fromiter((i for i, _ in plist), np.int64, len(plist))
-        tf = np.fromiter((c for _, c in plist), np.float64, len(plist))
-        dl = np.fromiter((ri.doc_len[i] for i, _ in plist), np.float64, len(plist))
+        if ri._doc_len is None:
+            ri._doc_len = np.asarray(ri.doc_len, dtype=np.float64)
+        idx = packed >> _SHIFT
+        tf = (packed & ((1 << _SHIFT) - 1)).astype(np.float64)
+        dl = ri._doc_len[idx]
         # The same operations, in the same order, as the scalar formula: bit-identical scores.
         got = (idx, tf * (_BM25_K1 + 1) / (tf + _BM25_K1 * (1 - _BM25_B + _BM25_B * dl / ri.avg_len)))
         if len(ri._term_arrays) > 20_000:

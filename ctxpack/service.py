@@ -13,6 +13,7 @@ it does not serve.
 
 from __future__ import annotations
 
+import functools
 import gc
 import logging
 import os
@@ -27,6 +28,7 @@ from typing import Any
 from .config import Config, load_config
 from .errors import ConfigError, CtxpackError
 from .models import Pack, PackedFile
+from .tokens import get_counter
 from .pipeline import (Prepared, Repo, build_index, embed_index, open_repo, pack_for, refresh_repo, search_repo,
                        stat_key)
 
@@ -69,6 +71,25 @@ class _Worker:
             if self._pool is not None:
                 self._pool.shutdown(wait=True, cancel_futures=True)
                 self._pool = None
+
+
+@functools.lru_cache(maxsize=1)
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        import ctypes
+        import ctypes.util
+
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim  # type: ignore[no-any-return]
+    except (OSError, AttributeError):  # not glibc
+        return None
+
+
+def release_memory() -> None:
+    """Hand freed heap memory back to the system (glibc keeps it per thread arena otherwise:
+    each index update frees the replaced structures, and the resident size would ratchet up)."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 def _exit_with_parent(parent: int) -> None:
@@ -119,6 +140,8 @@ class RepoService:
     def load(self) -> None:
         """First load: bring the index up to date (building it if needed), then start the dense lane
         and, in the worker process, the secret scan of every file (packs then skip it)."""
+        # The tokenizer first: its load peaks (the rank table is parsed, then dropped) before the index is in memory.
+        get_counter(self.cfg.encoding)
         self._swap(open_repo(self.root, self.cfg, refresh=True))
         self.state = "ready"
         self.start_embedding()
@@ -139,6 +162,7 @@ class RepoService:
         # The loaded index is long-lived: keep it out of the garbage collector's full scans, which
         # otherwise walk millions of its objects in the middle of requests.
         gc.freeze()
+        release_memory()
 
     @property
     def repo(self) -> Repo:
@@ -240,6 +264,7 @@ class RepoService:
                 if self.persisted != "current" and not self._persist_wanted.is_set():
                     reconcile = True  # memory and disk differ and no edit is pending: an event was missed
                     return
+                release_memory()  # the index versions this round replaced
                 self.start_embedding()
         finally:
             with self._persist_lock:

@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 SCHEMA_VERSION = 3
 TABLES = ("files", "symbols", "chunks")
 _CACHE = "snapshot.pkl"
-_CACHE_FORMAT = 3  # 2: repeated strings shared; 3: the key pickled first
+_CACHE_FORMAT = 4  # 2: repeated strings shared; 3: the key pickled first; 4: repeated numbers shared
 _DB_NAME = re.compile(r"db-[0-9a-f]{12}")
 _OPTIMIZE_EVERY = 20  # updates between compactions (each write makes a version)
 
@@ -147,7 +147,7 @@ class IndexSnapshot:
 
 
 def _interned(cols: dict[str, dict[str, list[Any]]]) -> dict[str, dict[str, list[Any]]]:
-    """``cols`` with the strings that repeat (paths, names, kinds, terms) shared, in place.
+    """``cols`` with the strings and numbers that repeat (paths, names, kinds, terms, lines) shared, in place.
 
     Arrow hands out a new string object per cell: for a large repository that is millions of
     copies of a few thousand paths and terms. Shared, they take a fraction of the memory, and
@@ -161,6 +161,13 @@ def _interned(cols: dict[str, dict[str, list[Any]]]) -> dict[str, dict[str, list
             col[name] = [intern(v) if isinstance(v, str) else v for v in col[name]]
     cols["files"]["terms"] = [[intern(t) for t in ts] for ts in cols["files"]["terms"]]
     cols["chunks"]["symbols"] = [[intern(t) for t in ts] if ts else ts for ts in cols["chunks"]["symbols"]]
+    # Line numbers and counts repeat too (ints above 256 are one object per cell otherwise).
+    share: dict[int, int] = {}
+    one = share.setdefault
+    for table, names in (("symbols", ("line", "end_line")), ("chunks", ("start_line", "end_line", "tokens"))):
+        for name in names:
+            cols[table][name] = [one(v, v) for v in cols[table][name]]
+    cols["files"]["counts"] = [[one(v, v) for v in cs] for cs in cols["files"]["counts"]]
     return cols
 
 

@@ -90,7 +90,7 @@ def _load_encoding(name: str) -> tiktoken.Encoding:
         with open(path, "rb") as fh:
             kwargs = pickle.load(fh)
         if isinstance(kwargs, dict) and kwargs.get("name") == name:
-            return tiktoken.Encoding(**kwargs)
+            return _lean(tiktoken.Encoding(**kwargs))
     except Exception:  # absent or damaged: rebuild below
         pass
     _ensure_table(name)
@@ -105,7 +105,19 @@ def _load_encoding(name: str) -> tiktoken.Encoding:
         os.replace(tmp, path)
     except OSError:
         pass  # a read-only cache only costs speed
-    return tiktoken.Encoding(**kwargs)
+    return _lean(tiktoken.Encoding(**kwargs))
+
+
+def _lean(enc: tiktoken.Encoding) -> tiktoken.Encoding:
+    """``enc`` without its Python copy of the rank table (~23 MB for o200k_base).
+
+    Encoding and decoding run on the Rust core, which holds its own table; the Python dict is
+    only read to pickle the Encoding or by tiktoken's pure-Python helpers, none of which
+    ctxpack calls.
+    """
+    if isinstance(getattr(enc, "_mergeable_ranks", None), dict):
+        enc._mergeable_ranks = {}
+    return enc
 
 
 _MEMO_MIN_CHARS = 256  # shorter texts are cheaper to count than to hash (hashing is ~50x cheaper per char)

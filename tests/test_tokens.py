@@ -91,3 +91,12 @@ def test_count_joined_is_exact_for_any_parts(parts: list[str], encoding: str) ->
     parts = [p + "\n" if i % 2 else p for i, p in enumerate(parts)]  # a mix of clean and unclean joins
     assert c.count_joined(parts) == c.count("".join(parts))
     assert c.count_joined(parts, [c.count(p) for p in parts]) == c.count("".join(parts))
+
+
+def test_lean_encoding_still_counts_batches_and_decodes() -> None:
+    # The counter drops tiktoken's Python copy of the rank table; batch encoding and decoding
+    # run on the Rust core and must be unaffected.
+    c = get_counter("o200k_base")
+    texts = [f"def f_{i}(x):\n    return x * {i}  # <|endoftext|>\n" for i in range(100)]
+    assert c.count_many(texts) == [c.count(t) for t in texts]
+    assert c.truncate(texts[0] * 10, 12) and c.count(c.truncate(texts[0] * 10, 12)) <= 12
