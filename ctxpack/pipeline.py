@@ -9,7 +9,7 @@ import stat
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,7 +21,7 @@ from .discover import Candidate, list_candidates, read_source
 from .errors import Cancelled, ConfigError, CtxpackError, IndexCorrupt, IndexNotFound, IndexOutdated
 from .models import Chunk, EmbedStats, FileRecord, IndexStats, Pack, PackedFile, RankedFile, Redaction, Skipped, SourceFile, Symbol
 from .pack import PackInputs, full_body, pack_files, skeleton_text
-from .history import read_history
+from .history import head_commit, read_history
 from .parse import parse_source
 from .query import analyze_query
 from .rank import RankIndex, build_rank_index, patch_rank_index, rank
@@ -723,6 +723,23 @@ def refresh_repo(repo: Repo, paths: Iterable[str] | None = None) -> Repo:
         ri = build_rank_index(files, file_terms, symbols, read_history(repo.root, repo.store.dir) if repo.cfg.history else None)
     return Repo(repo.root, repo.cfg, repo.store, new_snap, ri, by_path, repo.embedder, _redacted=repo._redacted,
                 _clean_files=repo._clean_files, _skeletons={p: t for p, t in repo._skeletons.items() if p not in gone})
+
+
+def refresh_history(repo: Repo) -> Repo:
+    """``repo`` with the git history at the current HEAD (after a commit, checkout or reset).
+
+    Returns:
+        ``repo`` itself when HEAD is where its history was read (or history is off), else a
+        new Repo over the same files whose ranking index uses the new history.
+    """
+    if not repo.cfg.history:
+        return repo
+    old = repo.rank_index.hist
+    if head_commit(repo.root) == (old.history.head if old is not None else None):
+        return repo
+    snap = repo.snapshot
+    ri = build_rank_index(snap.files, snap.file_terms, snap.symbols, read_history(repo.root, repo.store.dir))
+    return replace(repo, rank_index=ri)
 
 
 def _changed_candidates(repo: Repo, paths: Iterable[str] | None) -> tuple[list[Candidate], list[str]]:

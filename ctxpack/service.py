@@ -29,8 +29,8 @@ from .config import Config, load_config
 from .errors import ConfigError, CtxpackError
 from .models import Pack, PackedFile
 from .tokens import get_counter
-from .pipeline import (Prepared, Repo, build_index, embed_index, open_repo, pack_for, refresh_repo, search_repo,
-                       stat_key)
+from .pipeline import (Prepared, Repo, build_index, embed_index, open_repo, pack_for, refresh_history, refresh_repo,
+                       search_repo, stat_key)
 
 __all__ = ["RepoService", "Service"]
 
@@ -231,6 +231,18 @@ class RepoService:
         if changed:
             self._persist_soon()
         return changed
+
+    def update_history(self) -> bool:
+        """Re-read the git history if HEAD moved (a commit changes no file the watcher sees); True when it did."""
+        with self._update_lock:
+            repo = self._repo
+            if repo is None:
+                return False
+            new = refresh_history(repo)
+            if new is repo:
+                return False
+            self._swap(new)
+        return True
 
     def _persist_soon(self) -> None:
         """Write the on-disk index in the background (coalesced), then embed what is new."""

@@ -1,6 +1,7 @@
 """Keep served repositories current: watch their files and re-index what changed.
 
-Built on watchfiles (inotify/FSEvents through Rust's ``notify``). Changes are debounced
+Built on watchfiles (inotify/FSEvents through Rust's ``notify``). A move of git's HEAD (a
+commit, checkout or reset) re-reads the history the ranking uses. Changes are debounced
 (bursts such as a branch switch or a formatter run become one update) and the update is
 made in memory for the reported files (``RepoService.update``): only they are re-parsed
 and the ranking index is patched; the on-disk index and the embeddings follow in the
@@ -21,6 +22,7 @@ __all__ = ["watch_repos"]
 
 log = logging.getLogger(__name__)
 
+_HEAD_FILES = {".git/HEAD", ".git/logs/HEAD"}  # written by every commit, checkout and reset
 _IGNORED_DIRS = {".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", ".mypy_cache", ".pytest_cache"}
 
 
@@ -35,6 +37,8 @@ def _filter(rs: RepoService) -> Callable[[object, str], bool]:
             rel = p.relative_to(rs.root)
         except ValueError:
             return False
+        if rel.as_posix() in _HEAD_FILES:
+            return True  # HEAD moved: the history signals follow
         return not any(part in _IGNORED_DIRS for part in rel.parts[:-1]) and not rel.name.endswith((".swp", "~"))
 
     return keep
@@ -61,8 +65,11 @@ def watch_repos(repos: list[RepoService], stop: threading.Event, *, debounce_ms:
                     rels.append(Path(path).relative_to(rs.root).as_posix())
                 except ValueError:
                     continue
+            files = [r for r in rels if r not in _HEAD_FILES]
             try:
-                changed = rs.update(rels)
+                changed = rs.update(files) if files else False
+                if len(files) < len(rels):
+                    changed = rs.update_history() or changed
             except Exception as exc:  # a watcher must outlive one bad update
                 log.warning("update of %s failed: %s", rs.root, exc)
                 continue

@@ -13,7 +13,7 @@ import pytest
 
 from ctxpack import load_config, open_repo
 from ctxpack.history import MAX_FILES_PER_COMMIT, head_commit, read_history
-from ctxpack.pipeline import rank_for, refresh_repo
+from ctxpack.pipeline import rank_for, refresh_history, refresh_repo
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 
@@ -148,3 +148,43 @@ def test_live_refresh_keeps_the_history_and_rereads_it_when_files_come_and_go(re
     hist = added.rank_index.hist
     assert hist is not None and hist.history.head == head_commit(repo)
     assert hist.recent[added.rank_index.paths.index("pkg/d.py")] == 1.0
+
+
+def test_a_commit_refreshes_the_history_of_a_live_repo(repo: Path, tmp_path: Path) -> None:
+    commit(repo, {"pkg/a.py": "def alpha():\n    return 10\n"}, "alpha work")
+    r = open_repo(repo, load_config(repo, index_dir=str(tmp_path / "idx")))
+    assert refresh_history(r) is r  # HEAD has not moved
+    (repo / "pkg/c.py").write_text("def gamma():\n    return 30\n")
+    edited = refresh_repo(r, ["pkg/c.py"])  # the edit is reflected; the history is still the old one
+    c = edited.rank_index.paths.index("pkg/c.py")
+    assert edited.rank_index.hist is r.rank_index.hist and edited.rank_index.hist.recent[c] < 1.0
+    commit(repo, {}, "tune gamma")
+    moved = refresh_history(edited)
+    hist = moved.rank_index.hist
+    assert hist is not None and hist.history.head == head_commit(repo) and hist.subjects[0] == "tune gamma"
+    assert hist.recent[c] == 1.0 and moved.snapshot is edited.snapshot
+    assert rank_for(moved, "gamma")[0].path == "pkg/c.py"
+
+
+def test_the_watcher_follows_head_to_a_new_commit(repo: Path, tmp_path: Path) -> None:
+    import threading
+    import time
+
+    from ctxpack.service import RepoService
+    from ctxpack.watch import watch_repos
+
+    rs = RepoService(repo, load_config(repo, index_dir=str(tmp_path / "idx"), embed=False))
+    rs.load()
+    stop = threading.Event()
+    try:
+        watch_repos([rs], stop)
+        time.sleep(0.3)  # the watcher is up
+        commit(repo, {"pkg/b.py": "def beta():\n    return 20\n"}, "beta returns twenty")
+        deadline = time.monotonic() + 20
+        while rs.repo.rank_index.hist.history.head != head_commit(repo):  # type: ignore[union-attr]
+            assert time.monotonic() < deadline, "the history never followed HEAD"
+            time.sleep(0.05)
+        assert rs.repo.rank_index.hist.subjects[0] == "beta returns twenty"  # type: ignore[union-attr]
+    finally:
+        stop.set()
+        rs.close()
