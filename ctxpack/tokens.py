@@ -16,7 +16,7 @@ import tempfile
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError, CtxpackError
 
@@ -166,21 +166,17 @@ class TokenCounter:
         """Number of tokens of ``text``; special-token strings count as plain text."""
         if not text:
             return 0
+        memo: dict[Any, int]
         if len(text) < _MEMO_MIN_CHARS:  # short texts (block openings, map lines) are their own key
-            n = self._short.get(text)
-            if n is None:
-                n = len(self._enc.encode_ordinary(text))
-                if len(self._short) >= _SHORT_MAX:
-                    self._short.clear()
-                self._short[text] = n
-            return n
-        key = self.digest(text)
-        n = self._memo.get(key)
+            memo, key, cap = self._short, text, _SHORT_MAX
+        else:
+            memo, key, cap = self._memo, self.digest(text), _MEMO_MAX
+        n = memo.get(key)
         if n is None:
             n = len(self._enc.encode_ordinary(text))
-            if len(self._memo) >= _MEMO_MAX:
-                self._memo.clear()
-            self._memo[key] = n
+            if len(memo) >= cap:
+                memo.clear()
+            memo[key] = n
         return n
 
     def count_joined(self, parts: list[str], counts: list[int] | None = None) -> int:
