@@ -281,7 +281,7 @@ def pack_files(
                     skeletons += 1
 
     # Pass 3: room the outlines did not use goes to more whole files.
-    for pos, (r, rec) in enumerate(candidates):
+    for pos, (r, _rec) in enumerate(candidates):
         if remaining < 20:
             break
         if r.path not in used_paths and sizes[pos] + 20 <= remaining * 1.05 + 40:

@@ -7,7 +7,7 @@ import logging
 import os
 import stat
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -19,9 +19,21 @@ from .chunk import chunk_file
 from .config import Config
 from .discover import Candidate, list_candidates, read_source
 from .errors import Cancelled, ConfigError, CtxpackError, IndexCorrupt, IndexNotFound, IndexOutdated
-from .models import Chunk, EmbedStats, FileRecord, IndexStats, Pack, PackedFile, RankedFile, Redaction, Skipped, SourceFile, Symbol
-from .pack import PackInputs, full_body, pack_files, skeleton_text
 from .history import head_commit, read_history
+from .models import (
+    Chunk,
+    EmbedStats,
+    FileRecord,
+    IndexStats,
+    Pack,
+    PackedFile,
+    RankedFile,
+    Redaction,
+    Skipped,
+    SourceFile,
+    Symbol,
+)
+from .pack import PackInputs, full_body, pack_files, skeleton_text
 from .parse import parse_source
 from .query import analyze_query
 from .rank import RankIndex, build_rank_index, patch_rank_index, rank

@@ -28,9 +28,19 @@ from typing import Any
 from .config import Config, load_config
 from .errors import ConfigError, CtxpackError
 from .models import Pack, PackedFile
+from .pipeline import (
+    Prepared,
+    Repo,
+    build_index,
+    embed_index,
+    open_repo,
+    pack_for,
+    refresh_history,
+    refresh_repo,
+    search_repo,
+    stat_key,
+)
 from .tokens import get_counter
-from .pipeline import (Prepared, Repo, build_index, embed_index, open_repo, pack_for, refresh_history, refresh_repo,
-                       search_repo, stat_key)
 
 __all__ = ["RepoService", "Service"]
 
@@ -434,12 +444,12 @@ class Service:
         rs = self.get(repo)  # type: ignore[arg-type]
         r = rs.repo
         focus = tuple(check_rel_path(r, f) for f in focus)
-        if cursor is not None:
-            focus = tuple(dict.fromkeys((*focus, check_rel_path(r, cursor[0]))))
-        r = rs.current(focus)
-        if cursor is not None:
-            path = check_rel_path(r, cursor[0])
-            name = symbol_at(r, path, cursor[1])
+        cursor_path = check_rel_path(r, cursor[0]) if cursor is not None else None
+        if cursor_path is not None:
+            focus = tuple(dict.fromkeys((*focus, cursor_path)))
+        r = rs.current(focus)  # the files being edited, as saved
+        if cursor is not None and cursor_path is not None:
+            name = symbol_at(r, cursor_path, cursor[1])
             if name:
                 query = f"{query}\n{name}"  # the symbol under the cursor is named in the instruction
         return pack_for(r, query, budget=budget, fmt=fmt, focus=focus, wait_embeddings=wait_embeddings,
