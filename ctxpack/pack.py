@@ -20,7 +20,7 @@ from .chunk import estimate_tokens
 from .errors import BudgetError, Cancelled
 from .models import Chunk, FileRecord, Pack, PackedFile, RankedFile, Redaction, Skipped, Symbol
 from .render import block_parts, context_parts, footer, header
-from .terms import IDENT_RE, ident_terms, terms
+from .terms import term_counts, terms
 from .tokens import TokenCounter
 
 __all__ = ["PackInputs", "pack_files"]
@@ -47,10 +47,7 @@ class PackInputs:
 @functools.lru_cache(maxsize=4096)
 def _term_counts(text: str) -> tuple[Counter[str], int]:
     """A text's term counts and term total (memoized: a warm process sees the same chunks again)."""
-    counts: Counter[str] = Counter()
-    for ident, k in Counter(IDENT_RE.findall(text)).items():  # each distinct identifier once
-        for t in ident_terms(ident):
-            counts[t] += k
+    counts = term_counts(text)
     return counts, sum(counts.values())
 
 

@@ -152,11 +152,13 @@ def build_index(path: str | os.PathLike[str], cfg: Config, *, rebuild: bool = Fa
 
 
 def _locked_update(root: Path, store: IndexStore, cfg: Config, rebuild: bool, progress: Progress,
-                   load: bool) -> tuple[IndexStats, IndexSnapshot | None]:
-    """Update the index under the write lock, and (``load``) read it back in the same critical section."""
+                   load: bool, seen: _Seen | None = None) -> tuple[IndexStats, IndexSnapshot | None]:
+    """Update the index under the write lock, and (``load``) read it back in the same critical section.
+
+    ``seen`` is what the caller already loaded and listed (see ``plan_update``)."""
     try:
         with store.lock():
-            stats = _update(root, store, cfg, rebuild, progress)
+            stats = _update(root, store, cfg, rebuild, progress, seen)
             if not load:
                 store.refresh_cache()  # right after a write, so the next process skips LanceDB
                 return stats, None
@@ -180,6 +182,14 @@ def _index_excludes(root: Path, store: IndexStore) -> tuple[str, ...]:
 
 
 @dataclass(frozen=True, slots=True)
+class _Seen:
+    """An index snapshot and a listing of the tree, taken before the write lock (``open_repo``)."""
+
+    prior: IndexSnapshot
+    listed: tuple[list[Candidate], list[Skipped]]
+
+
+@dataclass(frozen=True, slots=True)
 class UpdatePlan:
     """What an index update must do, decided locally before any parsing (``plan_update``)."""
 
@@ -196,16 +206,23 @@ class UpdatePlan:
 
 
 def plan_update(root: Path, store: IndexStore, cfg: Config, rebuild: bool = False,
-                progress: Progress = _noop) -> UpdatePlan:
+                progress: Progress = _noop, seen: _Seen | None = None) -> UpdatePlan:
     """Discover the repository and compare it with the index: which files need parsing.
 
     Runs where the files are (the driver, for a cluster run); reads and hashes only the
-    files whose size or mtime changed. Call under ``store.lock()``.
+    files whose size or mtime changed. Call under ``store.lock()``. ``seen`` saves loading
+    the index and listing the tree again: its snapshot is used while it is still the
+    index's current state (no other writer came in between), its listing as is.
     """
     t0 = time.monotonic()
     settings = _settings_key(cfg)
     prior: IndexSnapshot | None = None
-    if not rebuild and store.exists():
+    if seen is not None and not rebuild and _current(store, seen.prior):
+        prior = seen.prior
+        if prior.manifest.encoding != cfg.encoding or prior.manifest.settings != settings:
+            log.warning("index settings changed (encoding or chunking); rebuilding %s", store.dir)
+            prior = None
+    elif not rebuild and store.exists():
         try:
             prior = store.load()
             if prior.manifest.encoding != cfg.encoding or prior.manifest.settings != settings:
@@ -217,7 +234,8 @@ def plan_update(root: Path, store: IndexStore, cfg: Config, rebuild: bool = Fals
         except IndexNotFound:
             prior = None
     progress("discover", 0, 0)
-    cands, skipped = list_candidates(root, cfg, _index_excludes(root, store))
+    cands, skipped = seen.listed if seen is not None else list_candidates(root, cfg, _index_excludes(root, store))
+    skipped = list(skipped)
     progress("discover", len(cands), len(cands))
     known = prior.files if prior else {}
     to_read = _stat_changed(cands, known)
@@ -256,8 +274,17 @@ def apply_update(store: IndexStore, cfg: Config, plan: UpdatePlan, parsed: list[
                       len(symbols), tuple(plan.skipped), time.monotonic() - plan.started, str(store.dir))
 
 
-def _update(root: Path, store: IndexStore, cfg: Config, rebuild: bool, progress: Progress) -> IndexStats:
-    plan = plan_update(root, store, cfg, rebuild, progress)
+def _current(store: IndexStore, snap: IndexSnapshot) -> bool:
+    """True when ``snap`` is still the index's current state."""
+    try:
+        return store.manifest() == snap.manifest
+    except CtxpackError:
+        return False
+
+
+def _update(root: Path, store: IndexStore, cfg: Config, rebuild: bool, progress: Progress,
+            seen: _Seen | None = None) -> IndexStats:
+    plan = plan_update(root, store, cfg, rebuild, progress, seen)
     parsed = [] if plan.noop else process_local(plan.sources, cfg, progress)
     return apply_update(store, cfg, plan, parsed, progress)
 
@@ -638,11 +665,10 @@ def embed_index(path: str | os.PathLike[str], cfg: Config, *, progress: Progress
                   should_stop or (lambda: False))
 
 
-def _is_fresh(root: Path, store: IndexStore, cfg: Config, snap: IndexSnapshot) -> bool:
+def _is_fresh(cfg: Config, snap: IndexSnapshot, cands: list[Candidate]) -> bool:
     """True when every candidate file has the size and mtime the index recorded."""
     if snap.manifest.encoding != cfg.encoding or snap.manifest.settings != _settings_key(cfg):
         return False
-    cands, _ = list_candidates(root, cfg, _index_excludes(root, store))
     skipped_paths = {s.path for s in snap.manifest.skipped}
     seen = 0
     for c in cands:
@@ -678,8 +704,11 @@ def open_repo(path: str | os.PathLike[str], cfg: Config, *, refresh: bool = True
         except (IndexOutdated, IndexCorrupt):
             if not refresh:
                 raise
-    if refresh and (snap is None or not _is_fresh(root, store, cfg, snap)):
-        _, snap = _locked_update(root, store, cfg, False, progress, load=True)
+    seen: _Seen | None = None
+    if refresh and snap is not None:
+        seen = _Seen(snap, list_candidates(root, cfg, _index_excludes(root, store)))
+    if refresh and (seen is None or not _is_fresh(cfg, seen.prior, seen.listed[0])):
+        _, snap = _locked_update(root, store, cfg, False, progress, load=True, seen=seen)
     if snap is None:
         raise IndexNotFound(f"no index for {root}. Run: ctxpack index {root}")
     by_path = {p: defs for p, ss in snap.symbols.items() if (defs := [s for s in ss if s.kind == "def"])}

@@ -201,6 +201,8 @@ class IndexStore:
     def __init__(self, index_dir: str | os.PathLike[str]) -> None:
         self.dir = Path(index_dir)
         self.manifest_path = self.dir / "manifest.json"
+        # The columns this store object just wrote, for the ``load`` that follows (once).
+        self._fresh: tuple[Manifest, dict[str, dict[str, list[Any]]]] | None = None
 
     # ---- reading -----------------------------------------------------------------
 
@@ -258,6 +260,9 @@ class IndexStore:
             IndexNotFound, IndexOutdated, IndexCorrupt: see ``manifest``.
         """
         man = self.manifest()
+        fresh, self._fresh = self._fresh, None
+        if fresh is not None and fresh[0] == man:
+            return _snapshot_from_columns(fresh[1], man)
         cached = self._read_cache(man)
         if cached is not None:
             return cached
@@ -475,11 +480,12 @@ class IndexStore:
             except (IndexNotFound, IndexOutdated, IndexCorrupt):
                 old = None
         lancedb = _lancedb()
-        data = {
-            "files": pa.Table.from_pylist([_file_row(f) for f in [*files, *touched]], schema=schemas["files"]),
-            "symbols": pa.Table.from_pylist([_symbol_row(s) for s in symbols], schema=schemas["symbols"]),
-            "chunks": pa.Table.from_pylist([_chunk_row(c, t) for c, t in chunks], schema=schemas["chunks"]),
-        }
+        cols = {"files": _file_columns([*files, *touched]), "symbols": _symbol_columns(symbols),
+                "chunks": _chunk_columns(chunks)}
+        data = {name: pa.Table.from_pydict(cols[name], schema=schemas[name]) for name in TABLES}
+        # The snapshot cache of the new state, from memory: the columns written, on top of the
+        # prior cache for an update (None when there is none: ``refresh_cache`` reads back).
+        cached: dict[str, dict[str, list[Any]]] | None = _cached_part(cols)
         versions: dict[str, int] = {}
         if old is None:
             db_name = f"db-{uuid.uuid4().hex[:12]}"
@@ -491,8 +497,10 @@ class IndexStore:
                 versions[name] = tbl.version
             updates = 0
         else:
+            prior = self._cached_columns(old)
             db_name = old.db
             db = lancedb.connect(str(self.dir / db_name))
+            changed_by_table: dict[str, set[str]] = {}
             for name in TABLES:
                 tbl = db.open_table(name)
                 if tbl.version != old.versions[name]:
@@ -501,6 +509,7 @@ class IndexStore:
                 changed = sorted(set(removed) | {f.record.path for f in files})
                 if name == "files":
                     changed = sorted(set(changed) | {f.record.path for f in touched})
+                changed_by_table[name] = set(changed)
                 for i in range(0, len(changed), 500):
                     part = changed[i: i + 500]
                     tbl.delete("path IN (" + ", ".join("'" + p.replace("'", "''") + "'" for p in part) + ")")
@@ -510,6 +519,7 @@ class IndexStore:
                     _fts(tbl)
                 versions[name] = tbl.version
             updates = old.updates + 1
+            cached = None if prior is None else _patched(prior, changed_by_table, cached)
         man = Manifest(SCHEMA_VERSION, encoding, settings, db_name, versions, tuple(skipped), time.time(), updates)
         tmp = self.dir / f"manifest.{os.getpid()}.tmp"
         tmp.write_text(man.to_json(), encoding="utf-8")
@@ -519,7 +529,11 @@ class IndexStore:
         if old is not None and updates % _OPTIMIZE_EVERY == 0:
             self._optimize(db_name)
         self._drop_stale(db_name)
-        return self.manifest()
+        man = self.manifest()
+        if cached is not None:
+            self._write_cache(man, cached)
+            self._fresh = (man, cached)
+        return man
 
     def _optimize(self, db_name: str) -> None:
         from datetime import timedelta
@@ -552,19 +566,54 @@ def _fts(tbl: Any) -> None:
     tbl.create_index("search_text", config=FTS(with_position=False, base_tokenizer="whitespace", lower_case=True, stem=False, remove_stop_words=False), replace=True)
 
 
-def _file_row(f: FileRow) -> dict[str, Any]:
-    r = f.record
-    return {"path": r.path, "sha1": r.sha1, "language": r.language, "size": r.size, "mtime_ns": r.mtime_ns,
-            "tokens": r.tokens, "lines": r.lines, "terms": list(f.terms), "counts": list(f.counts),
-            "parse_error": f.parse_error}
+# Columns of each table, in schema order; the snapshot cache keeps those of ``_CACHED``.
+_CACHED = {
+    "files": ("path", "sha1", "language", "size", "mtime_ns", "tokens", "lines", "terms", "counts", "parse_error"),
+    "symbols": ("path", "name", "kind", "category", "line", "end_line", "signature", "parent", "doc"),
+    "chunks": ("path", "start_line", "end_line", "tokens", "content_hash", "id", "symbols"),
+}
 
 
-def _symbol_row(s: Symbol) -> dict[str, Any]:
-    return {"path": s.path, "name": s.name, "kind": s.kind, "category": s.category, "line": s.line,
-            "end_line": s.end_line, "signature": s.signature, "parent": s.parent, "doc": s.doc}
+def _file_columns(rows: list[FileRow]) -> dict[str, list[Any]]:
+    recs = [f.record for f in rows]
+    return {
+        "path": [r.path for r in recs], "sha1": [r.sha1 for r in recs], "language": [r.language for r in recs],
+        "size": [r.size for r in recs], "mtime_ns": [r.mtime_ns for r in recs], "tokens": [r.tokens for r in recs],
+        "lines": [r.lines for r in recs], "terms": [list(f.terms) for f in rows],
+        "counts": [list(f.counts) for f in rows], "parse_error": [f.parse_error for f in rows],
+    }
 
 
-def _chunk_row(c: Chunk, search_text: str) -> dict[str, Any]:
-    return {"id": c.id, "path": c.path, "start_line": c.start_line, "end_line": c.end_line, "text": c.text,
-            "tokens": c.tokens, "content_hash": c.content_hash, "symbols": list(c.symbols),
-            "search_text": search_text}
+def _symbol_columns(symbols: list[Symbol]) -> dict[str, list[Any]]:
+    return {name: [getattr(s, name) for s in symbols] for name in _CACHED["symbols"]}
+
+
+def _chunk_columns(chunks: list[tuple[Chunk, str]]) -> dict[str, list[Any]]:
+    cs = [c for c, _ in chunks]
+    return {
+        "id": [c.id for c in cs], "path": [c.path for c in cs], "start_line": [c.start_line for c in cs],
+        "end_line": [c.end_line for c in cs], "text": [c.text for c in cs], "tokens": [c.tokens for c in cs],
+        "content_hash": [c.content_hash for c in cs], "symbols": [list(c.symbols) for c in cs],
+        "search_text": [t for _, t in chunks],
+    }
+
+
+def _cached_part(cols: dict[str, dict[str, list[Any]]]) -> dict[str, dict[str, list[Any]]]:
+    """The snapshot cache's share of freshly written columns (no chunk texts), strings shared."""
+    return _interned({t: {name: cols[t][name] for name in names} for t, names in _CACHED.items()})
+
+
+def _patched(prior: dict[str, dict[str, list[Any]]], changed: dict[str, set[str]],
+             new: dict[str, dict[str, list[Any]]]) -> dict[str, dict[str, list[Any]]]:
+    """``prior`` cache columns with the rows of ``changed`` paths deleted and ``new`` rows appended.
+
+    The order is the tables' own after ``delete`` then ``add`` (kept rows, then new ones), so
+    the cache equals what reading the tables back would give.
+    """
+    out: dict[str, dict[str, list[Any]]] = {}
+    for table, names in _CACHED.items():
+        old = prior[table]
+        gone = changed[table]
+        keep = [i for i, p in enumerate(old["path"]) if p not in gone]
+        out[table] = {name: [old[name][i] for i in keep] + new[table][name] for name in names}
+    return out

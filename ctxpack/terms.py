@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from functools import lru_cache
+from itertools import chain
 
 __all__ = ["IDENT_RE", "ident_terms", "split_identifier", "term_counts", "terms"]
 
@@ -59,10 +60,7 @@ def ident_terms(ident: str) -> tuple[str, ...]:
 
 def terms(text: str) -> list[str]:
     """Search terms of ``text``: whole identifiers plus their stemmed parts, no stopwords."""
-    out: list[str] = []
-    for ident in IDENT_RE.findall(text):
-        out.extend(ident_terms(ident))
-    return out
+    return list(chain.from_iterable(map(ident_terms, IDENT_RE.findall(text))))
 
 
 def term_counts(text: str) -> Counter[str]:

@@ -127,7 +127,7 @@ _CHECK = os.environ.get("CTXPACK_CHECK_TOKENS") == "1"  # tests: verify every jo
 
 
 def joins_cleanly(left: str, right: str) -> bool:
-    """True when ``count(left + right) == count(left) + count(right)`` in every supported encoding.
+    r"""True when ``count(left + right) == count(left) + count(right)`` in every supported encoding.
 
     tiktoken first splits text into pieces with a regular expression and merges tokens only
     within a piece. When ``left`` ends with a newline and ``right`` starts with a

@@ -134,3 +134,39 @@ def test_checkout_that_only_moves_mtimes_rewrites_no_table(shop: Path) -> None:
     assert IndexStore(shop / ".ctxpack").manifest().versions == man_before.versions
     again = build_index(shop, cfg)  # and the stats were recorded: nothing to re-read now
     assert again.parsed == 0 and again.unchanged == again.files
+
+
+def _read_back(store: IndexStore) -> dict:
+    """The snapshot columns as LanceDB holds them (what the cache must equal)."""
+    return store._read_columns(store.manifest())
+
+
+def test_snapshot_cache_written_from_memory_equals_the_tables(shop: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import ctxpack.store as store_mod
+
+    monkeypatch.setattr(store_mod, "_OPTIMIZE_EVERY", 2)  # a compaction within the edits below
+    cfg = load_config(shop)
+    store = IndexStore(shop / ".ctxpack")
+    reads: list[int] = []
+    real = IndexStore._read_columns
+    monkeypatch.setattr(IndexStore, "_read_columns", lambda self, man: reads.append(1) or real(self, man))
+    build_index(shop, cfg)
+    assert reads == []  # neither the build nor its cache refresh read the tables back
+    cached = store._cached_columns(store.manifest())
+    assert cached == _read_back(store)
+
+    pricing = shop / "shop" / "services" / "pricing.py"
+    for i in range(3):
+        reads.clear()
+        pricing.write_text(pricing.read_text() + f"\n\ndef bonus_{i}(points):\n    return points // {i + 2}\n")
+        (shop / "shop" / f"extra_{i}.py").write_text(f"class Extra{i}:\n    pass\n")
+        if i == 1:
+            (shop / "shop" / "services" / "notifications.py").unlink()
+        stats = build_index(shop, cfg)
+        assert stats.parsed == 2 and reads == []
+        cached = store._cached_columns(store.manifest())
+        assert cached == _read_back(store), f"cache differs from the tables after update {i}"
+    assert store.manifest().updates == 3
+    repo = open_repo(shop, cfg, refresh=False)
+    assert "shop/services/notifications.py" not in repo.snapshot.files
+    assert {"bonus_0", "bonus_2"} <= {s.name for s in repo.snapshot.symbols["shop/services/pricing.py"]}
