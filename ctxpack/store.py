@@ -515,8 +515,8 @@ class IndexStore:
                     tbl.delete("path IN (" + ", ".join("'" + p.replace("'", "''") + "'" for p in part) + ")")
                 if data[name].num_rows:
                     tbl.add(data[name])
-                if name == "chunks" and (changed or data[name].num_rows):
-                    _fts(tbl)
+                # No full-text re-index per update: LanceDB searches rows added since the index
+                # was built by a flat scan next to it, and ``_optimize`` folds them in.
                 versions[name] = tbl.version
             updates = old.updates + 1
             cached = None if prior is None else _patched(prior, changed_by_table, cached)

@@ -170,3 +170,25 @@ def test_snapshot_cache_written_from_memory_equals_the_tables(shop: Path, monkey
     repo = open_repo(shop, cfg, refresh=False)
     assert "shop/services/notifications.py" not in repo.snapshot.files
     assert {"bonus_0", "bonus_2"} <= {s.name for s in repo.snapshot.symbols["shop/services/pricing.py"]}
+
+
+def test_full_text_search_follows_updates_without_a_reindex(shop: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import ctxpack.store as store_mod
+
+    monkeypatch.setattr(store_mod, "_OPTIMIZE_EVERY", 2)
+    cfg = load_config(shop)
+    store = IndexStore(shop / ".ctxpack")
+    build_index(shop, cfg)
+    assert [c.path for c, _ in store.search_chunks("send_low_stock_alert")][:1] == ["shop/services/notifications.py"]
+    (shop / "shop" / "services" / "loyalty.py").write_text(
+        "def award_loyalty_stamps(customer, order):\n    return customer.stamps + len(order.lines)\n")
+    (shop / "shop" / "services" / "notifications.py").unlink()
+    build_index(shop, cfg)  # update 1: new rows are searched next to the index
+    hits = store.search_chunks("loyalty stamps")
+    assert hits and hits[0][0].path == "shop/services/loyalty.py"
+    assert "shop/services/notifications.py" not in {c.path for c, _ in store.search_chunks("send_low_stock_alert")}
+    (shop / "shop" / "services" / "loyalty.py").write_text(
+        "def award_loyalty_points(customer, order):\n    return customer.points + order.total\n")
+    build_index(shop, cfg)  # update 2: compacted, the index folds the new rows in
+    assert all("stamps" not in c.text for c, _ in store.search_chunks("loyalty stamps"))
+    assert store.search_chunks("award loyalty points")[0][0].path == "shop/services/loyalty.py"
