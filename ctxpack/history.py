@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import subprocess
-import math
 from dataclasses import dataclass
 from pathlib import Path
 

@@ -17,6 +17,7 @@ pytest.importorskip("fastapi")
 import httpx  # noqa: E402
 import uvicorn  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
+from websockets.exceptions import InvalidStatus  # noqa: E402
 from websockets.sync.client import connect  # noqa: E402
 
 from ctxpack.cli import main  # noqa: E402
@@ -156,10 +157,11 @@ def test_bearer_token_required_when_set(shop: Path) -> None:
                         headers={"Authorization": f"Bearer {TOKEN}"})
         assert ok.status_code == 200 and ok.json()["tokens"] <= 2000
         assert httpx.get(f"{srv.url}/health").status_code == 200  # liveness stays open
-        with pytest.raises(Exception):
+        with pytest.raises(InvalidStatus) as refused:
             with connect(f"ws://127.0.0.1:{srv.port}/ws/pack") as ws:
                 ws.send(json.dumps({"query": QUERY}))
                 ws.recv(timeout=5)
+        assert refused.value.response.status_code == 403
         with connect(f"ws://127.0.0.1:{srv.port}/ws/pack",
                      additional_headers={"Authorization": f"Bearer {TOKEN}"}) as ws:
             ws.send(json.dumps({"query": QUERY, "budget": 2000}))
