@@ -28,6 +28,8 @@ __all__ = ["PackInputs", "pack_files"]
 _MAX_CANDIDATES = 5000  # ranked files considered for packing
 _MAX_SKELETONS = 40
 _CHUNK_TOP = 8  # only the best files may go in as chunks
+_MIN_SHARE = 150  # least room one of those files gets for its chunks or outline
+_MIN_SKELETON = 80  # least room a skeleton may take: its path and a few signatures
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +151,7 @@ def pack_files(
     repo_map: bool = True,
     outline_share: float = 0.15,
     chunk_share: float = 0.1,
-    skeleton_share: float = 0.05,
+    skeleton_share: float = 0.01,
     map_share: float = 0.02,
     size_exponent: float = 0.5,
     on_file: Callable[[PackedFile], None] | None = None,
@@ -167,7 +169,7 @@ def pack_files(
         repo_map: add a directory/symbol map if room remains.
         outline_share: budget share kept for chunks and skeletons of files that do not fit whole.
         chunk_share: cap on one file's chunks, as a share of the budget.
-        skeleton_share: cap on one skeleton, as a share of the budget.
+        skeleton_share: cap on one skeleton, as a share of the budget (a longer one is cut to fit).
         map_share: budget share kept for the map when the repository does not fit whole.
         size_exponent: whole files go in by ``score / tokens ** size_exponent`` (0: rank order).
         on_file: called with each packed file (not the map) in the final order, as soon as it
@@ -253,29 +255,34 @@ def pack_files(
             break
         if sizes[k] + 20 <= remaining * 1.05 + 40:  # (try_full's own first test, without the call)
             try_full(k)
-    deferred = ((pos, r, rec) for pos, (r, rec) in enumerate(candidates) if r.score > 0 and r.path not in used_paths)
+    deferred = [(pos, r, rec) for pos, (r, rec) in enumerate(candidates) if r.score > 0 and r.path not in used_paths]
 
     # Pass 2: what did not fit whole keeps its most relevant chunks (best files) or its outline.
+    # The best files share the room, so each is seen in part rather than the first taking it all.
     remaining += reserve_outline
     top_score = ranked[0].score if ranked else 0.0
+    best = [pos for pos, r, _ in deferred if pos < _CHUNK_TOP and r.score >= 0.3 * top_score]
     skeletons = 0
     for pos, r, rec in deferred:
         if remaining < 30 or (pos >= _CHUNK_TOP and skeletons >= _MAX_SKELETONS):
             break
-        if pos < _CHUNK_TOP and r.score >= 0.3 * top_score:
-            room = min(remaining, max(int(budget * chunk_share), 1000))
+        cap = max(budget * skeleton_share, _MIN_SKELETON)
+        if best and pos == best[0]:
+            share = max(remaining // len(best), _MIN_SHARE)
+            best.pop(0)
+            room = min(remaining, max(int(budget * chunk_share), 1000), share)
             pf = _as_chunks(r, rec, inputs, qterms, names, room, counter, fmt, clean)
             if pf is not None:
                 add(pf, pos)
                 continue
+            cap = min(remaining, share)
         if skeletons < _MAX_SKELETONS:
             body = clean(r.path, inputs.skeleton_for(r.path) if inputs.skeleton_for else
                          skeleton_text(inputs.symbols_for(r.path)), 0)
-            if body:
-                t = block_tokens(counter, fmt, r.path, "skeleton", body, rec.language)
-                if t <= min(remaining, budget * skeleton_share):
-                    add(PackedFile(r.path, "skeleton", body, t, r.score, r.reasons, (), rec.language), pos)
-                    skeletons += 1
+            pf = _as_skeleton(r, rec, body, int(min(remaining, cap)), counter, fmt, qterms)
+            if pf is not None:
+                add(pf, pos)
+                skeletons += 1
 
     # Pass 3: room the outlines did not use goes to more whole files.
     for pos, (r, _rec) in enumerate(candidates):
@@ -307,6 +314,35 @@ def pack_files(
     inside_all = {f.path for f in pack.files}
     redactions = tuple(x for p in sorted(found) if p in inside_all for x in found[p])
     return replace(pack, omitted=omitted, redactions=redactions)
+
+
+def _as_skeleton(r: RankedFile, rec: FileRecord, body: str, room: int, counter: TokenCounter, fmt: str,
+                 qterms: frozenset[str] | set[str] = frozenset()) -> PackedFile | None:
+    """The file's skeleton within ``room`` tokens.
+
+    Whole when it fits; else the definitions that name a query term, then the outermost
+    ones, in file order, with a count of those left out.
+    """
+    if not body or room < 30:
+        return None
+    t = block_tokens(counter, fmt, r.path, "skeleton", body, rec.language)
+    if t > room:
+        lines = body.splitlines(keepends=True)
+        # A line is "    12: <indent>signature  — doc": its indent is its nesting depth.
+        depth = [len(ln[7:]) - len(ln[7:].lstrip(" ")) for ln in lines]
+        hit = [bool(qterms) and not qterms.isdisjoint(terms(ln)) for ln in lines]
+        order = sorted(range(len(lines)), key=lambda i: (not hit[i], depth[i], i))
+        keep = len(lines)
+        while True:  # shrink by the estimated overshoot, then line by line
+            keep = min(keep - 1, int(keep * room / t))
+            if keep < 1:
+                return None
+            chosen = sorted(order[:keep])
+            body = "".join(lines[i] for i in chosen) + f"⋮ ({len(lines) - keep} more definitions)\n"
+            t = block_tokens(counter, fmt, r.path, "skeleton", body, rec.language)
+            if t <= room:
+                break
+    return PackedFile(r.path, "skeleton", body, t, r.score, r.reasons, (), rec.language)
 
 
 def _as_chunks(r: RankedFile, rec: FileRecord, inputs: PackInputs, qterms: set[str], names: set[str],

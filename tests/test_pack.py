@@ -115,6 +115,60 @@ def test_big_top_file_goes_in_as_chunks(shop: Path) -> None:
     assert pack.tokens <= 3000
 
 
+def test_best_files_that_do_not_fit_share_the_outline_room() -> None:
+    # Four big files, all relevant in every chunk, and a budget that holds none whole: each
+    # is shown in part (its best chunks, or its outline), not the first two alone.
+    from ctxpack.models import Chunk, FileRecord, RankedFile, Symbol
+
+    counter = get_counter("o200k_base")
+    texts, chunks, symbols = {}, {}, {}
+    for name in ("ledger", "journal", "register", "account"):
+        path = f"books/{name}.py"
+        funcs = [f"def post_{name}_{i}(book, amount):\n" + "".join(
+            f"    book.{name}_lines.append(({i}, {j}, amount * {j}))\n" for j in range(20)) for i in range(12)]
+        texts[path] = "".join(funcs)
+        line, cs, ss = 1, [], []
+        for i, f in enumerate(funcs):
+            n = f.count("\n")
+            cs.append(Chunk(f"{name}{i}", path, line, line + n - 1, f, counter.count(f), f"{name}{i}", (f"post_{name}_{i}",)))
+            ss.append(Symbol(path, f"post_{name}_{i}", "def", "function", line, line + n - 1, f"def post_{name}_{i}(book, amount)"))
+            line += n
+        chunks[path], symbols[path] = cs, ss
+    records = {p: FileRecord(p, str(k) * 40, "python", len(t), 0, counter.count(t), t.count("\n"))
+               for k, (p, t) in enumerate(texts.items())}
+    inputs = PackInputs(records=records, read_text=texts.get,
+                        chunks_for=lambda ps: [c for p in ps for c in chunks[p]], symbols_for=lambda p: symbols[p])
+    ranked = [RankedFile(p, 1.0 - k / 10, ("test",)) for k, p in enumerate(texts)]
+    assert min(r.tokens for r in records.values()) > 2000
+    pack = pack_files(query="book amount lines ledger journal register account", ranked=ranked, inputs=inputs,
+                      budget=2000, counter=counter, fmt="xml")
+    modes = {f.path: f.mode for f in pack.files}
+    assert all(modes.get(p) in ("chunks", "skeleton") for p in texts), modes
+    assert counter.count(pack.context) == pack.tokens <= 2000
+
+
+def test_a_skeleton_too_big_for_its_room_keeps_its_first_definitions() -> None:
+    from ctxpack.models import FileRecord, RankedFile
+    from ctxpack.pack import _as_skeleton
+
+    counter = get_counter("o200k_base")
+    body = "".join(f"{i:>5}: def handler_{i}(request, response)  — Handle case {i}.\n" for i in range(1, 400))
+    rec = FileRecord("a/big.py", "0" * 40, "python", len(body), 0, 5000, 4000)
+    r = RankedFile("a/big.py", 1.0, ("test",))
+    pf = _as_skeleton(r, rec, body, 300, counter, "xml")
+    assert pf is not None and pf.mode == "skeleton" and pf.tokens <= 300
+    assert pf.text.startswith("    1: def handler_1(") and pf.text.endswith("more definitions)\n")
+    whole = _as_skeleton(r, rec, body, 100_000, counter, "xml")
+    assert whole is not None and whole.text == body
+    assert _as_skeleton(r, rec, body, 20, counter, "xml") is None
+    # Definitions naming a query term come first, then the outermost; file order is kept.
+    nested = body.replace("  20: def handler_20", "  20:   def handler_20")
+    asked = _as_skeleton(r, rec, nested, 300, counter, "xml", {"handler_250"})
+    assert asked is not None and asked.tokens <= 300 and "def handler_250(" in asked.text
+    kept = [int(ln.split(":")[0]) for ln in asked.text.splitlines()[:-1]]
+    assert kept == sorted(kept) and 20 not in kept and kept[0] == 1
+
+
 def test_skeletons_when_room_is_short(indexed_samples: dict[str, Path]) -> None:
     pack = pack_for(_repo(indexed_samples, "shop_api", "o200k_base"), QUERIES[0], budget=2500)
     modes = {f.mode for f in pack.files}
@@ -129,7 +183,7 @@ def test_tiny_budget_is_a_clear_error(indexed_samples: dict[str, Path]) -> None:
 
 
 def test_repo_map_is_a_tree_of_what_was_left_out(indexed_samples: dict[str, Path]) -> None:
-    pack = pack_for(_repo(indexed_samples, "shop_api", "o200k_base"), QUERIES[0], budget=6000, fmt="xml")
+    pack = pack_for(_repo(indexed_samples, "shop_api", "o200k_base"), QUERIES[0], budget=4000, fmt="xml")
     maps = [f for f in pack.files if f.mode == "map"]
     assert len(maps) == 1
     body = maps[0].text
