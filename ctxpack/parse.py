@@ -10,6 +10,7 @@ still indexed as plain text.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from typing import TYPE_CHECKING
 
@@ -19,11 +20,14 @@ from .models import ParsedFile, Symbol
 if TYPE_CHECKING:
     from tree_sitter import Node
 
-__all__ = ["parse_source"]
+__all__ = ["PARSER_VERSION", "parse_source"]
 
 log = logging.getLogger(__name__)
 
+# Bumped when what parsing extracts changes, so indexes built by an older parser are rebuilt.
+PARSER_VERSION = 2
 _MAX_SIGNATURE = 240
+_STRING_OPEN = re.compile(r"^[rRbBuUfF]{0,2}(\"\"\"|'''|\"|')")  # a string literal's prefix and opening quotes
 _MAX_NAME = 200
 
 
@@ -50,7 +54,7 @@ def _doc(data: bytes, node: Node) -> str:
     if body is not None and body.named_child_count:
         first = body.named_children[0]
         if first.type == "expression_statement" and first.named_child_count and first.named_children[0].type == "string":
-            doc = _text(data, first.named_children[0]).strip("\"' \n\r\trbuRBU")
+            doc = _STRING_OPEN.sub("", _text(data, first.named_children[0])).rstrip("\"'")
             return doc.strip().split("\n", 1)[0].strip()[:200]
     prev = node.prev_named_sibling
     if prev is not None and "comment" in prev.type and prev.end_point[0] >= node.start_point[0] - 1:

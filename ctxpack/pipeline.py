@@ -34,7 +34,7 @@ from .models import (
     Symbol,
 )
 from .pack import PackInputs, full_body, pack_files, skeleton_text
-from .parse import parse_source
+from .parse import PARSER_VERSION, parse_source
 from .query import analyze_query
 from .rank import RankIndex, build_rank_index, patch_rank_index, rank
 from .rank import warm as warm_rank_index
@@ -78,7 +78,8 @@ def index_dir_for(root: Path, cfg: Config) -> Path:
 
 
 def _settings_key(cfg: Config) -> str:
-    key = f"{cfg.encoding}|{cfg.chunk_tokens}|{cfg.max_chunk_tokens}|{cfg.max_file_bytes}|{cfg.include}|{cfg.exclude}|{cfg.redact}"
+    key = (f"{cfg.encoding}|{cfg.chunk_tokens}|{cfg.max_chunk_tokens}|{cfg.max_file_bytes}|{cfg.include}|"
+           f"{cfg.exclude}|{cfg.redact}|parser {PARSER_VERSION}")
     return hashlib.sha1(key.encode()).hexdigest()[:12]
 
 

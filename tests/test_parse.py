@@ -57,6 +57,19 @@ def test_signatures_docs_and_parents_python() -> None:
     assert syms["total"].doc == "Total price for a region."
 
 
+def test_docstrings_keep_their_first_letter() -> None:
+    # A docstring's own leading r/b/u/R/B/U letters are text, not a string prefix.
+    text = (
+        'def build():\n    """Build the settings."""\n\n'
+        "def ret():\n    '''Return a value.'''\n\n"
+        'def raw():\n    r"""Raise on bad input."""\n\n'
+        'def multi():\n    """\n    Update the cache.\n\n    More text.\n    """\n'
+    )
+    docs = {s.name: s.doc for s in parse_source("d.py", "python", text).symbols if s.kind == "def"}
+    assert docs == {"build": "Build the settings.", "ret": "Return a value.", "raw": "Raise on bad input.",
+                    "multi": "Update the cache."}
+
+
 def test_unknown_language_is_plain_text() -> None:
     parsed = parse_source("notes.txt", "text", "just words\n")
     assert parsed.symbols == () and parsed.error == ""
