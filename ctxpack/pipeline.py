@@ -221,13 +221,13 @@ def plan_update(root: Path, store: IndexStore, cfg: Config, rebuild: bool = Fals
     if seen is not None and not rebuild and _current(store, seen.prior):
         prior = seen.prior
         if prior.manifest.encoding != cfg.encoding or prior.manifest.settings != settings:
-            log.warning("index settings changed (encoding or chunking); rebuilding %s", store.dir)
+            log.warning("index settings changed (encoding, chunking or parser); rebuilding %s", store.dir)
             prior = None
     elif not rebuild and store.exists():
         try:
             prior = store.load()
             if prior.manifest.encoding != cfg.encoding or prior.manifest.settings != settings:
-                log.warning("index settings changed (encoding or chunking); rebuilding %s", store.dir)
+                log.warning("index settings changed (encoding, chunking or parser); rebuilding %s", store.dir)
                 prior = None
         except (IndexOutdated, IndexCorrupt) as exc:
             log.warning("%s; rebuilding", str(exc).split(". Run:")[0])
