@@ -7,6 +7,7 @@ where a join is not clean the whole text is counted), trimmed (last item first) 
 
 from __future__ import annotations
 
+import bisect
 import functools
 import itertools
 from collections import Counter
@@ -316,6 +317,27 @@ def pack_files(
     return replace(pack, omitted=omitted, redactions=redactions)
 
 
+@functools.lru_cache(maxsize=256)
+def _skeleton_layout(body: str) -> tuple[tuple[str, ...], tuple[int, ...], tuple[int, ...], str]:
+    """A skeleton's lines, their start offsets, nesting depths and lowercased text (memoized: a
+    warm process cuts the same skeletons query after query). A line is ``"   12: <indent>signature"``."""
+    lines = tuple(body.splitlines(keepends=True))
+    starts = tuple(itertools.accumulate((len(ln) for ln in lines), initial=0))[:-1]
+    depth = tuple(len(ln) - 7 - len(ln[7:].lstrip(" ")) for ln in lines)
+    return lines, starts, depth, body.lower()
+
+
+def _lines_naming(low: str, starts: tuple[int, ...], qterms: frozenset[str] | set[str]) -> set[int]:
+    """Indices of the lines of a lowercased skeleton that contain a query term (a scan per term, in C)."""
+    hit: set[int] = set()
+    for q in qterms:
+        i = low.find(q)
+        while i >= 0:
+            hit.add(bisect.bisect_right(starts, i) - 1)
+            i = low.find(q, i + len(q))
+    return hit
+
+
 def _as_skeleton(r: RankedFile, rec: FileRecord, body: str, room: int, counter: TokenCounter, fmt: str,
                  qterms: frozenset[str] | set[str] = frozenset()) -> PackedFile | None:
     """The file's skeleton within ``room`` tokens.
@@ -323,25 +345,36 @@ def _as_skeleton(r: RankedFile, rec: FileRecord, body: str, room: int, counter: 
     Whole when it fits; else the definitions that name a query term, then the outermost
     ones, in file order, with a count of those left out.
     """
-    if not body or room < 30:
+    if not body:
+        return None
+    frame = block_tokens(counter, fmt, r.path, "skeleton", "", rec.language)
+    avail = room - frame - 12  # 12: the "more definitions" line
+    if avail < 10:
         return None
     t = block_tokens(counter, fmt, r.path, "skeleton", body, rec.language)
     if t > room:
-        lines = body.splitlines(keepends=True)
-        # A line is "    12: <indent>signature  — doc": its indent is its nesting depth.
-        depth = [len(ln[7:]) - len(ln[7:].lstrip(" ")) for ln in lines]
-        hit = [bool(qterms) and not qterms.isdisjoint(terms(ln)) for ln in lines]
-        order = sorted(range(len(lines)), key=lambda i: (not hit[i], depth[i], i))
-        keep = len(lines)
-        while True:  # shrink by the estimated overshoot, then line by line
-            keep = min(keep - 1, int(keep * room / t))
-            if keep < 1:
+        lines, starts, depth, low = _skeleton_layout(body)
+        hit = _lines_naming(low, starts, qterms)
+        order = sorted(range(len(lines)), key=lambda i: (i not in hit, depth[i], i))
+        # Take lines by estimate (scaled to this body's real count), then count exactly and
+        # drop the last taken until it fits.
+        scale = (t - frame) / (estimate_tokens(body) + 1)
+        chosen: list[int] = []
+        est = 0.0
+        for i in order:
+            est += estimate_tokens(lines[i]) * scale
+            if est > avail:
+                break
+            chosen.append(i)
+        while True:
+            if not chosen:
                 return None
-            chosen = sorted(order[:keep])
-            body = "".join(lines[i] for i in chosen) + f"⋮ ({len(lines) - keep} more definitions)\n"
-            t = block_tokens(counter, fmt, r.path, "skeleton", body, rec.language)
+            parts = [lines[i] for i in sorted(chosen)] + [f"⋮ ({len(lines) - len(chosen)} more definitions)\n"]
+            body = "".join(parts)
+            t = block_tokens(counter, fmt, r.path, "skeleton", body, rec.language, pieces=parts)
             if t <= room:
                 break
+            chosen.pop()
     return PackedFile(r.path, "skeleton", body, t, r.score, r.reasons, (), rec.language)
 
 
