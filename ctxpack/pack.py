@@ -366,15 +366,23 @@ def _as_skeleton(r: RankedFile, rec: FileRecord, body: str, room: int, counter: 
             if est > avail:
                 break
             chosen.append(i)
-        while True:
-            if not chosen:
-                return None
-            parts = [lines[i] for i in sorted(chosen)] + [f"⋮ ({len(lines) - len(chosen)} more definitions)\n"]
-            body = "".join(parts)
-            t = block_tokens(counter, fmt, r.path, "skeleton", body, rec.language, pieces=parts)
-            if t <= room:
-                break
+        def cut(keep: list[int]) -> tuple[str, int]:
+            parts = [lines[i] for i in sorted(keep)] + [f"⋮ ({len(lines) - len(keep)} more definitions)\n"]
+            return "".join(parts), block_tokens(counter, fmt, r.path, "skeleton", "".join(parts), rec.language,
+                                                pieces=parts)
+
+        body, t = cut(chosen)
+        while t > room and chosen:  # the estimate was short: drop the last taken
             chosen.pop()
+            body, t = cut(chosen)
+        for i in order[len(chosen): len(chosen) + 8]:  # the estimate was long: take a few more
+            more = cut([*chosen, i])
+            if more[1] > room:
+                break
+            chosen.append(i)
+            body, t = more
+        if not chosen:
+            return None
     return PackedFile(r.path, "skeleton", body, t, r.score, r.reasons, (), rec.language)
 
 
