@@ -317,14 +317,14 @@ def pack_files(
     return replace(pack, omitted=omitted, redactions=redactions)
 
 
-@functools.lru_cache(maxsize=256)
-def _skeleton_layout(body: str) -> tuple[tuple[str, ...], tuple[int, ...], tuple[int, ...], str]:
-    """A skeleton's lines, their start offsets, nesting depths and lowercased text (memoized: a
-    warm process cuts the same skeletons query after query). A line is ``"   12: <indent>signature"``."""
+@functools.lru_cache(maxsize=64)  # bounded: a big file's skeleton is tens of KB
+def _skeleton_layout(body: str) -> tuple[tuple[str, ...], tuple[int, ...], bytes]:
+    """A skeleton's lines, their start offsets and nesting depths (memoized: a warm process cuts
+    the same skeletons query after query). A line is ``"   12: <indent>signature"``."""
     lines = tuple(body.splitlines(keepends=True))
     starts = tuple(itertools.accumulate((len(ln) for ln in lines), initial=0))[:-1]
-    depth = tuple(len(ln) - 7 - len(ln[7:].lstrip(" ")) for ln in lines)
-    return lines, starts, depth, body.lower()
+    depth = bytes(min(max(len(ln[7:]) - len(ln[7:].lstrip(" ")), 0), 255) for ln in lines)
+    return lines, starts, depth
 
 
 def _lines_naming(low: str, starts: tuple[int, ...], qterms: frozenset[str] | set[str]) -> set[int]:
@@ -353,8 +353,8 @@ def _as_skeleton(r: RankedFile, rec: FileRecord, body: str, room: int, counter: 
         return None
     t = block_tokens(counter, fmt, r.path, "skeleton", body, rec.language)
     if t > room:
-        lines, starts, depth, low = _skeleton_layout(body)
-        hit = _lines_naming(low, starts, qterms)
+        lines, starts, depth = _skeleton_layout(body)
+        hit = _lines_naming(body.lower(), starts, qterms)
         order = sorted(range(len(lines)), key=lambda i: (i not in hit, depth[i], i))
         # Take lines by estimate (scaled to this body's real count), then count exactly and
         # drop the last taken until it fits.
