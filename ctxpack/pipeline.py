@@ -218,22 +218,11 @@ def plan_update(root: Path, store: IndexStore, cfg: Config, rebuild: bool = Fals
     t0 = time.monotonic()
     settings = _settings_key(cfg)
     prior: IndexSnapshot | None = None
-    if seen is not None and not rebuild and _current(store, seen.prior):
-        prior = seen.prior
-        if prior.manifest.encoding != cfg.encoding or prior.manifest.settings != settings:
-            log.warning("index settings changed (encoding, chunking or parser); rebuilding %s", store.dir)
-            prior = None
-    elif not rebuild and store.exists():
-        try:
-            prior = store.load()
-            if prior.manifest.encoding != cfg.encoding or prior.manifest.settings != settings:
-                log.warning("index settings changed (encoding, chunking or parser); rebuilding %s", store.dir)
-                prior = None
-        except (IndexOutdated, IndexCorrupt) as exc:
-            log.warning("%s; rebuilding", str(exc).split(". Run:")[0])
-            prior = None
-        except IndexNotFound:
-            prior = None
+    if not rebuild:
+        prior = seen.prior if seen is not None and _current(store, seen.prior) else _prior_index(store)
+    if prior is not None and (prior.manifest.encoding != cfg.encoding or prior.manifest.settings != settings):
+        log.warning("index settings changed (encoding, chunking or parser); rebuilding %s", store.dir)
+        prior = None
     progress("discover", 0, 0)
     cands, skipped = seen.listed if seen is not None else list_candidates(root, cfg, _index_excludes(root, store))
     skipped = list(skipped)
@@ -273,6 +262,19 @@ def apply_update(store: IndexStore, cfg: Config, plan: UpdatePlan, parsed: list[
     progress("write", 1, 1)
     return IndexStats(len(current), len(plan.sources), len(plan.removed), len(plan.unchanged), len(chunks),
                       len(symbols), tuple(plan.skipped), time.monotonic() - plan.started, str(store.dir))
+
+
+def _prior_index(store: IndexStore) -> IndexSnapshot | None:
+    """The index to update, or None when there is none usable (then it is rebuilt)."""
+    if not store.exists():
+        return None
+    try:
+        return store.load()
+    except (IndexOutdated, IndexCorrupt) as exc:
+        log.warning("%s; rebuilding", str(exc).split(". Run:")[0])
+    except IndexNotFound:
+        pass
+    return None
 
 
 def _current(store: IndexStore, snap: IndexSnapshot) -> bool:

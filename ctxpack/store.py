@@ -566,7 +566,7 @@ def _fts(tbl: Any) -> None:
     tbl.create_index("search_text", config=FTS(with_position=False, base_tokenizer="whitespace", lower_case=True, stem=False, remove_stop_words=False), replace=True)
 
 
-# Columns of each table, in schema order; the snapshot cache keeps those of ``_CACHED``.
+# The columns of each table that the snapshot cache keeps (the chunks table also holds text and search_text).
 _CACHED = {
     "files": ("path", "sha1", "language", "size", "mtime_ns", "tokens", "lines", "terms", "counts", "parse_error"),
     "symbols": ("path", "name", "kind", "category", "line", "end_line", "signature", "parent", "doc"),
