@@ -156,11 +156,15 @@ def _locked_update(root: Path, store: IndexStore, cfg: Config, rebuild: bool, pr
                    load: bool, seen: _Seen | None = None) -> tuple[IndexStats, IndexSnapshot | None]:
     """Update the index under the write lock, and (``load``) read it back in the same critical section.
 
-    ``seen`` is what the caller already loaded and listed (see ``plan_update``)."""
+    ``seen`` is what the caller already loaded and listed (see ``plan_update``). An update
+    that is loaded right away (a pack on a stale index) goes to the index's journal when
+    small, so the pack does not import LanceDB (``IndexStore.write``)."""
     try:
         with store.lock():
-            stats = _update(root, store, cfg, rebuild, progress, seen)
+            stats = _update(root, store, cfg, rebuild, progress, seen, defer=load)
             if not load:
+                if store.manifest().pending:  # an explicit index run leaves the tables complete
+                    store.fold()
                 store.refresh_cache()  # right after a write, so the next process skips LanceDB
                 return stats, None
             return stats, store.load()  # also (re)writes the snapshot cache
@@ -246,8 +250,10 @@ def plan_update(root: Path, store: IndexStore, cfg: Config, rebuild: bool = Fals
 
 
 def apply_update(store: IndexStore, cfg: Config, plan: UpdatePlan, parsed: list[_Parsed],
-                 progress: Progress = _noop) -> IndexStats:
-    """Write the parsed files of ``plan`` (the single writer: call under ``store.lock()``)."""
+                 progress: Progress = _noop, *, defer: bool = False) -> IndexStats:
+    """Write the parsed files of ``plan`` (the single writer: call under ``store.lock()``).
+
+    ``defer``: a small update may go to the index's journal rather than its tables."""
     current = plan.unchanged | {s.path for s in plan.sources}
     if plan.noop:
         return IndexStats(len(current), 0, 0, len(plan.unchanged), 0, 0, tuple(plan.skipped),
@@ -258,6 +264,7 @@ def apply_update(store: IndexStore, cfg: Config, plan: UpdatePlan, parsed: list[
     store.write(
         encoding=cfg.encoding, settings=plan.settings, rebuild=plan.rebuild, removed=plan.removed,
         files=[p.row for p in parsed], symbols=symbols, chunks=chunks, skipped=plan.skipped, touched=plan.touched,
+        defer=defer,
     )
     progress("write", 1, 1)
     return IndexStats(len(current), len(plan.sources), len(plan.removed), len(plan.unchanged), len(chunks),
@@ -286,10 +293,10 @@ def _current(store: IndexStore, snap: IndexSnapshot) -> bool:
 
 
 def _update(root: Path, store: IndexStore, cfg: Config, rebuild: bool, progress: Progress,
-            seen: _Seen | None = None) -> IndexStats:
+            seen: _Seen | None = None, *, defer: bool = False) -> IndexStats:
     plan = plan_update(root, store, cfg, rebuild, progress, seen)
     parsed = [] if plan.noop else process_local(plan.sources, cfg, progress)
-    return apply_update(store, cfg, plan, parsed, progress)
+    return apply_update(store, cfg, plan, parsed, progress, defer=defer)
 
 
 def _stat_changed(cands: list[Candidate], known: dict[str, FileRecord]) -> list[Candidate]:

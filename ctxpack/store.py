@@ -6,16 +6,26 @@ Layout of an index directory::
     manifest.json     schema, encoding, database folder and the table versions to read
     write.lock        flock'd by the one process allowed to write
     db-<id>/          the LanceDB database: tables files, symbols, chunks
+    pending-<id>.pkl  updates not yet written to the database (the journal; see below)
+    snapshot.pkl      what ranking and packing read, at the manifest's state (a cache)
 
 Readers open each table at the version the manifest names, so a writer killed
 mid-update (even ``kill -9``) leaves the previous index intact: the manifest is
 replaced atomically (``os.replace``) only after every table is written, and the next
 writer first restores any table that moved past its manifest version.
+
+A small update on the read path (``ctxpack pack`` after an edit) does not import
+LanceDB, which alone costs seconds: it is recorded in a journal the manifest names,
+and the snapshot cache is patched. The journal holds the net change to the tables
+(paths whose rows go, rows that come). Readers of the tables overlay it; the next
+ordinary write, a full-text search or a journal over ``_JOURNAL_MAX_PATHS`` paths
+writes it to the tables.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import json
 import logging
@@ -44,6 +54,8 @@ _CACHE = "snapshot.pkl"
 _CACHE_FORMAT = 4  # 2: repeated strings shared; 3: the key pickled first; 4: repeated numbers shared
 _DB_NAME = re.compile(r"db-[0-9a-f]{12}")
 _OPTIMIZE_EVERY = 20  # updates between compactions (each write makes a version)
+_JOURNAL = re.compile(r"pending-[0-9a-f]{12}\.pkl")
+_JOURNAL_MAX_PATHS = 500  # a deferred update that would leave more changed paths pending is written through
 
 
 def _lancedb() -> Any:
@@ -92,12 +104,13 @@ class Manifest:
     skipped: tuple[Skipped, ...]
     updated: float
     updates: int
+    pending: str = ""  # the journal of updates not yet in the tables ("" when there is none)
 
     def to_json(self) -> str:
         d = {
             "schema": self.schema, "encoding": self.encoding, "settings": self.settings,
             "db": self.db, "versions": self.versions, "updated": self.updated,
-            "updates": self.updates,
+            "updates": self.updates, "pending": self.pending,
             "skipped": [{"path": s.path, "reason": s.reason} for s in self.skipped],
         }
         return json.dumps(d, indent=1, sort_keys=True)
@@ -110,6 +123,7 @@ class Manifest:
             db=str(d["db"]), versions={k: int(v) for k, v in d["versions"].items()},
             skipped=tuple(Skipped(s["path"], s["reason"]) for s in d.get("skipped", [])),
             updated=float(d.get("updated", 0)), updates=int(d.get("updates", 0)),
+            pending=str(d.get("pending", "")),
         )
 
 
@@ -285,12 +299,38 @@ class IndexStore:
             ).limit(None).to_arrow().to_pydict()
         except Exception as exc:
             raise IndexCorrupt(f"index data unreadable in {self.dir}: {type(exc).__name__}. Run: ctxpack index --rebuild") from exc
-        cols = _interned({"files": fcols, "symbols": scols, "chunks": ccols})
+        cols = {"files": fcols, "symbols": scols, "chunks": ccols}
+        journal = self._journal(man)
+        if journal is not None:
+            cols = _patched(cols, journal[0], journal[1], _CACHED)
+        cols = _interned(cols)
         self._write_cache(man, cols)
         return cols
 
+    def _journal(self, man: Manifest) -> tuple[dict[str, set[str]], dict[str, dict[str, list[Any]]]] | None:
+        """The updates ``man`` names that the tables do not hold yet: (paths whose rows go, rows
+        that come), per table; None when there are none.
+
+        Raises:
+            IndexCorrupt: the journal is missing or unreadable.
+        """
+        if not man.pending:
+            return None
+        try:
+            if not _JOURNAL.fullmatch(man.pending):
+                raise ValueError(man.pending)
+            with open(self.dir / man.pending, "rb") as fh:
+                changed, rows = pickle.load(fh)
+            if set(changed) != set(TABLES) or set(rows) != set(TABLES):
+                raise ValueError("tables")
+        except Exception as exc:
+            raise IndexCorrupt(
+                f"index journal unreadable: {self.dir / man.pending}. Run: ctxpack index --rebuild") from exc
+        return changed, rows
+
     def _cache_key(self, man: Manifest) -> str:
-        return json.dumps([SCHEMA_VERSION, _CACHE_FORMAT, man.db, man.versions, man.encoding, man.settings], sort_keys=True)
+        return json.dumps([SCHEMA_VERSION, _CACHE_FORMAT, man.db, man.versions, man.encoding, man.settings,
+                           man.pending], sort_keys=True)
 
     def _cached_columns(self, man: Manifest, *, key_only: bool = False) -> dict[str, dict[str, list[Any]]] | None:
         """The cached columns when the cache matches ``man`` (``{}`` with ``key_only``), else None.
@@ -358,14 +398,17 @@ class IndexStore:
         """Chunks of the given files, in (path, line) order, at ``manifest``'s versions."""
         if not paths:
             return []
-        tables = self._tables(manifest or self.manifest())
-        quoted = ", ".join("'" + p.replace("'", "''") + "'" for p in sorted(set(paths)))
-        rows = tables["chunks"].search().where(f"path IN ({quoted})").limit(None).to_arrow().to_pydict()
-        out = [
-            Chunk(rows["id"][i], rows["path"][i], rows["start_line"][i], rows["end_line"][i], rows["text"][i],
-                  rows["tokens"][i], rows["content_hash"][i], tuple(rows["symbols"][i] or ()))
-            for i in range(len(rows["id"]))
-        ]
+        man = manifest or self.manifest()
+        wanted = set(paths)
+        journal = self._journal(man)
+        out = []
+        if journal is not None:  # the journal's rows replace the tables' for the paths it changed
+            out = [c for c in _chunks_of(journal[1]["chunks"]) if c.path in wanted]
+            wanted -= journal[0]["chunks"]
+        if wanted:
+            quoted = ", ".join("'" + p.replace("'", "''") + "'" for p in sorted(wanted))
+            rows = self._tables(man)["chunks"].search().where(f"path IN ({quoted})").limit(None).to_arrow().to_pydict()
+            out += _chunks_of(rows)
         out.sort(key=lambda c: (c.path, c.start_line))
         return out
 
@@ -373,12 +416,21 @@ class IndexStore:
         """Text of the chunks with these content hashes (one text per hash)."""
         if not hashes:
             return {}
-        tables = self._tables(manifest or self.manifest())
+        man = manifest or self.manifest()
+        out: dict[str, str] = {}
+        journal = self._journal(man)
+        if journal is not None:
+            rows = journal[1]["chunks"]
+            for h, text in zip(rows["content_hash"], rows["text"], strict=True):
+                if h in hashes and h not in out:
+                    out[h] = text
+            if len(out) == len(hashes):
+                return out
+        tables = self._tables(man)
         try:
             at = tables["chunks"].search().select(["content_hash", "text"]).limit(None).to_arrow()
         except Exception as exc:
             raise IndexCorrupt(f"index data unreadable in {self.dir}: {type(exc).__name__}. Run: ctxpack index --rebuild") from exc
-        out: dict[str, str] = {}
         for h, text in zip(at.column("content_hash").to_pylist(), at.column("text").to_pylist(), strict=True):
             if h in hashes and h not in out:
                 out[h] = text
@@ -391,7 +443,11 @@ class IndexStore:
         q = " ".join(dict.fromkeys(terms(query)))
         if not q:
             return []
-        tables = self._tables(self.manifest())
+        man = self.manifest()
+        if man.pending:  # the full-text index covers the tables only: write the journal to them first
+            with self.lock():
+                man = self.fold()
+        tables = self._tables(man)
         try:
             rows = tables["chunks"].search(q, query_type="fts").limit(k).to_list()
         except Exception as exc:
@@ -418,7 +474,8 @@ class IndexStore:
         gi = self.dir / ".gitignore"
         if not gi.exists():
             ours = {".gitignore", "manifest.json", "write.lock", _CACHE, "vectors"}
-            foreign = [c.name for c in self.dir.iterdir() if c.name not in ours and not _DB_NAME.fullmatch(c.name)]
+            foreign = [c.name for c in self.dir.iterdir()
+                       if c.name not in ours and not _DB_NAME.fullmatch(c.name) and not _JOURNAL.fullmatch(c.name)]
             if foreign:
                 raise IndexCorrupt(
                     f"{self.dir} is not a ctxpack index (it holds {foreign[0]!r} and more). "
@@ -454,6 +511,7 @@ class IndexStore:
         chunks: list[tuple[Chunk, str]],
         skipped: list[Skipped],
         touched: list[FileRow] = (),  # type: ignore[assignment]
+        defer: bool = False,
     ) -> Manifest:
         """Apply one update (call under ``lock``) and publish it atomically.
 
@@ -464,13 +522,12 @@ class IndexStore:
             files, symbols, chunks: new rows; chunks come with their search text.
             skipped: the discovery's skipped list, kept for reports.
             touched: files whose content is unchanged but whose stat changed (files table only).
+            defer: record the update in the journal instead of the tables when it is an
+                update of a cached index and the journal stays small (no LanceDB import).
 
         Returns:
             The new manifest.
         """
-        import pyarrow as pa
-
-        schemas = _schemas()
         old: Manifest | None = None
         if not rebuild:
             try:
@@ -479,13 +536,71 @@ class IndexStore:
                     old = None
             except (IndexNotFound, IndexOutdated, IndexCorrupt):
                 old = None
-        lancedb = _lancedb()
         cols = {"files": _file_columns([*files, *touched]), "symbols": _symbol_columns(symbols),
                 "chunks": _chunk_columns(chunks)}
-        data = {name: pa.Table.from_pydict(cols[name], schema=schemas[name]) for name in TABLES}
+        changed = sorted(set(removed) | {f.record.path for f in files})
+        changed_by_table = {name: set(changed) for name in TABLES}
+        changed_by_table["files"] |= {f.record.path for f in touched}
         # The snapshot cache of the new state, from memory: the columns written, on top of the
         # prior cache for an update (None when there is none: ``refresh_cache`` reads back).
         cached: dict[str, dict[str, list[Any]]] | None = _cached_part(cols)
+        journal = None
+        if old is not None:
+            prior = self._cached_columns(old)  # the state the manifest names, journal included
+            cached = None if prior is None else _patched(prior, changed_by_table, cached, _CACHED)
+            journal = self._journal(old)
+            if journal is not None:  # the net change: the journal's, then this update's
+                cols = _patched(journal[1], changed_by_table, cols, {t: tuple(cols[t]) for t in TABLES})
+                changed_by_table = {t: journal[0][t] | changed_by_table[t] for t in TABLES}
+        if defer and old is not None and cached is not None and \
+                len(set().union(*changed_by_table.values())) <= _JOURNAL_MAX_PATHS:
+            name = f"pending-{uuid.uuid4().hex[:12]}.pkl"
+            tmp = self.dir / f"{name}.{os.getpid()}.tmp"
+            with open(tmp, "wb") as fh:
+                pickle.dump((changed_by_table, cols), fh, protocol=pickle.HIGHEST_PROTOCOL)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.dir / name)
+            man = Manifest(SCHEMA_VERSION, encoding, settings, old.db, old.versions, tuple(skipped), time.time(),
+                           old.updates, name)
+        else:
+            man = self._write_tables(old, encoding, settings, cols, changed_by_table, skipped)
+        self._publish(man)
+        if man.updates and man.updates != (old.updates if old else 0) and man.updates % _OPTIMIZE_EVERY == 0:
+            self._optimize(man.db)
+        self._drop_stale(man)
+        man = self.manifest()
+        if cached is not None:
+            self._write_cache(man, cached)
+            self._fresh = (man, cached)
+        return man
+
+    def fold(self) -> Manifest:
+        """Write the journal's updates to the tables (call under ``lock``); the new manifest."""
+        man = self.manifest()
+        journal = self._journal(man)
+        if journal is None:
+            return man
+        cached = self._cached_columns(man)
+        man = self._write_tables(man, man.encoding, man.settings, journal[1], journal[0], list(man.skipped))
+        self._publish(man)
+        if man.updates % _OPTIMIZE_EVERY == 0:
+            self._optimize(man.db)
+        self._drop_stale(man)
+        man = self.manifest()
+        if cached is not None:  # the same content: only the key changes
+            self._write_cache(man, cached)
+        return man
+
+    def _write_tables(self, old: Manifest | None, encoding: str, settings: str, cols: dict[str, dict[str, list[Any]]],
+                      changed_by_table: dict[str, set[str]], skipped: list[Skipped]) -> Manifest:
+        """Write ``cols`` to the tables (a fresh database when ``old`` is None, else delete the rows of
+        ``changed_by_table`` and add); the manifest to publish."""
+        import pyarrow as pa
+
+        schemas = _schemas()
+        lancedb = _lancedb()
+        data = {name: pa.Table.from_pydict(cols[name], schema=schemas[name]) for name in TABLES}
         versions: dict[str, int] = {}
         if old is None:
             db_name = f"db-{uuid.uuid4().hex[:12]}"
@@ -495,45 +610,32 @@ class IndexStore:
                 if name == "chunks":
                     _fts(tbl)
                 versions[name] = tbl.version
-            updates = 0
-        else:
-            prior = self._cached_columns(old)
-            db_name = old.db
-            db = lancedb.connect(str(self.dir / db_name))
-            changed_by_table: dict[str, set[str]] = {}
-            for name in TABLES:
-                tbl = db.open_table(name)
-                if tbl.version != old.versions[name]:
-                    # A writer died after touching this table: go back to what readers see.
-                    tbl.restore(old.versions[name])
-                changed = sorted(set(removed) | {f.record.path for f in files})
-                if name == "files":
-                    changed = sorted(set(changed) | {f.record.path for f in touched})
-                changed_by_table[name] = set(changed)
-                for i in range(0, len(changed), 500):
-                    part = changed[i: i + 500]
-                    tbl.delete("path IN (" + ", ".join("'" + p.replace("'", "''") + "'" for p in part) + ")")
-                if data[name].num_rows:
-                    tbl.add(data[name])
-                # No full-text re-index per update: LanceDB searches rows added since the index
-                # was built by a flat scan next to it, and ``_optimize`` folds them in.
-                versions[name] = tbl.version
-            updates = old.updates + 1
-            cached = None if prior is None else _patched(prior, changed_by_table, cached)
-        man = Manifest(SCHEMA_VERSION, encoding, settings, db_name, versions, tuple(skipped), time.time(), updates)
+            return Manifest(SCHEMA_VERSION, encoding, settings, db_name, versions, tuple(skipped), time.time(), 0)
+        db = lancedb.connect(str(self.dir / old.db))
+        for name in TABLES:
+            tbl = db.open_table(name)
+            if tbl.version != old.versions[name]:
+                # A writer died after touching this table: go back to what readers see.
+                tbl.restore(old.versions[name])
+            changed = sorted(changed_by_table[name])
+            for i in range(0, len(changed), 500):
+                part = changed[i: i + 500]
+                tbl.delete("path IN (" + ", ".join("'" + p.replace("'", "''") + "'" for p in part) + ")")
+            if data[name].num_rows:
+                tbl.add(data[name])
+            # No full-text re-index per update: LanceDB searches rows added since the index
+            # was built by a flat scan next to it, and ``_optimize`` folds them in.
+            versions[name] = tbl.version
+        return Manifest(SCHEMA_VERSION, encoding, settings, old.db, versions, tuple(skipped), time.time(),
+                        old.updates + 1)
+
+    def _publish(self, man: Manifest) -> None:
+        """Replace the manifest atomically (the commit point of every write)."""
         tmp = self.dir / f"manifest.{os.getpid()}.tmp"
         tmp.write_text(man.to_json(), encoding="utf-8")
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, self.manifest_path)
-        if old is not None and updates % _OPTIMIZE_EVERY == 0:
-            self._optimize(db_name)
-        self._drop_stale(db_name)
-        man = self.manifest()
-        if cached is not None:
-            self._write_cache(man, cached)
-            self._fresh = (man, cached)
-        return man
 
     def _optimize(self, db_name: str) -> None:
         from datetime import timedelta
@@ -545,17 +647,16 @@ class IndexStore:
             except Exception as exc:  # compaction is an optimisation: never fail the update
                 log.warning("index compaction of %s failed: %s", name, exc)
         man = self.manifest()
-        new_versions = {name: db.open_table(name).version for name in TABLES}
-        man2 = Manifest(man.schema, man.encoding, man.settings, man.db, new_versions, man.skipped, man.updated, man.updates)
-        tmp = self.dir / f"manifest.{os.getpid()}.tmp"
-        tmp.write_text(man2.to_json(), encoding="utf-8")
-        os.replace(tmp, self.manifest_path)
+        self._publish(dataclasses.replace(man, versions={name: db.open_table(name).version for name in TABLES}))
 
-    def _drop_stale(self, keep: str) -> None:
+    def _drop_stale(self, man: Manifest) -> None:
+        """Remove what ``man`` does not name: other databases, other journals, leftover temporary files."""
         for child in self.dir.iterdir():
-            if child.is_dir() and _DB_NAME.fullmatch(child.name) and child.name != keep:
+            name = child.name
+            if child.is_dir() and _DB_NAME.fullmatch(name) and name != man.db:
                 shutil.rmtree(child, ignore_errors=True)
-            elif child.name.startswith("manifest.") and child.name.endswith(".tmp"):
+            elif (name.startswith(("manifest.", "pending-")) and name.endswith(".tmp")) or \
+                    (_JOURNAL.fullmatch(name) and name != man.pending):
                 with contextlib.suppress(OSError):
                     child.unlink()
 
@@ -598,20 +699,28 @@ def _chunk_columns(chunks: list[tuple[Chunk, str]]) -> dict[str, list[Any]]:
     }
 
 
+def _chunks_of(cols: dict[str, list[Any]]) -> list[Chunk]:
+    """Chunk rows (column lists) as Chunks."""
+    rows = zip(cols["id"], cols["path"], cols["start_line"], cols["end_line"], cols["text"], cols["tokens"],
+               cols["content_hash"], cols["symbols"], strict=True)
+    return [Chunk(cid, path, a, b, text, tok, h, tuple(syms or ())) for cid, path, a, b, text, tok, h, syms in rows]
+
+
 def _cached_part(cols: dict[str, dict[str, list[Any]]]) -> dict[str, dict[str, list[Any]]]:
     """The snapshot cache's share of freshly written columns (no chunk texts), strings shared."""
     return _interned({t: {name: cols[t][name] for name in names} for t, names in _CACHED.items()})
 
 
-def _patched(prior: dict[str, dict[str, list[Any]]], changed: dict[str, set[str]],
-             new: dict[str, dict[str, list[Any]]]) -> dict[str, dict[str, list[Any]]]:
-    """``prior`` cache columns with the rows of ``changed`` paths deleted and ``new`` rows appended.
+def _patched(prior: dict[str, dict[str, list[Any]]], changed: dict[str, set[str]], new: dict[str, dict[str, list[Any]]],
+             columns: dict[str, tuple[str, ...]]) -> dict[str, dict[str, list[Any]]]:
+    """``prior``'s ``columns`` with the rows of ``changed`` paths deleted and ``new`` rows appended.
 
     The order is the tables' own after ``delete`` then ``add`` (kept rows, then new ones), so
-    the cache equals what reading the tables back would give.
+    a patched cache equals what reading the tables back would give, and two patches in a
+    row equal one with the paths of both and the second's rows after the first's survivors.
     """
     out: dict[str, dict[str, list[Any]]] = {}
-    for table, names in _CACHED.items():
+    for table, names in columns.items():
         old = prior[table]
         gone = changed[table]
         keep = [i for i, p in enumerate(old["path"]) if p not in gone]

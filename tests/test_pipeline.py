@@ -192,3 +192,100 @@ def test_full_text_search_follows_updates_without_a_reindex(shop: Path, monkeypa
     build_index(shop, cfg)  # update 2: compacted, the index folds the new rows in
     assert all("stamps" not in c.text for c, _ in store.search_chunks("loyalty stamps"))
     assert store.search_chunks("award loyalty points")[0][0].path == "shop/services/loyalty.py"
+
+
+def _pack_in_subprocess(root: Path, query: str) -> list[str]:
+    """``open_repo`` + ``pack_for`` in a fresh process: [top file, whether lancedb was imported]."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\nfrom ctxpack import load_config, open_repo, pack_for\n"
+        f"r = open_repo({str(root)!r}, load_config({str(root)!r}))\n"
+        f"p = pack_for(r, {query!r}, budget=3000)\n"
+        "print(p.files[0].path, 'lancedb' in sys.modules)\n"
+    )
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+
+
+def test_pack_after_an_edit_journals_the_update_without_lancedb(shop: Path) -> None:
+    cfg = load_config(shop)
+    store = IndexStore(shop / ".ctxpack")
+    build_index(shop, cfg)
+    before = store.manifest()
+    (shop / "shop" / "services" / "gift_wrap.py").write_text(
+        "def gift_wrapping_fee(order):\n    \"\"\"Fee for gift wrapping an order.\"\"\"\n    return 5\n")
+    (shop / "shop" / "services" / "notifications.py").unlink()
+
+    assert _pack_in_subprocess(shop, "add gift wrapping fee") == ["shop/services/gift_wrap.py", "False"]
+    man = store.manifest()
+    assert man.pending and (store.dir / man.pending).is_file()
+    assert man.versions == before.versions  # the tables were not touched
+    # What a reader sees is the tables with the journal over them, whichever way it reads.
+    cached = store._cached_columns(man)
+    assert cached == store._read_columns(man)
+    snap = store.load()
+    assert "shop/services/gift_wrap.py" in snap.files and "shop/services/notifications.py" not in snap.files
+    assert [c.path for c in store.chunks_for(["shop/services/gift_wrap.py", "shop/services/notifications.py"])] \
+        == ["shop/services/gift_wrap.py"]
+    h = snap.chunks["shop/services/gift_wrap.py"][0].content_hash
+    assert "gift_wrapping_fee" in store.chunk_texts({h})[h]
+
+    # A second edit joins the journal; the next ordinary write empties it into the tables.
+    (shop / "shop" / "services" / "gift_wrap.py").write_text("def gift_box_price(order):\n    return 7\n")
+    assert _pack_in_subprocess(shop, "gift box price") == ["shop/services/gift_wrap.py", "False"]
+    assert store.manifest().pending != man.pending and not (store.dir / man.pending).exists()
+    stats = build_index(shop, cfg)
+    assert stats.parsed == 0  # the journal already held every change
+    after = store.manifest()
+    assert not after.pending and after.versions != before.versions
+    assert not list(store.dir.glob("pending-*"))
+    assert store._cached_columns(after) == store._read_columns(after)
+    assert {s.name for s in store.load().symbols["shop/services/gift_wrap.py"]} >= {"gift_box_price"}
+
+
+def test_full_text_search_writes_the_journal_first(shop: Path) -> None:
+    cfg = load_config(shop)
+    store = IndexStore(shop / ".ctxpack")
+    build_index(shop, cfg)
+    (shop / "shop" / "services" / "loyalty.py").write_text(
+        "def award_loyalty_stamps(customer, order):\n    return customer.stamps + len(order.lines)\n")
+    open_repo(shop, cfg)
+    assert store.manifest().pending
+    hits = store.search_chunks("loyalty stamps")
+    assert hits and hits[0][0].path == "shop/services/loyalty.py"
+    assert not store.manifest().pending
+
+
+def test_damaged_journal_is_reported_or_rebuilt_never_misread(shop: Path) -> None:
+    cfg = load_config(shop)
+    store = IndexStore(shop / ".ctxpack")
+    build_index(shop, cfg)
+    (shop / "shop" / "services" / "loyalty.py").write_text("def award_loyalty_stamps(c):\n    return 1\n")
+    open_repo(shop, cfg)
+    man = store.manifest()
+    (store.dir / man.pending).write_bytes(b"not a pickle")
+    (store.dir / "snapshot.pkl").unlink()  # readers must now go through the journal
+    with pytest.raises(IndexCorrupt, match="journal unreadable"):
+        store.load()
+    repo = open_repo(shop, cfg)  # the updating path rebuilds from the files on disk
+    assert "shop/services/loyalty.py" in repo.snapshot.files and not store.manifest().pending
+
+
+def test_large_update_is_written_through(shop: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import ctxpack.store as store_mod
+
+    monkeypatch.setattr(store_mod, "_JOURNAL_MAX_PATHS", 1)
+    cfg = load_config(shop)
+    store = IndexStore(shop / ".ctxpack")
+    build_index(shop, cfg)
+    (shop / "shop" / "a.py").write_text("A = 1\n")
+    open_repo(shop, cfg)
+    first = store.manifest()
+    assert first.pending  # one path: journaled
+    (shop / "shop" / "b.py").write_text("B = 2\n")
+    repo = open_repo(shop, cfg)
+    man = store.manifest()
+    assert not man.pending and man.updates == first.updates + 1  # two would be pending: written
+    assert {"shop/a.py", "shop/b.py"} <= set(repo.snapshot.files)
+    assert store._cached_columns(man) == store._read_columns(man)
