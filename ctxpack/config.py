@@ -72,7 +72,7 @@ class Config:
     redact: bool = True  # exclude secret files and redact secret strings (--no-redact turns both off)
     outline_share: float = 0.08  # kept for chunks/skeletons of files that do not fit whole
     chunk_share: float = 0.1  # one file's chunks may take at most this share of the budget
-    skeleton_share: float = 0.01  # a skeleton may take at most this share of the budget (cut to fit: query-relevant definitions first)
+    skeleton_share: float = 0.003  # a skeleton may take at most this share of the budget (cut to fit: query-relevant definitions first)
     map_share: float = 0.02  # kept for the repository map when the repository does not fit whole
     size_exponent: float = 0.5  # whole files are packed by relevance / tokens ** this (expected recall per token)
     parse_timeout_ms: int = 2000

@@ -152,7 +152,7 @@ def pack_files(
     repo_map: bool = True,
     outline_share: float = 0.15,
     chunk_share: float = 0.1,
-    skeleton_share: float = 0.01,
+    skeleton_share: float = 0.003,
     map_share: float = 0.02,
     size_exponent: float = 0.5,
     on_file: Callable[[PackedFile], None] | None = None,
