@@ -259,7 +259,8 @@ def pack_files(
     deferred = [(pos, r, rec) for pos, (r, rec) in enumerate(candidates) if r.score > 0 and r.path not in used_paths]
 
     # Pass 2: what did not fit whole keeps its most relevant chunks (best files) or its outline.
-    # The best files share the room, so each is seen in part rather than the first taking it all.
+    # The best files share the room, so each is seen in part rather than the first taking it all,
+    # and together they leave one share to the skeletons of the next files.
     remaining += reserve_outline
     top_score = ranked[0].score if ranked else 0.0
     best = [pos for pos, r, _ in deferred if pos < _CHUNK_TOP and r.score >= 0.3 * top_score]
@@ -269,7 +270,7 @@ def pack_files(
             break
         cap = max(budget * skeleton_share, _MIN_SKELETON)
         if best and pos == best[0]:
-            share = max(remaining // len(best), _MIN_SHARE)
+            share = max(remaining // (len(best) + 1), _MIN_SHARE)
             best.pop(0)
             room = min(remaining, max(int(budget * chunk_share), 1000), share)
             pf = _as_chunks(r, rec, inputs, qterms, names, room, counter, fmt, clean)
