@@ -257,6 +257,8 @@ def test_watch_command_reindexes_on_save(shop: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+        if proc.stderr is not None:
+            proc.stderr.close()
     from ctxpack import load_config, open_repo
 
     assert "shop/services/loyalty.py" in open_repo(shop, load_config(shop), refresh=False).snapshot.files
