@@ -56,6 +56,7 @@ _DB_NAME = re.compile(r"db-[0-9a-f]{12}")
 _OPTIMIZE_EVERY = 20  # updates between compactions (each write makes a version)
 _JOURNAL = re.compile(r"pending-[0-9a-f]{12}\.pkl")
 _JOURNAL_MAX_PATHS = 500  # a deferred update that would leave more changed paths pending is written through
+_KEEP_OLD_S = 600  # old table versions and journals stay readable this long (a reader may be on them)
 
 
 def _lancedb() -> Any:
@@ -565,7 +566,7 @@ class IndexStore:
                            old.updates, name)
         else:
             man = self._write_tables(old, encoding, settings, cols, changed_by_table, skipped)
-        self._publish(man)
+        self._publish(man, old)
         if man.updates and man.updates != (old.updates if old else 0) and man.updates % _OPTIMIZE_EVERY == 0:
             self._optimize(man.db)
         self._drop_stale(man)
@@ -582,8 +583,8 @@ class IndexStore:
         if journal is None:
             return man
         cached = self._cached_columns(man)
-        man = self._write_tables(man, man.encoding, man.settings, journal[1], journal[0], list(man.skipped))
-        self._publish(man)
+        old, man = man, self._write_tables(man, man.encoding, man.settings, journal[1], journal[0], list(man.skipped))
+        self._publish(man, old)
         if man.updates % _OPTIMIZE_EVERY == 0:
             self._optimize(man.db)
         self._drop_stale(man)
@@ -629,13 +630,17 @@ class IndexStore:
         return Manifest(SCHEMA_VERSION, encoding, settings, old.db, versions, tuple(skipped), time.time(),
                         old.updates + 1)
 
-    def _publish(self, man: Manifest) -> None:
-        """Replace the manifest atomically (the commit point of every write)."""
+    def _publish(self, man: Manifest, old: Manifest | None = None) -> None:
+        """Replace the manifest atomically (the commit point of every write). A journal ``old``
+        named and ``man`` does not is retired: its clock for ``_drop_stale`` starts now."""
         tmp = self.dir / f"manifest.{os.getpid()}.tmp"
         tmp.write_text(man.to_json(), encoding="utf-8")
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, self.manifest_path)
+        if old is not None and old.pending and old.pending != man.pending:
+            with contextlib.suppress(OSError):
+                os.utime(self.dir / old.pending)
 
     def _optimize(self, db_name: str) -> None:
         from datetime import timedelta
@@ -643,21 +648,23 @@ class IndexStore:
         db = _lancedb().connect(str(self.dir / db_name))
         for name in TABLES:
             try:
-                db.open_table(name).optimize(cleanup_older_than=timedelta(minutes=10))
+                db.open_table(name).optimize(cleanup_older_than=timedelta(seconds=_KEEP_OLD_S))
             except Exception as exc:  # compaction is an optimisation: never fail the update
                 log.warning("index compaction of %s failed: %s", name, exc)
         man = self.manifest()
         self._publish(dataclasses.replace(man, versions={name: db.open_table(name).version for name in TABLES}))
 
     def _drop_stale(self, man: Manifest) -> None:
-        """Remove what ``man`` does not name: other databases, other journals, leftover temporary files."""
+        """Remove what ``man`` does not name: other databases, leftover temporary files, and other
+        journals once no reader can still be on them (kept as long as the tables' old versions)."""
+        now = time.time()
         for child in self.dir.iterdir():
             name = child.name
-            if child.is_dir() and _DB_NAME.fullmatch(name) and name != man.db:
-                shutil.rmtree(child, ignore_errors=True)
-            elif (name.startswith(("manifest.", "pending-")) and name.endswith(".tmp")) or \
-                    (_JOURNAL.fullmatch(name) and name != man.pending):
-                with contextlib.suppress(OSError):
+            with contextlib.suppress(OSError):
+                if child.is_dir() and _DB_NAME.fullmatch(name) and name != man.db:
+                    shutil.rmtree(child, ignore_errors=True)
+                elif (name.startswith(("manifest.", "pending-")) and name.endswith(".tmp")) or \
+                        (_JOURNAL.fullmatch(name) and name != man.pending and now - child.stat().st_mtime > _KEEP_OLD_S):
                     child.unlink()
 
 
