@@ -663,8 +663,9 @@ class IndexStore:
             with contextlib.suppress(OSError):
                 if child.is_dir() and _DB_NAME.fullmatch(name) and name != man.db:
                     shutil.rmtree(child, ignore_errors=True)
-                elif (name.startswith(("manifest.", "pending-")) and name.endswith(".tmp")) or \
-                        (_JOURNAL.fullmatch(name) and name != man.pending and now - child.stat().st_mtime > _KEEP_OLD_S):
+                elif name.startswith(("manifest.", "pending-")) and name.endswith(".tmp"):
+                    child.unlink()
+                elif _JOURNAL.fullmatch(name) and name != man.pending and now - child.stat().st_mtime > _KEEP_OLD_S:
                     child.unlink()
 
 
