@@ -115,48 +115,14 @@ def test_big_top_file_goes_in_as_chunks(shop: Path) -> None:
     assert pack.tokens <= 3000
 
 
-def test_best_files_that_do_not_fit_share_the_outline_room() -> None:
-    # Four big files, all relevant in every chunk, and a budget that holds none whole: each
-    # is shown in part (its best chunks, or its outline), not the first two alone.
-    from ctxpack.models import Chunk, FileRecord, RankedFile, Symbol
+def _books(files: list[tuple[str, int, int]]) -> tuple[dict[str, str], PackInputs]:
+    """Synthetic files ``books/NAME.py`` of ``n_funcs`` functions with ``body_lines`` lines each, one
+    chunk and one definition per function: (texts, PackInputs)."""
+    from ctxpack.models import Chunk, FileRecord, Symbol
 
     counter = get_counter("o200k_base")
     texts, chunks, symbols = {}, {}, {}
-    for name in ("ledger", "journal", "register", "account"):
-        path = f"books/{name}.py"
-        funcs = [f"def post_{name}_{i}(book, amount):\n" + "".join(
-            f"    book.{name}_lines.append(({i}, {j}, amount * {j}))\n" for j in range(20)) for i in range(12)]
-        texts[path] = "".join(funcs)
-        line, cs, ss = 1, [], []
-        for i, f in enumerate(funcs):
-            n = f.count("\n")
-            cs.append(Chunk(f"{name}{i}", path, line, line + n - 1, f, counter.count(f), f"{name}{i}", (f"post_{name}_{i}",)))
-            ss.append(Symbol(path, f"post_{name}_{i}", "def", "function", line, line + n - 1, f"def post_{name}_{i}(book, amount)"))
-            line += n
-        chunks[path], symbols[path] = cs, ss
-    records = {p: FileRecord(p, str(k) * 40, "python", len(t), 0, counter.count(t), t.count("\n"))
-               for k, (p, t) in enumerate(texts.items())}
-    inputs = PackInputs(records=records, read_text=texts.get,
-                        chunks_for=lambda ps: [c for p in ps for c in chunks[p]], symbols_for=lambda p: symbols[p])
-    ranked = [RankedFile(p, 1.0 - k / 10, ("test",)) for k, p in enumerate(texts)]
-    assert min(r.tokens for r in records.values()) > 2000
-    pack = pack_files(query="book amount lines ledger journal register account", ranked=ranked, inputs=inputs,
-                      budget=2000, counter=counter, fmt="xml")
-    modes = {f.path: f.mode for f in pack.files}
-    assert all(modes.get(p) in ("chunks", "skeleton") for p in texts), modes
-    assert counter.count(pack.context) == pack.tokens <= 2000
-
-
-def test_one_big_file_leaves_room_for_the_outlines_of_the_next() -> None:
-    # The best file is far over the budget; the next ones fit whole only four at a time and
-    # leave next to no room: the best file's chunks take a share of the outline room, not
-    # all of it, and the files that did not fit whole are seen as skeletons too.
-    from ctxpack.models import Chunk, FileRecord, RankedFile, Symbol
-
-    counter = get_counter("o200k_base")
-    texts, chunks, symbols = {}, {}, {}
-
-    def add(name: str, n_funcs: int, body_lines: int) -> None:
+    for name, n_funcs, body_lines in files:
         path = f"books/{name}.py"
         funcs = [f"def post_{name}_{i}(book, amount):\n" + "".join(
             f"    book.{name}_lines.append(({i}, {j}, amount * {j}))\n" for j in range(body_lines)) for i in range(n_funcs)]
@@ -168,18 +134,40 @@ def test_one_big_file_leaves_room_for_the_outlines_of_the_next() -> None:
             ss.append(Symbol(path, f"post_{name}_{i}", "def", "function", line, line + n - 1, f"def post_{name}_{i}(book, amount)"))
             line += n
         chunks[path], symbols[path] = cs, ss
-
-    add("ledger", 300, 2)
-    for i in range(10):
-        add(f"part{i}", 6, 20)
     records = {p: FileRecord(p, f"{k:040d}", "python", len(t), 0, counter.count(t), t.count("\n"))
                for k, (p, t) in enumerate(texts.items())}
-    inputs = PackInputs(records=records, read_text=texts.get,
-                        chunks_for=lambda ps: [c for p in ps for c in chunks[p]], symbols_for=lambda p: symbols[p])
+    return texts, PackInputs(records=records, read_text=texts.get,
+                             chunks_for=lambda ps: [c for p in ps for c in chunks[p]], symbols_for=lambda p: symbols[p])
+
+
+def test_best_files_that_do_not_fit_share_the_outline_room() -> None:
+    # Four big files, all relevant in every chunk, and a budget that holds none whole: each
+    # is shown in part (its best chunks, or its outline), not the first two alone.
+    from ctxpack.models import RankedFile
+
+    counter = get_counter("o200k_base")
+    texts, inputs = _books([(name, 12, 20) for name in ("ledger", "journal", "register", "account")])
+    ranked = [RankedFile(p, 1.0 - k / 10, ("test",)) for k, p in enumerate(texts)]
+    assert min(r.tokens for r in inputs.records.values()) > 2000
+    pack = pack_files(query="book amount lines ledger journal register account", ranked=ranked, inputs=inputs,
+                      budget=2000, counter=counter, fmt="xml")
+    modes = {f.path: f.mode for f in pack.files}
+    assert all(modes.get(p) in ("chunks", "skeleton") for p in texts), modes
+    assert counter.count(pack.context) == pack.tokens <= 2000
+
+
+def test_one_big_file_leaves_room_for_the_outlines_of_the_next() -> None:
+    # The best file is far over the budget; the next ones fit whole only four at a time and
+    # leave next to no room: the best file's chunks take a share of the outline room, not
+    # all of it, and the files that did not fit whole are seen as skeletons too.
+    from ctxpack.models import RankedFile
+
+    counter = get_counter("o200k_base")
+    texts, inputs = _books([("ledger", 300, 2)] + [(f"part{i}", 6, 20) for i in range(10)])
     ranked = [RankedFile(p, 1.0 if k == 0 else 0.2 - k / 100, ("test",)) for k, p in enumerate(texts)]
-    part = records["books/part0.py"].tokens
+    part = inputs.records["books/part0.py"].tokens
     budget = int((4 * (part + 40) + 120) / 0.92)  # whole files fill all but the 8% outline room
-    assert records["books/ledger.py"].tokens > budget and part > budget * 0.08
+    assert inputs.records["books/ledger.py"].tokens > budget and part > budget * 0.08
     pack = pack_files(query="post ledger book amount", ranked=ranked, inputs=inputs, budget=budget,
                       counter=counter, fmt="xml", outline_share=0.08, map_share=0.0)
     modes = {f.path: f.mode for f in pack.files}
