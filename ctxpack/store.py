@@ -545,7 +545,6 @@ class IndexStore:
         # The snapshot cache of the new state, from memory: the columns written, on top of the
         # prior cache for an update (None when there is none: ``refresh_cache`` reads back).
         cached: dict[str, dict[str, list[Any]]] | None = _cached_part(cols)
-        journal = None
         if old is not None:
             prior = self._cached_columns(old)  # the state the manifest names, journal included
             cached = None if prior is None else _patched(prior, changed_by_table, cached, _CACHED)
@@ -566,15 +565,7 @@ class IndexStore:
                            old.updates, name)
         else:
             man = self._write_tables(old, encoding, settings, cols, changed_by_table, skipped)
-        self._publish(man, old)
-        if man.updates and man.updates != (old.updates if old else 0) and man.updates % _OPTIMIZE_EVERY == 0:
-            self._optimize(man.db)
-        self._drop_stale(man)
-        man = self.manifest()
-        if cached is not None:
-            self._write_cache(man, cached)
-            self._fresh = (man, cached)
-        return man
+        return self._commit(man, old, cached)
 
     def fold(self) -> Manifest:
         """Write the journal's updates to the tables (call under ``lock``); the new manifest."""
@@ -582,15 +573,21 @@ class IndexStore:
         journal = self._journal(man)
         if journal is None:
             return man
-        cached = self._cached_columns(man)
-        old, man = man, self._write_tables(man, man.encoding, man.settings, journal[1], journal[0], list(man.skipped))
+        cached = self._cached_columns(man)  # the same content: only the key changes
+        new = self._write_tables(man, man.encoding, man.settings, journal[1], journal[0], list(man.skipped))
+        return self._commit(new, man, cached)
+
+    def _commit(self, man: Manifest, old: Manifest | None, cached: dict[str, dict[str, list[Any]]] | None) -> Manifest:
+        """Publish ``man`` (replacing ``old``), compact now and then, drop what it no longer names,
+        and write the snapshot cache ``cached`` (its state) when there is one."""
         self._publish(man, old)
-        if man.updates % _OPTIMIZE_EVERY == 0:
+        if old is not None and not man.pending and man.updates % _OPTIMIZE_EVERY == 0:
             self._optimize(man.db)
         self._drop_stale(man)
         man = self.manifest()
-        if cached is not None:  # the same content: only the key changes
+        if cached is not None:
             self._write_cache(man, cached)
+            self._fresh = (man, cached)
         return man
 
     def _write_tables(self, old: Manifest | None, encoding: str, settings: str, cols: dict[str, dict[str, list[Any]]],
