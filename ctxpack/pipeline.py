@@ -227,6 +227,12 @@ def plan_update(root: Path, store: IndexStore, cfg: Config, rebuild: bool = Fals
     if prior is not None and (prior.manifest.encoding != cfg.encoding or prior.manifest.settings != settings):
         log.warning("index settings changed (encoding, chunking or parser); rebuilding %s", store.dir)
         prior = None
+    if prior is not None and prior.manifest.pending:
+        try:
+            store.check_journal(prior.manifest)  # the update would build on it
+        except IndexCorrupt as exc:
+            log.warning("%s; rebuilding", str(exc).split(". Run:")[0])
+            prior = None
     progress("discover", 0, 0)
     cands, skipped = seen.listed if seen is not None else list_candidates(root, cfg, _index_excludes(root, store))
     skipped = list(skipped)

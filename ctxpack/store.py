@@ -329,6 +329,11 @@ class IndexStore:
                 f"index journal unreadable: {self.dir / man.pending}. Run: ctxpack index --rebuild") from exc
         return changed, rows
 
+    def check_journal(self, man: Manifest) -> None:
+        """Raise ``IndexCorrupt`` when ``man`` names a journal that cannot be read (a cached
+        snapshot hides it until the tables are next written)."""
+        self._journal(man)
+
     def _cache_key(self, man: Manifest) -> str:
         return json.dumps([SCHEMA_VERSION, _CACHE_FORMAT, man.db, man.versions, man.encoding, man.settings,
                            man.pending], sort_keys=True)

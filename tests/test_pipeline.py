@@ -278,6 +278,23 @@ def test_damaged_journal_is_reported_or_rebuilt_never_misread(shop: Path) -> Non
     assert "shop/services/loyalty.py" in repo.snapshot.files and not store.manifest().pending
 
 
+def test_damaged_journal_behind_a_good_cache_is_rebuilt_by_the_next_update(shop: Path,
+                                                                           caplog: pytest.LogCaptureFixture) -> None:
+    cfg = load_config(shop)
+    store = IndexStore(shop / ".ctxpack")
+    build_index(shop, cfg)
+    (shop / "shop" / "services" / "loyalty.py").write_text("def award_loyalty_stamps(c):\n    return 1\n")
+    open_repo(shop, cfg)
+    (store.dir / store.manifest().pending).write_bytes(b"\x00damaged")
+    assert "shop/services/loyalty.py" in open_repo(shop, cfg).snapshot.files  # the cache still serves reads
+    (shop / "shop" / "services" / "gift.py").write_text("def gift_fee(order):\n    return 2\n")
+    with caplog.at_level("WARNING"):
+        stats = build_index(shop, cfg)  # would build on the journal: rebuilds from the files instead
+    assert "journal unreadable" in caplog.text and "rebuilding" in caplog.text
+    assert stats.parsed == stats.files and not store.manifest().pending
+    assert {"shop/services/loyalty.py", "shop/services/gift.py"} <= set(store.load().files)
+
+
 def test_large_update_is_written_through(shop: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import ctxpack.store as store_mod
 
