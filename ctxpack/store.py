@@ -218,6 +218,8 @@ class IndexStore:
         self.manifest_path = self.dir / "manifest.json"
         # The columns this store object just wrote, for the ``load`` that follows (once).
         self._fresh: tuple[Manifest, dict[str, dict[str, list[Any]]]] | None = None
+        # The last journal read (name, content): an update reads it to check, then to merge.
+        self._journal_read: tuple[str, tuple[dict[str, set[str]], dict[str, dict[str, list[Any]]]]] | None = None
 
     # ---- reading -----------------------------------------------------------------
 
@@ -317,6 +319,8 @@ class IndexStore:
         """
         if not man.pending:
             return None
+        if self._journal_read is not None and self._journal_read[0] == man.pending:
+            return self._journal_read[1]  # a journal is never rewritten under its name
         try:
             if not _JOURNAL.fullmatch(man.pending):
                 raise ValueError(man.pending)
@@ -327,6 +331,7 @@ class IndexStore:
         except Exception as exc:
             raise IndexCorrupt(
                 f"index journal unreadable: {self.dir / man.pending}. Run: ctxpack index --rebuild") from exc
+        self._journal_read = (man.pending, (changed, rows))
         return changed, rows
 
     def check_journal(self, man: Manifest) -> None:
