@@ -19,7 +19,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
-__all__ = ["ENCODINGS", "FORMATS", "Config", "RankWeights", "load_config"]
+__all__ = ["ENCODINGS", "FORMATS", "Config", "RankWeights", "index_dir_for", "load_config", "repo_root"]
 
 ENCODINGS = ("o200k_base", "cl100k_base")
 FORMATS = ("xml", "markdown", "plain", "json")
@@ -169,3 +169,24 @@ def load_config(root: str | os.PathLike[str], **overrides: Any) -> Config:
     except TypeError as exc:
         raise ConfigError(f"invalid config: {exc}") from exc
     return cfg.validate()
+
+
+def repo_root(path: str | os.PathLike[str]) -> Path:
+    """The repository root ``path``, resolved.
+
+    Raises:
+        ConfigError: it does not exist or is not a directory.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise ConfigError(f"no such directory: {path}. Pass the repository root")
+    if not p.is_dir():
+        raise ConfigError(f"not a directory: {path}. Pass the repository root")
+    return p.resolve()
+
+
+def index_dir_for(root: Path, cfg: Config) -> Path:
+    """Where the index of ``root`` lives: ``--index-dir``, ``CTXPACK_INDEX_DIR`` or ``<root>/.ctxpack``."""
+    if cfg.index_dir:
+        return Path(cfg.index_dir).expanduser().resolve()
+    return root / ".ctxpack"

@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .chunk import chunk_file
-from .config import Config
+from .config import Config, index_dir_for
+from .config import repo_root as _root
 from .discover import Candidate, list_candidates, read_source
 from .errors import Cancelled, ConfigError, CtxpackError, IndexCorrupt, IndexNotFound, IndexOutdated
-from .history import head_commit, read_history
+from .history import head_commit, index_history, read_history
 from .models import (
     Chunk,
     EmbedStats,
@@ -59,22 +60,6 @@ _RRF_K = 60  # reciprocal-rank fusion constant (Cormack et al.)
 
 def _noop(_stage: str, _done: int, _total: int) -> None:
     return None
-
-
-def _root(path: str | os.PathLike[str]) -> Path:
-    p = Path(path)
-    if not p.exists():
-        raise ConfigError(f"no such directory: {path}. Pass the repository root")
-    if not p.is_dir():
-        raise ConfigError(f"not a directory: {path}. Pass the repository root")
-    return p.resolve()
-
-
-def index_dir_for(root: Path, cfg: Config) -> Path:
-    """Where the index of ``root`` lives: ``--index-dir``, ``CTXPACK_INDEX_DIR`` or ``<root>/.ctxpack``."""
-    if cfg.index_dir:
-        return Path(cfg.index_dir).expanduser().resolve()
-    return root / ".ctxpack"
 
 
 def _settings_key(cfg: Config) -> str:
@@ -746,11 +731,18 @@ def refresh_repo(repo: Repo, paths: Iterable[str] | None = None) -> Repo:
         ``repo`` itself when nothing changed, else a new Repo (``repo`` stays usable).
     """
     snap = repo.snapshot
-    to_read, removed = _changed_candidates(repo, paths)
+    to_read, removed, path_skips = _changed_candidates(repo, paths)
     sources, restat, unreadable = _read_changed(repo.root, to_read, snap.files)
     removed += [s.path for s in unreadable if s.path in snap.files]
+    # What a pack reports as left out, as an index update would record it (files skipped for
+    # their content are not indexed, so they are read again each time, as the update does).
+    if path_skips is None:
+        looked = {c.path for c in to_read}
+        path_skips = [s for s in snap.manifest.skipped if s.path not in looked]
+    skipped = tuple(sorted([*path_skips, *unreadable], key=lambda s: s.path))
     if not sources and not removed and not restat:
-        return repo
+        return repo if skipped == snap.manifest.skipped else replace(
+            repo, snapshot=replace(snap, manifest=replace(snap.manifest, skipped=skipped)))
     parsed = [process_file(src, repo.cfg) for src in sources]
     files, file_terms, chunks = dict(snap.files), dict(snap.file_terms), dict(snap.chunks)
     by_path = dict(repo.symbols_by_path)
@@ -773,7 +765,7 @@ def refresh_repo(repo: Repo, paths: Iterable[str] | None = None) -> Repo:
     gone = set(removed) | new_symbols.keys()
     symbols = {p: ss for p, ss in snap.symbols.items() if p not in gone}
     symbols.update({p: tuple(ss) for p, ss in new_symbols.items() if ss})
-    new_snap = IndexSnapshot(files, file_terms, symbols, chunks, snap.manifest)
+    new_snap = IndexSnapshot(files, file_terms, symbols, chunks, replace(snap.manifest, skipped=skipped))
     ri = (None if removed else patch_rank_index(repo.rank_index, snap.file_terms, files, file_terms, new_symbols))
     if ri is None:
         # Files came or went: a commit or a checkout may be behind it, so look at the history again.
@@ -794,13 +786,17 @@ def refresh_history(repo: Repo) -> Repo:
     old = repo.rank_index.hist
     if head_commit(repo.root) == (old.history.head if old is not None else None):
         return repo
-    snap = repo.snapshot
-    ri = build_rank_index(snap.files, snap.file_terms, snap.symbols, read_history(repo.root, repo.store.dir))
+    history = read_history(repo.root, repo.store.dir)
+    ri = repo.rank_index
+    # Only the history part of the ranking index depends on HEAD (and the query-free scores that use it).
+    ri = replace(ri, hist=index_history(history, ri.paths) if history else None, static_cache={})
     return replace(repo, rank_index=ri)
 
 
-def _changed_candidates(repo: Repo, paths: Iterable[str] | None) -> tuple[list[Candidate], list[str]]:
-    """Files to re-read (stat differs from the index) and indexed files that are gone."""
+def _changed_candidates(repo: Repo, paths: Iterable[str] | None
+                        ) -> tuple[list[Candidate], list[str], list[Skipped] | None]:
+    """Files to re-read (stat differs from the index), indexed files that are gone, and, when
+    the whole tree was listed, the paths discovery left out (None when only ``paths`` were looked at)."""
     known = repo.snapshot.files
     if paths is not None:
         out: list[Candidate] = []
@@ -817,10 +813,10 @@ def _changed_candidates(repo: Repo, paths: Iterable[str] | None) -> tuple[list[C
             if (st.st_size, st.st_mtime_ns) != (rec.size, rec.mtime_ns):
                 out.append(Candidate(path, st.st_size, st.st_mtime_ns))
         else:
-            return out, []
-    cands, _ = list_candidates(repo.root, repo.cfg, _index_excludes(repo.root, repo.store))
+            return out, [], None
+    cands, path_skips = list_candidates(repo.root, repo.cfg, _index_excludes(repo.root, repo.store))
     to_read = _stat_changed(cands, known)
-    return to_read, sorted(set(known) - {c.path for c in cands})
+    return to_read, sorted(set(known) - {c.path for c in cands}), path_skips
 
 
 def rank_for(repo: Repo, query: str, focus: tuple[str, ...] = (), *, dense: bool = True) -> list[RankedFile]:

@@ -164,6 +164,16 @@ def test_a_commit_refreshes_the_history_of_a_live_repo(repo: Path, tmp_path: Pat
     assert hist is not None and hist.history.head == head_commit(repo) and hist.subjects[0] == "tune gamma"
     assert hist.recent[c] == 1.0 and moved.snapshot is edited.snapshot
     assert rank_for(moved, "gamma")[0].path == "pkg/c.py"
+    # Only the history part of the ranking index was replaced: it ranks as one built from scratch.
+    from dataclasses import replace
+
+    from ctxpack.history import read_history
+    from ctxpack.rank import build_rank_index
+
+    s = moved.snapshot
+    rebuilt = replace(moved, rank_index=build_rank_index(s.files, s.file_terms, s.symbols, read_history(repo)))
+    for q in ("gamma", "alpha work", "tune beta"):
+        assert [(f.path, f.score) for f in rank_for(moved, q)] == [(f.path, f.score) for f in rank_for(rebuilt, q)]
 
 
 def test_the_watcher_follows_head_to_a_new_commit(repo: Path, tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import pytest
 
 from ctxpack import build_index, load_config, open_repo, pack_for
 from ctxpack.errors import IndexCorrupt, IndexLocked, IndexOutdated
+from ctxpack.pipeline import refresh_repo
 from ctxpack.store import IndexStore
 
 
@@ -312,3 +313,18 @@ def test_large_update_is_written_through(shop: Path, monkeypatch: pytest.MonkeyP
     assert not man.pending and man.updates == first.updates + 1  # two would be pending: written
     assert {"shop/a.py", "shop/b.py"} <= set(repo.snapshot.files)
     assert store._cached_columns(man) == store._read_columns(man)
+
+
+def test_a_live_refresh_reports_skipped_files_as_an_index_update_does(shop: Path, tmp_path: Path) -> None:
+    cfg = load_config(shop, index_dir=str(tmp_path / "idx"))
+    repo = open_repo(shop, cfg)
+    (shop / "shop" / "blob.py").write_bytes(b"\x00binary\x01" * 64)
+    live = refresh_repo(repo)  # nothing indexed changed, but the pack must report the new skip
+    assert "shop/blob.py" in {s.path for s in live.snapshot.manifest.skipped}
+    (shop / "shop" / "blob.py").unlink()
+    (shop / "shop" / "coupons.py").write_text("def redeem(code):\n    return code\n")
+    (shop / "shop" / "min.js").write_text("var a=1;" * 20_000)
+    live = refresh_repo(live, ["shop/coupons.py"])  # a new file: the whole tree is listed
+    stats = build_index(shop, cfg)
+    assert live.snapshot.manifest.skipped == stats.skipped
+    assert "shop/blob.py" not in {s.path for s in live.snapshot.manifest.skipped}
