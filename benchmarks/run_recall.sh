@@ -24,6 +24,7 @@
 #   TASKS                 tasks file [$BENCH_DIR/tasks-dev.jsonl] (recall.py's --tasks appends,
 #                         so pass other task files here rather than as an extra arg)
 #   OUT                   output folder [<repo root>/benchmarks/out/recall] (git-ignored)
+#   DAEMON                1: add the system ctxpack-daemon, the same command with --daemon
 #   CTXPACK_BIN           ctxpack executable [`ctxpack` on PATH, else <repo root>/.venv/bin/ctxpack]
 #   BENCH_PYTHON          python with tiktoken, bm25s and numpy for the harness [first that works
 #                         of <repo root>/../benchenv/bin/python, <repo root>/.venv/bin/python,
@@ -147,6 +148,9 @@ py "$BENCH_PYTHON" -c 'import tiktoken; tiktoken.get_encoding("o200k_base"); tik
 # One shlex word for the template, whatever the path holds.
 q=\'${CTXPACK_BIN//\'/\'\\\'\'}\'
 CTXPACK_SYSTEM="ctxpack=cmd:$q pack {repo} --query-file {query_file} --budget {budget} --format json --index-dir {cache_dir} --encoding {encoding}"
+systems=(--system bm25-files+code --system "$CTXPACK_SYSTEM")
+# DAEMON=1: also run the same command with --daemon (a warm process per index answers), as its own system.
+[[ ${DAEMON:-0} == 1 ]] && systems+=(--system "ctxpack-daemon=${CTXPACK_SYSTEM#ctxpack=} --daemon")
 
 mkdir -p "$OUT"
 cat >&2 <<EOF
@@ -166,8 +170,7 @@ start=$SECONDS
 "$BENCH_PYTHON" "$BENCH_DIR/recall.py" run \
   --tasks "$TASKS" \
   --out "$OUT" \
-  --system bm25-files+code \
-  --system "$CTXPACK_SYSTEM" \
+  "${systems[@]}" \
   "$@" >/dev/null
 echo "run_recall.sh: run took $((SECONDS - start)) s" >&2
 

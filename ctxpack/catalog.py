@@ -24,12 +24,14 @@ import os
 import re
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .config import Config, load_config
-from .engine import Target
 from .errors import ConfigError, IndexNotFound
 from .models import Chunk, Pack, RankedFile, Redaction, Skipped, Symbol
+
+if TYPE_CHECKING:  # the engine loads the pipeline (numpy): `is_catalog` must stay cheap
+    from .engine import Target
 
 __all__ = ["CATALOG", "Catalog", "is_catalog", "pack_many", "read_repo_list", "select", "targets_for"]
 
@@ -141,6 +143,8 @@ def _target(cat: Catalog, name: str, root: Path, overrides: dict[str, Any]) -> T
     ov = {k: v for k, v in overrides.items() if k not in ("index_dir", "vectors_dir")}
     cfg = load_config(root, **ov)
     cfg = replace(cfg, index_dir=str(cat.index_dir(name)), vectors_dir=str(cat.vectors_dir))
+    from .engine import Target
+
     return Target(name, root, cfg)
 
 

@@ -336,7 +336,8 @@ def _embed_lane(path: str, cfg: Config, quiet: bool) -> Any:
 def _do_pack(paths: tuple[str, ...], query: str | None, query_file: str | None, budget: int | None,
              format_: str | None, focus: tuple[str, ...], no_map: bool, wait_embeddings: bool, no_embed: bool,
              model: str | None, embed_backend: str | None, encoding: str | None, index_dir: str | None,
-             include: tuple[str, ...], exclude: tuple[str, ...], no_redact: bool, quiet: bool) -> Any:
+             include: tuple[str, ...], exclude: tuple[str, ...], no_redact: bool, quiet: bool,
+             query_text: str | None = None) -> Any:
     from .pipeline import open_repo, pack_for
 
     if _has_catalog(index_dir):
@@ -350,11 +351,42 @@ def _do_pack(paths: tuple[str, ...], query: str | None, query_file: str | None, 
     cfg = _config(path, encoding=encoding, index_dir=index_dir, include=include or None, exclude=exclude or None,
                   budget=budget, format=format_, repo_map=False if no_map else None,
                   redact=False if no_redact else None, **_embed_cfg(no_embed, model, embed_backend))
-    text = _read_query(query, query_file)
+    text = _read_query(query, query_file) if query_text is None else query_text
     with _progress(quiet) as progress:
         repo = open_repo(path, cfg, progress=progress)
     return pack_for(repo, text, focus=tuple(f.replace("\\", "/").removeprefix("./") for f in focus),
                     wait_embeddings=wait_embeddings)
+
+
+def _pack_via_daemon(path: str, overrides: dict[str, Any], query_text: str, focus: tuple[str, ...],
+                     output: str | None, quiet: bool) -> Path | None:
+    """Have the index's daemon pack (see ``daemon``).
+
+    Returns:
+        None when it answered (printed here); else the index directory, whose daemon the
+        caller starts once it has packed in-process.
+    """
+    from .config import index_dir_for, repo_root
+    from .daemon import pack_via_daemon
+
+    root = repo_root(path)
+    cfg = load_config(root, **overrides)  # invalid options fail here as they would in-process
+    index_dir = index_dir_for(root, cfg)
+    if cfg.index_dir:
+        overrides = {**overrides, "index_dir": str(index_dir)}  # resolved here: the daemon runs in another cwd
+    reply = pack_via_daemon(index_dir, {"root": str(root), "overrides": overrides, "query": query_text,
+                                        "focus": [f.replace("\\", "/").removeprefix("./") for f in focus]})
+    if reply is None:
+        return index_dir
+    for line in reply.get("messages", []):
+        click.echo(line, err=True)
+    if reply["status"] == "error":
+        click.echo(f"Error: {reply['error']}", err=True)
+        sys.exit(int(reply.get("exit_code", 1)))
+    _emit(reply["text"], output)
+    if not quiet:
+        click.echo(reply["summary"], err=True)
+    return None
 
 
 def _pack_many(index_dir: str, names: tuple[str, ...], query: str | None, query_file: str | None, budget: int | None,
@@ -379,35 +411,50 @@ def _pack_many(index_dir: str, names: tuple[str, ...], query: str | None, query_
 @_apply(_pack_opts)
 @_apply(_embed_opts)
 @_apply(_common)
+@click.option("--daemon", is_flag=True, envvar="CTXPACK_DAEMON",
+              help="answer through a background process that keeps the index loaded (started on first use; "
+                   "exits after 15 idle minutes) [CTXPACK_DAEMON]")
 def pack(paths: tuple[str, ...], query: str | None, query_file: str | None, budget: int | None, format_: str | None,
          output: str | None, focus: tuple[str, ...], no_map: bool, wait_embeddings: bool, no_embed: bool,
          model: str | None, embed_backend: str | None, encoding: str | None, index_dir: str | None,
-         include: tuple[str, ...], exclude: tuple[str, ...], no_redact: bool, quiet: bool, verbose: bool) -> None:
+         include: tuple[str, ...], exclude: tuple[str, ...], no_redact: bool, quiet: bool, verbose: bool,
+         daemon: bool) -> None:
     """Pack the context for an edit instruction (stdout, or -o FILE).
 
     PATHS is one repository, or, with --index-dir DIR holding a multi-repository index,
     repository names (or ``all``): paths in the pack are then prefixed by the name.
     """
-    from .render import render
+    started: Path | None = None
+    query_text: str | None = None
+    try:
+        if daemon and len(paths) == 1 and not wait_embeddings and not _has_catalog(index_dir):
+            overrides = dict(encoding=encoding, index_dir=index_dir, include=include or None,
+                             exclude=exclude or None, budget=budget, format=format_,
+                             repo_map=False if no_map else None, redact=False if no_redact else None,
+                             **_embed_cfg(no_embed, model, embed_backend))
+            query_text = _read_query(query, query_file)
+            started = _pack_via_daemon(paths[0], overrides, query_text, focus, output, quiet)
+            if started is None:
+                return
+    except CtxpackError as exc:
+        _fail(exc)
+        return
+    from .render import render, summary_line
 
     try:
         p = _do_pack(paths, query, query_file, budget, format_, focus, no_map, wait_embeddings, no_embed, model,
-                     embed_backend, encoding, index_dir, include, exclude, no_redact, quiet)
+                     embed_backend, encoding, index_dir, include, exclude, no_redact, quiet, query_text=query_text)
         _emit(render(p), output)
     except CtxpackError as exc:
         _fail(exc)
         return
+    finally:
+        if started is not None:  # no daemon answered: start one for the next runs
+            from .daemon import start_daemon
+
+            start_daemon(started)
     if not quiet:
-        counts = Counter(f.mode for f in p.files)
-        click.echo(
-            f"Packed {p.tokens}/{p.budget} tokens ({p.encoding}): {counts.get('full', 0)} full, "
-            f"{counts.get('chunks', 0)} chunked, {counts.get('skeleton', 0)} skeletons"
-            + (", repo map" if counts.get("map") else "")
-            + (f"; {len(p.redactions)} secrets redacted" if p.redactions else "")
-            + ("" if p.lanes.get("dense") in (True, False) else f"; dense lane {p.lanes['dense']} embedded"
-               " (run `ctxpack index` or pass --wait-embeddings)"),
-            err=True,
-        )
+        click.echo(summary_line(p), err=True)
 
 
 @main.command()
@@ -423,7 +470,7 @@ def preview(paths: tuple[str, ...], query: str | None, query_file: str | None, b
     from rich.console import Console
 
     from .preview import preview_renderable
-    from .render import render
+    from .render import render, summary_line
 
     try:
         p = _do_pack(paths, query, query_file, budget, format_, focus, no_map, wait_embeddings, no_embed, model,
@@ -577,6 +624,17 @@ def mcp(paths: tuple[str, ...], no_embed: bool, model: str | None, encoding: str
         run_mcp(_service(paths, no_embed, model, encoding, index_dir, no_redact))
     except CtxpackError as exc:
         _fail(exc)
+
+
+
+@main.command(hidden=True)
+@click.argument("index_dir", type=click.Path(file_okay=False))
+def daemon(index_dir: str) -> None:
+    """Serve ``pack --daemon`` requests for INDEX_DIR (started by ``pack --daemon``)."""
+    from .daemon import serve
+
+    logging.getLogger().setLevel(logging.INFO)
+    sys.exit(serve(Path(index_dir).expanduser().resolve()))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -12,7 +12,7 @@ from typing import Any
 
 from .models import Pack, PackedFile
 
-__all__ = ["JSON_SCHEMA_VERSION", "block", "block_parts", "context_parts", "file_to_dict", "footer", "header", "pack_to_dict", "render", "render_context"]
+__all__ = ["JSON_SCHEMA_VERSION", "block", "block_parts", "context_parts", "file_to_dict", "footer", "header", "pack_to_dict", "render", "render_context", "summary_line"]
 
 JSON_SCHEMA_VERSION = 1
 
@@ -112,3 +112,16 @@ def render(pack: Pack, fmt: str | None = None) -> str:
     if fmt == "json":
         return json.dumps(pack_to_dict(pack), indent=2, ensure_ascii=False) + "\n"
     return pack.context
+
+
+def summary_line(p: Pack) -> str:
+    """One line for stderr: what the pack holds."""
+    counts: dict[str, int] = {}
+    for f in p.files:
+        counts[f.mode] = counts.get(f.mode, 0) + 1
+    return (f"Packed {p.tokens}/{p.budget} tokens ({p.encoding}): {counts.get('full', 0)} full, "
+            f"{counts.get('chunks', 0)} chunked, {counts.get('skeleton', 0)} skeletons"
+            + (", repo map" if counts.get("map") else "")
+            + (f"; {len(p.redactions)} secrets redacted" if p.redactions else "")
+            + ("" if p.lanes.get("dense") in (True, False) else f"; dense lane {p.lanes['dense']} embedded"
+               " (run `ctxpack index` or pass --wait-embeddings)"))

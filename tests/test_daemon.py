@@ -1,0 +1,164 @@
+"""``pack --daemon``: the same output as an in-process pack, current with the files, and
+never a reason for a pack to fail."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from ctxpack import build_index, load_config
+from ctxpack.daemon import _Daemon, pack_via_daemon, socket_path
+from ctxpack.pipeline import open_repo, pack_for
+from ctxpack.render import render
+
+pytestmark = pytest.mark.skipif(not hasattr(socket, "AF_UNIX"), reason="needs Unix sockets")
+
+QUERY = "apply a discount code at checkout"
+
+
+@pytest.fixture
+def runtime(monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A short private runtime directory for the sockets (Unix socket paths are limited to ~100 bytes)."""
+    d = Path(tempfile.mkdtemp(prefix="cpd", dir="/tmp"))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(d))
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def _cli(*args: str, daemon: bool, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    e = {**os.environ, **(env or {})}
+    e.pop("CTXPACK_DAEMON", None)
+    return subprocess.run([sys.executable, "-m", "ctxpack", "pack", *args, *(["--daemon"] if daemon else [])],
+                          capture_output=True, text=True, env=e, timeout=120)
+
+
+def _wait_for(cond, timeout: float = 30.0) -> bool:  # type: ignore[no-untyped-def]
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _answers(sock: Path) -> bool:
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.connect(str(sock))
+        return True
+    except OSError:
+        return False
+
+
+def test_daemon_packs_exactly_what_the_command_packs(shop: Path, tmp_path: Path, runtime: Path) -> None:
+    index = tmp_path / "index"
+    args = (str(shop), "--query", QUERY, "--budget", "3000", "--format", "json", "--index-dir", str(index))
+    env = {"CTXPACK_DAEMON_IDLE": "120"}
+    reference = _cli(*args, daemon=False)  # builds the index
+    first = _cli(*args, daemon=True, env=env)  # no daemon yet: packs in-process and starts one
+    assert first.returncode == 0, first.stderr
+    assert (first.stdout, first.stderr) == (reference.stdout, reference.stderr)
+    sock = socket_path(index.resolve())
+    assert sock is not None and _wait_for(lambda: _answers(sock)), "the daemon did not start"
+
+    served = _cli(*args, daemon=True, env=env)
+    assert served.returncode == 0, served.stderr
+    assert served.stdout == first.stdout
+    assert served.stderr == first.stderr
+    log = sock.with_suffix(".log")
+    assert _wait_for(lambda: "packed" in log.read_text())  # the answer came from the daemon
+
+    # An edit is seen on the next request, exactly as a fresh process sees it.
+    checkout = shop / "shop" / "services" / "checkout.py"
+    checkout.write_text(checkout.read_text() + "\n\ndef apply_discount_code(order, code):\n    return order\n")
+    after = _cli(*args, daemon=True, env=env)
+    assert "apply_discount_code" in after.stdout
+    assert after.stdout == _cli(*args, daemon=False).stdout
+
+    # Another checkout sharing the index: the daemon starts from the loaded one; a binary
+    # file added there is reported as skipped, as an in-process pack reports it.
+    other = tmp_path / "other" / "shop_api"
+    shutil.copytree(shop, other)
+    (other / "shop" / "blob.py").write_bytes(b"\x00\x01binary" * 50)
+    (other / "shop" / "services" / "inventory.py").write_text("def reserve_discount_stock():\n    pass\n")
+    other_args = (str(other), *args[1:])
+    via_daemon = _cli(*other_args, daemon=True, env=env)
+    assert via_daemon.returncode == 0, via_daemon.stderr
+    assert '"shop/blob.py"' in via_daemon.stdout
+    assert via_daemon.stdout == _cli(*other_args, daemon=False).stdout
+
+    # Errors read as they would without the daemon.
+    bad = _cli(str(shop), "--query", "   ", "--index-dir", str(index), daemon=True, env=env)
+    direct = _cli(str(shop), "--query", "   ", "--index-dir", str(index), daemon=False)
+    assert (bad.returncode, bad.stderr) == (direct.returncode, direct.stderr) == (2, direct.stderr)
+    assert direct.stderr.startswith("Error: ") and direct.stderr.count("\n") == 1
+
+    # A client from another environment does not use it: the daemon exits, the pack is made in-process.
+    other_env = _cli(*args, daemon=True, env={**env, "CTXPACK_CHUNK_NOTE": "x"})
+    assert other_env.returncode == 0 and other_env.stdout == after.stdout
+    assert _wait_for(lambda: not _answers(sock) or "mismatch" in log.read_text())
+    _stop(sock)
+
+
+def _stop(sock: Path) -> None:
+    """Make the daemon exit (a request from other code) and wait for its socket to go."""
+    if _wait_for(lambda: _answers(sock), 5):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.connect(str(sock))
+            s.sendall(b'{"key": "another build"}')
+            s.shutdown(socket.SHUT_WR)
+            s.recv(100)
+    _wait_for(lambda: not sock.exists(), 10)
+
+
+def test_no_daemon_or_a_dead_one_means_pack_in_process(tmp_path: Path, runtime: Path) -> None:
+    index = tmp_path / "index"
+    assert pack_via_daemon(index, {"root": "x"}) is None  # nothing listening
+    sock = socket_path(index)
+    assert sock is not None
+    dead = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    dead.bind(str(sock))  # a socket file left by a daemon that died
+    dead.close()
+    assert pack_via_daemon(index, {"root": "x"}) is None
+
+
+def test_runtime_dir_open_to_others_is_not_used(runtime: Path) -> None:
+    d = runtime / f"ctxpack-{os.getuid()}"
+    d.mkdir(mode=0o700)
+    os.chmod(d, 0o777)
+    assert socket_path(Path("/some/index")) is None
+
+
+def test_a_sibling_checkout_starts_from_the_loaded_one(shop: Path, tmp_path: Path) -> None:
+    """In memory, without a subprocess: a second tree under the same index reuses the loaded
+    repository and re-parses only what differs, and packs what a fresh load of it packs."""
+    index = tmp_path / "index"
+    cfg = load_config(shop, index_dir=str(index), budget=4000)
+    build_index(shop, cfg)
+    d = _Daemon(index)
+    first = d.repo_for(shop.resolve(), cfg)
+    other = tmp_path / "b" / "shop_api"
+    shutil.copytree(shop, other)
+    (other / "shop" / "services" / "pricing.py").unlink()
+    (other / "shop" / "coupons.py").write_text("def redeem_coupon(code):\n    return code.upper()\n")
+    (other / "shop" / "minified.js").write_text("var a=1;" * 20_000)
+    cfg_b = load_config(other, index_dir=str(index), budget=4000)
+    served = d.repo_for(other.resolve(), cfg_b)
+    assert served.root == other.resolve() and "shop/coupons.py" in served.snapshot.files
+    assert "shop/services/pricing.py" not in served.snapshot.files
+    assert served._redacted is first._redacted  # content-keyed memos carry over
+    fresh = open_repo(other, cfg_b)
+    assert served.snapshot.manifest.skipped == fresh.snapshot.manifest.skipped
+    for query in ("redeem a coupon code", QUERY):
+        assert render(pack_for(served, query)) == render(pack_for(fresh, query))
+    # A pack-only option (the budget) does not reload anything.
+    again = d.repo_for(other.resolve(), load_config(other, index_dir=str(index), budget=9000))
+    assert again.rank_index is served.rank_index and again.cfg.budget == 9000
