@@ -470,7 +470,7 @@ def preview(paths: tuple[str, ...], query: str | None, query_file: str | None, b
     from rich.console import Console
 
     from .preview import preview_renderable
-    from .render import render, summary_line
+    from .render import render
 
     try:
         p = _do_pack(paths, query, query_file, budget, format_, focus, no_map, wait_embeddings, no_embed, model,

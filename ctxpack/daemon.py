@@ -179,12 +179,13 @@ class _Daemon:
         self.index_dir = index_dir
         self.key = compat_key()
         self.repos: OrderedDict[Path, Any] = OrderedDict()  # root -> pipeline.Repo, least recently used first
+        self.vectors: dict[Path, tuple[int, int] | None] = {}  # root -> stat of its embedding cache's state
 
     def repo_for(self, root: Path, cfg: Any) -> Any:
         """The loaded Repo of ``root``, current with its files and HEAD."""
         from dataclasses import replace
 
-        from .pipeline import open_repo, refresh_history, refresh_repo
+        from .pipeline import open_repo, refresh_history, refresh_repo, stat_key, vector_store_for
 
         key = _index_settings(cfg)
         repo = self.repos.pop(root, None)
@@ -196,9 +197,14 @@ class _Daemon:
                 repo = replace(sibling, root=root, _dense=None, _clean_files={}, _skeletons=dict(sibling._skeletons))
         repo = open_repo(root, cfg) if repo is None else refresh_history(refresh_repo(repo))
         repo.warm()
+        # Vectors embedded since (by `ctxpack index`) join the dense lane, as a new process would see them.
+        stamp = stat_key(vector_store_for(repo.store, repo.cfg).dir / "state.json")
+        if self.vectors.get(root) != stamp and repo._dense is not None:
+            repo.dense_lane(reload=True)
+        self.vectors[root] = stamp
         self.repos[root] = repo
         while len(self.repos) > _KEEP_REPOS:
-            self.repos.popitem(last=False)
+            self.vectors.pop(self.repos.popitem(last=False)[0], None)
         return repo if repo.cfg == cfg else replace(repo, cfg=cfg)
 
     def pack(self, req: dict[str, Any]) -> dict[str, Any]:

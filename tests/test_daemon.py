@@ -162,3 +162,22 @@ def test_a_sibling_checkout_starts_from_the_loaded_one(shop: Path, tmp_path: Pat
     # A pack-only option (the budget) does not reload anything.
     again = d.repo_for(other.resolve(), load_config(other, index_dir=str(index), budget=9000))
     assert again.rank_index is served.rank_index and again.cfg.budget == 9000
+
+
+def test_vectors_embedded_meanwhile_join_the_served_lane(shop: Path, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """`ctxpack index` embeds while the daemon holds the repository: the next request uses the
+    new vectors, as a new process would (the files did not change, so nothing else reloads)."""
+    from ctxpack import embed_index
+    from ctxpack.embed import HashEmbedder
+
+    emb = HashEmbedder(64)
+    monkeypatch.setattr("ctxpack.pipeline._dense_ref", lambda cfg, embedder: emb.model_id if cfg.embed else None)
+    cfg = load_config(shop, index_dir=str(tmp_path / "index"), embed=True)
+    build_index(shop, cfg)
+    d = _Daemon(tmp_path / "index")
+    before = d.repo_for(shop.resolve(), cfg)
+    assert before.lanes()["dense"].startswith("0/")
+    embed_index(shop, cfg, embedder=emb)
+    after = d.repo_for(shop.resolve(), cfg)
+    assert after.lanes()["dense"] is True
