@@ -13,7 +13,8 @@ which is the same bytes it would have printed itself.
   does) and with the git HEAD. A root it has not seen, with the same settings as one it has
   (another checkout sharing the index directory), starts from that one and re-parses only
   files whose content differs.
-* It never writes the index: the next pack without the daemon updates it as usual.
+* It loads an index as a pack does (bringing it up to date on disk first), and after that
+  never writes it: the next pack without the daemon updates it as usual.
 * It exits after ``CTXPACK_DAEMON_IDLE`` seconds without a request (default 900), or when a
   client running other code or another environment (``compat_key``) reaches it.
 * Anything wrong on the way (no Unix sockets, a stale socket, a timeout, a crash) means the
