@@ -8,6 +8,7 @@ tiktoken (the least any exact packer must do). Figures:
 * no-op refresh (nothing changed);
 * one-file edit -> refreshed index;
 * cold `ctxpack pack` process (new interpreter, index fresh) at 8K / 32K / 128K;
+* the same command with ``--daemon`` once its daemon is warm, at 8K / 32K / 128K;
 * warm pack in a running process (index loaded once) at 8K / 32K / 128K, median of N.
 
 Usage: python benchmarks/timings.py REPO [--runs 5] [--query "..."]
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -27,6 +29,7 @@ import time
 from pathlib import Path
 
 from ctxpack import build_index, load_config, open_repo, pack_for
+from ctxpack.daemon import socket_path, stop_daemon
 from ctxpack.discover import list_candidates, read_source
 from ctxpack.models import Skipped
 from ctxpack.tokens import get_counter
@@ -46,6 +49,15 @@ def _baseline(repo: Path) -> tuple[float, int, int]:
             total += counter.count(got.text)
             n += 1
     return time.perf_counter() - t0, n, total
+
+
+def _answers(sock: Path) -> bool:
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.connect(str(sock))
+        return True
+    except OSError:
+        return False
 
 
 def main() -> None:
@@ -78,6 +90,22 @@ def main() -> None:
                 subprocess.run([*exe, "--budget", str(b)], check=True, stdout=subprocess.DEVNULL)
                 times.append(time.perf_counter() - t0)
             cold_proc[b] = statistics.median(times)
+
+        # The same command with --daemon: the first run starts the daemon, the timed ones use it.
+        daemon_proc: dict[int, float] = {}
+        subprocess.run([*exe, "--budget", "8000", "--daemon"], check=True, stdout=subprocess.DEVNULL)
+        sock = socket_path(idx.resolve())
+        deadline = time.monotonic() + 60
+        while sock is not None and not _answers(sock) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        for b in BUDGETS:
+            times = []
+            for _ in range(args.runs):
+                t0 = time.perf_counter()
+                subprocess.run([*exe, "--budget", str(b), "--daemon"], check=True, stdout=subprocess.DEVNULL)
+                times.append(time.perf_counter() - t0)
+            daemon_proc[b] = statistics.median(times)
+        stop_daemon(idx.resolve())
 
         t0 = time.perf_counter()
         r = open_repo(repo, cfg)
@@ -118,6 +146,9 @@ def main() -> None:
     print(f"| load index in a process | {load_s:.3f} | {load_s / base_s:.2f}x |")
     for b in BUDGETS:
         print(f"| cold `ctxpack pack` process @{b // 1000}K | {cold_proc[b]:.3f} | {cold_proc[b] / base_s:.2f}x |")
+    for b in BUDGETS:
+        print(f"| `ctxpack pack --daemon` process, daemon warm @{b // 1000}K (median of {args.runs}) | {daemon_proc[b]:.3f} "
+              f"| {daemon_proc[b] / base_s:.2f}x |")
     for b in BUDGETS:
         print(f"| warm pack in process @{b // 1000}K (median of {args.runs}) | {warm[b]:.4f} | {warm[b] / base_s:.3f}x |")
 

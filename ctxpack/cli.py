@@ -354,8 +354,10 @@ def _do_pack(paths: tuple[str, ...], query: str | None, query_file: str | None, 
     text = _read_query(query, query_file) if query_text is None else query_text
     with _progress(quiet) as progress:
         repo = open_repo(path, cfg, progress=progress)
-    return pack_for(repo, text, focus=tuple(f.replace("\\", "/").removeprefix("./") for f in focus),
-                    wait_embeddings=wait_embeddings)
+    p = pack_for(repo, text, focus=tuple(f.replace("\\", "/").removeprefix("./") for f in focus),
+                 wait_embeddings=wait_embeddings)
+    repo.remember_clean()
+    return p
 
 
 def _pack_via_daemon(path: str, overrides: dict[str, Any], query_text: str, focus: tuple[str, ...],
@@ -629,12 +631,17 @@ def mcp(paths: tuple[str, ...], no_embed: bool, model: str | None, encoding: str
 
 @main.command(hidden=True)
 @click.argument("index_dir", type=click.Path(file_okay=False))
-def daemon(index_dir: str) -> None:
-    """Serve ``pack --daemon`` requests for INDEX_DIR (started by ``pack --daemon``)."""
-    from .daemon import serve
+@click.option("--stop", is_flag=True, help="stop the daemon of INDEX_DIR instead")
+def daemon(index_dir: str, stop: bool) -> None:
+    """Serve ``pack --daemon`` requests for INDEX_DIR (started by ``pack --daemon``), or stop that daemon."""
+    from .daemon import serve, stop_daemon
 
+    where = Path(index_dir).expanduser().resolve()
+    if stop:
+        click.echo("stopped" if stop_daemon(where) else "no daemon running", err=True)
+        return
     logging.getLogger().setLevel(logging.INFO)
-    sys.exit(serve(Path(index_dir).expanduser().resolve()))
+    sys.exit(serve(where))
 
 
 if __name__ == "__main__":  # pragma: no cover

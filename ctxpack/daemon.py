@@ -39,7 +39,7 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
-__all__ = ["compat_key", "pack_via_daemon", "serve", "socket_path", "start_daemon"]
+__all__ = ["compat_key", "pack_via_daemon", "serve", "socket_path", "start_daemon", "stop_daemon"]
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +136,26 @@ def pack_via_daemon(index_dir: Path, request: dict[str, Any]) -> dict[str, Any] 
     return reply
 
 
+def stop_daemon(index_dir: Path, timeout: float = 10.0) -> bool:
+    """Ask the daemon of ``index_dir`` to exit and wait until it has; False when none was running."""
+    path = socket_path(index_dir)
+    if path is None:
+        return False
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(timeout)
+            s.connect(str(path))
+            s.sendall(b'{"op": "stop"}')
+            s.shutdown(socket.SHUT_WR)
+            _recv_all(s, 1 << 16)
+    except (OSError, ValueError):
+        return False
+    end = time.monotonic() + timeout
+    while path.exists() and time.monotonic() < end:
+        time.sleep(0.02)
+    return True
+
+
 def start_daemon(index_dir: Path) -> None:
     """Start the daemon of ``index_dir`` in the background (a no-op if one is running: it holds a lock)."""
     path = socket_path(index_dir)
@@ -228,6 +248,10 @@ class _Daemon:
         except (OSError, ValueError) as exc:
             log.warning("bad request: %s", exc)
             return True
+        if isinstance(req, dict) and req.get("op") == "stop":
+            log.info("asked to stop: exiting")
+            self._reply(conn, {"status": "stopped"})
+            return False
         if not isinstance(req, dict) or req.get("key") != self.key:
             log.info("a client running other code or settings (mismatch): exiting")
             self._reply(conn, {"status": "mismatch"})

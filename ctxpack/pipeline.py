@@ -39,6 +39,7 @@ from .parse import PARSER_VERSION, parse_source
 from .query import analyze_query
 from .rank import RankIndex, build_rank_index, patch_rank_index, rank
 from .rank import warm as warm_rank_index
+from .secrets import load_clean, save_clean
 from .secrets import redact as redact_secrets
 from .store import ChunkSpan, FileRow, IndexSnapshot, IndexStore
 from .terms import terms
@@ -349,6 +350,7 @@ class Repo:
                                                                                                repr=False)
     _skeletons: dict[str, str] = field(default_factory=dict, repr=False)
     _clean_files: dict[str, tuple[int, int]] = field(default_factory=dict, repr=False)  # path -> stat found clean
+    _clean_before: set[tuple[str, int, bytes]] | None = field(default=None, repr=False)  # see load_clean
 
     def skeleton(self, rel: str) -> str:
         """The file's skeleton (signatures and first doc lines), memoized."""
@@ -377,11 +379,22 @@ class Repo:
             return (text, ()) if hit is None else hit
         if first_line > 0 and rel in self._clean_files and self._clean_files[rel] == stat_key(self.root / rel):
             return text, ()  # lines of a file whose whole text was found clean, unchanged since
-        hit = redact_secrets(self.root, rel, text, first_line)
+        if self._clean_before is None:
+            self._clean_before = load_clean(self.store.dir)
+        # Found clean by an earlier pack of this index, else scanned now.
+        hit = (text, ()) if key in self._clean_before else redact_secrets(self.root, rel, text, first_line)
         if len(self._redacted) > 50_000:
             self._redacted.clear()
         self._redacted[key] = hit if hit[1] else None
         return hit
+
+    def remember_clean(self) -> None:
+        """Record the texts this process found clean in the index directory, so the next
+        process (a ``ctxpack pack``) skips their scan, and the scanner's import."""
+        found = {k for k, v in self._redacted.items() if v is None}
+        before = self._clean_before or set()
+        if not found <= before:
+            save_clean(self.store.dir, before | found)
 
     def prepare(self) -> Prepared:
         """What packing every indexed file whole, or as its skeleton, would compute: the redaction

@@ -9,14 +9,17 @@ hold what the plugins look for.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
+import pickle
 import re
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
 
 from .models import Redaction
 
-__all__ = ["Redaction", "is_secret_file", "redact"]
+__all__ = ["Redaction", "is_secret_file", "load_clean", "redact", "save_clean"]
 
 log = logging.getLogger(__name__)
 
@@ -122,3 +125,57 @@ def redact(root: Path, path: str, text: str, first_line: int = 1) -> tuple[str, 
         lines[i] = line[:start] + marker + line[end:]
         redactions.append(Redaction(path, ln if first_line else 0, kind))
     return "\n".join(lines), tuple(dict.fromkeys(redactions))
+
+
+# ---- "found clean", remembered across processes --------------------------------------------------
+
+_CLEAN_FILE = "clean-scans.pkl"
+_CLEAN_MAX = 200_000  # keys kept (~60 bytes each)
+CleanKey = tuple[str, int, bytes]  # (path, first line, BLAKE2b-128 of the text)
+
+
+@lru_cache(maxsize=1)
+def _scanner_id() -> str:
+    """What a "clean" verdict depends on: this module's code and the installed detect-secrets."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("detect_secrets")
+    origin = spec.origin if spec is not None and spec.origin else ""
+    try:
+        ds = f"{origin}:{os.stat(origin).st_mtime_ns}" if origin else ""
+        own = Path(__file__).read_bytes()
+    except OSError:
+        return ""
+    return hashlib.sha1(own + ds.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def load_clean(directory: Path) -> set[CleanKey]:
+    """Texts an earlier process scanned and found clean (empty when the record is missing,
+    damaged, or from another scanner: then they are scanned again)."""
+    try:
+        with open(directory / _CLEAN_FILE, "rb") as fh:
+            got = pickle.load(fh)
+        if isinstance(got, dict) and got.get("scanner") == _scanner_id() and isinstance(got.get("keys"), set):
+            return got["keys"]
+    except FileNotFoundError:
+        pass
+    except Exception as exc:  # a damaged record only costs a rescan
+        log.debug("ignoring %s: %s", directory / _CLEAN_FILE, exc)
+    return set()
+
+
+def save_clean(directory: Path, keys: set[CleanKey]) -> None:
+    """Record ``keys`` as found clean (atomically; a read-only directory only costs speed)."""
+    scanner = _scanner_id()
+    if not scanner or not directory.is_dir():
+        return
+    if len(keys) > _CLEAN_MAX:
+        keys = set(list(keys)[-_CLEAN_MAX:])
+    tmp = directory / f".{_CLEAN_FILE}.{os.getpid()}.tmp"
+    try:
+        with open(tmp, "wb") as fh:
+            pickle.dump({"scanner": scanner, "keys": keys}, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, directory / _CLEAN_FILE)
+    except OSError as exc:
+        log.debug("cannot record clean scans in %s: %s", directory, exc)
+        tmp.unlink(missing_ok=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from ctxpack import build_index, load_config
-from ctxpack.daemon import _Daemon, pack_via_daemon, socket_path
+from ctxpack.daemon import _Daemon, pack_via_daemon, socket_path, stop_daemon
 from ctxpack.pipeline import open_repo, pack_for
 from ctxpack.render import render
 
@@ -105,18 +105,14 @@ def test_daemon_packs_exactly_what_the_command_packs(shop: Path, tmp_path: Path,
     other_env = _cli(*args, daemon=True, env={**env, "CTXPACK_CHUNK_NOTE": "x"})
     assert other_env.returncode == 0 and other_env.stdout == after.stdout
     assert _wait_for(lambda: not _answers(sock) or "mismatch" in log.read_text())
-    _stop(sock)
+    _stop(index.resolve(), sock)
 
 
-def _stop(sock: Path) -> None:
-    """Make the daemon exit (a request from other code) and wait for its socket to go."""
+def _stop(index: Path, sock: Path) -> None:
+    """Stop the daemon (the one the last in-process fallback may have started) and wait for its socket to go."""
     if _wait_for(lambda: _answers(sock), 5):
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-            s.connect(str(sock))
-            s.sendall(b'{"key": "another build"}')
-            s.shutdown(socket.SHUT_WR)
-            s.recv(100)
-    _wait_for(lambda: not sock.exists(), 10)
+        assert stop_daemon(index)
+    assert not sock.exists()
 
 
 def test_no_daemon_or_a_dead_one_means_pack_in_process(tmp_path: Path, runtime: Path) -> None:

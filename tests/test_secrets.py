@@ -133,3 +133,37 @@ def test_lines_of_a_file_scanned_clean_skip_the_scan_until_it_changes(tmp_path: 
     os.utime(client, ns=(1, 1))
     text, found = repo.redact("app/client.py", f'TOKEN = "{FAKE["github"]}"\n', 8)
     assert found and FAKE["github"] not in text
+
+
+def test_a_later_process_skips_texts_found_clean_but_never_a_secret(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """What one `pack` scanned and found clean is recorded in the index directory: the next
+    process skips scanning it (and importing the scanner). Texts with secrets are never recorded."""
+    from ctxpack import load_config, open_repo
+    from ctxpack import pipeline, secrets
+
+    root = _repo(tmp_path)
+    cfg = load_config(root, index_dir=str(tmp_path / "idx"))
+    clean = "def load(token_store):\n    token = token_store.get('current')\n    return token\n"  # a candidate line
+    leaky = (root / "app" / "settings.py").read_text()
+    first = open_repo(root, cfg)
+    assert first.redact("app/auth.py", clean, 1) == (clean, ())
+    assert first.redact("app/settings.py", leaky, 1)[1]
+    first.remember_clean()
+
+    def no_scan(*_args: object) -> object:
+        raise AssertionError("scanned again")
+
+    later = open_repo(root, cfg)
+    monkeypatch.setattr(pipeline, "redact_secrets", no_scan)
+    assert later.redact("app/auth.py", clean, 1) == (clean, ())
+    with pytest.raises(AssertionError, match="scanned again"):
+        later.redact("app/settings.py", leaky, 1)  # had secrets: not recorded, scanned every time
+    with pytest.raises(AssertionError, match="scanned again"):
+        later.redact("app/other.py", clean, 1)  # the record is per path and text
+    # A record from another scanner (ctxpack or detect-secrets changed) is not trusted; nor a damaged one.
+    monkeypatch.setattr(secrets, "_scanner_id", lambda: "another scanner")
+    assert secrets.load_clean(tmp_path / "idx") == set()
+    monkeypatch.undo()
+    (tmp_path / "idx" / "clean-scans.pkl").write_bytes(b"\x80garbage")
+    assert secrets.load_clean(tmp_path / "idx") == set()
