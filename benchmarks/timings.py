@@ -147,8 +147,8 @@ def main() -> None:
     for b in BUDGETS:
         print(f"| cold `ctxpack pack` process @{b // 1000}K | {cold_proc[b]:.3f} | {cold_proc[b] / base_s:.2f}x |")
     for b in BUDGETS:
-        print(f"| `ctxpack pack --daemon` process, daemon warm @{b // 1000}K (median of {args.runs}) | {daemon_proc[b]:.3f} "
-              f"| {daemon_proc[b] / base_s:.2f}x |")
+        print(f"| `ctxpack pack --daemon` process, daemon warm @{b // 1000}K (median of {args.runs}) "
+              f"| {daemon_proc[b]:.3f} | {daemon_proc[b] / base_s:.2f}x |")
     for b in BUDGETS:
         print(f"| warm pack in process @{b // 1000}K (median of {args.runs}) | {warm[b]:.4f} | {warm[b] / base_s:.3f}x |")
 

@@ -139,8 +139,7 @@ def test_a_later_process_skips_texts_found_clean_but_never_a_secret(tmp_path: Pa
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """What one `pack` scanned and found clean is recorded in the index directory: the next
     process skips scanning it (and importing the scanner). Texts with secrets are never recorded."""
-    from ctxpack import load_config, open_repo
-    from ctxpack import pipeline, secrets
+    from ctxpack import load_config, open_repo, pipeline, secrets
 
     root = _repo(tmp_path)
     cfg = load_config(root, index_dir=str(tmp_path / "idx"))
