@@ -628,7 +628,6 @@ def mcp(paths: tuple[str, ...], no_embed: bool, model: str | None, encoding: str
         _fail(exc)
 
 
-
 @main.command(hidden=True)
 @click.argument("index_dir", type=click.Path(file_okay=False))
 @click.option("--stop", is_flag=True, help="stop the daemon of INDEX_DIR instead")

@@ -350,7 +350,7 @@ class Repo:
                                                                                                repr=False)
     _skeletons: dict[str, str] = field(default_factory=dict, repr=False)
     _clean_files: dict[str, tuple[int, int]] = field(default_factory=dict, repr=False)  # path -> stat found clean
-    _clean_before: set[tuple[str, int, bytes]] | None = field(default=None, repr=False)  # see load_clean
+    _clean_before: dict[tuple[str, int, bytes], None] | None = field(default=None, repr=False)  # see load_clean
 
     def skeleton(self, rel: str) -> str:
         """The file's skeleton (signatures and first doc lines), memoized."""
@@ -391,10 +391,10 @@ class Repo:
     def remember_clean(self) -> None:
         """Record the texts this process found clean in the index directory, so the next
         process (a ``ctxpack pack``) skips their scan, and the scanner's import."""
-        found = {k for k, v in self._redacted.items() if v is None}
-        before = self._clean_before or set()
-        if not found <= before:
-            save_clean(self.store.dir, before | found)
+        before = self._clean_before or {}
+        new = [k for k, v in self._redacted.items() if v is None and k not in before]
+        if new:
+            save_clean(self.store.dir, {**before, **dict.fromkeys(new)})
 
     def prepare(self) -> Prepared:
         """What packing every indexed file whole, or as its skeleton, would compute: the redaction

@@ -162,7 +162,11 @@ def test_a_later_process_skips_texts_found_clean_but_never_a_secret(tmp_path: Pa
         later.redact("app/other.py", clean, 1)  # the record is per path and text
     # A record from another scanner (ctxpack or detect-secrets changed) is not trusted; nor a damaged one.
     monkeypatch.setattr(secrets, "_scanner_id", lambda: "another scanner")
-    assert secrets.load_clean(tmp_path / "idx") == set()
+    assert secrets.load_clean(tmp_path / "idx") == {}
     monkeypatch.undo()
+    # The record keeps the most recent keys.
+    monkeypatch.setattr(secrets, "_CLEAN_MAX", 3)
+    secrets.save_clean(tmp_path / "idx", dict.fromkeys(("p", i, b"") for i in range(5)))
+    assert list(secrets.load_clean(tmp_path / "idx")) == [("p", 2, b""), ("p", 3, b""), ("p", 4, b"")]
     (tmp_path / "idx" / "clean-scans.pkl").write_bytes(b"\x80garbage")
-    assert secrets.load_clean(tmp_path / "idx") == set()
+    assert secrets.load_clean(tmp_path / "idx") == {}
