@@ -39,7 +39,7 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
-__all__ = ["compat_key", "pack_via_daemon", "serve", "socket_path", "start_daemon", "stop_daemon"]
+__all__ = ["compat_key", "is_running", "pack_via_daemon", "serve", "socket_path", "start_daemon", "stop_daemon"]
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +110,24 @@ def _recv_all(conn: socket.socket, limit: int) -> bytes:
 # ---- client ------------------------------------------------------------------------------------
 
 
+def _ask(index_dir: Path, message: dict[str, Any], reply_timeout: float) -> Any:
+    """One request to the daemon of ``index_dir``: its decoded reply, or None when no daemon
+    answered (none running, a stale socket, a timeout, a garbled reply)."""
+    path = socket_path(index_dir)
+    if path is None:
+        return None
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(_CONNECT_TIMEOUT_S)
+            s.connect(str(path))
+            s.settimeout(reply_timeout)
+            s.sendall(json.dumps(message).encode("utf-8", "surrogatepass"))
+            s.shutdown(socket.SHUT_WR)
+            return json.loads(_recv_all(s, 1 << 34))
+    except (OSError, ValueError):
+        return None
+
+
 def pack_via_daemon(index_dir: Path, request: dict[str, Any]) -> dict[str, Any] | None:
     """Send a pack request to the daemon of ``index_dir``.
 
@@ -118,40 +136,33 @@ def pack_via_daemon(index_dir: Path, request: dict[str, Any]) -> dict[str, Any] 
         "error", "error", "exit_code"}`` (a CtxpackError, reported as the command would);
         None when there is no usable daemon and the command should pack itself.
     """
+    reply = _ask(index_dir, {**request, "key": compat_key()}, _REPLY_TIMEOUT_S)
+    if not isinstance(reply, dict) or reply.get("status") not in ("ok", "error"):
+        return None  # none, "mismatch" (the daemon runs other code and is exiting) or "failed"
+    return reply
+
+
+def is_running(index_dir: Path) -> bool:
+    """True when a daemon of ``index_dir`` accepts connections."""
     path = socket_path(index_dir)
     if path is None:
-        return None
+        return False
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
             s.settimeout(_CONNECT_TIMEOUT_S)
             s.connect(str(path))
-            s.settimeout(_REPLY_TIMEOUT_S)
-            s.sendall(json.dumps({**request, "key": compat_key()}).encode("utf-8", "surrogatepass"))
-            s.shutdown(socket.SHUT_WR)
-            reply = json.loads(_recv_all(s, 1 << 34))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(reply, dict) or reply.get("status") not in ("ok", "error"):
-        return None  # "mismatch" (the daemon runs other code and is exiting) or "failed"
-    return reply
+        return True
+    except OSError:
+        return False
 
 
 def stop_daemon(index_dir: Path, timeout: float = 10.0) -> bool:
     """Ask the daemon of ``index_dir`` to exit and wait until it has; False when none was running."""
+    if _ask(index_dir, {"op": "stop"}, timeout) is None:
+        return False
     path = socket_path(index_dir)
-    if path is None:
-        return False
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-            s.settimeout(timeout)
-            s.connect(str(path))
-            s.sendall(b'{"op": "stop"}')
-            s.shutdown(socket.SHUT_WR)
-            _recv_all(s, 1 << 16)
-    except (OSError, ValueError):
-        return False
     end = time.monotonic() + timeout
-    while path.exists() and time.monotonic() < end:
+    while path is not None and path.exists() and time.monotonic() < end:
         time.sleep(0.02)
     return True
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from ctxpack import build_index, load_config
-from ctxpack.daemon import _Daemon, pack_via_daemon, socket_path, stop_daemon
+from ctxpack.daemon import _Daemon, is_running, pack_via_daemon, socket_path, stop_daemon
 from ctxpack.pipeline import open_repo, pack_for
 from ctxpack.render import render
 
@@ -49,15 +49,6 @@ def _wait_for(cond, timeout: float = 30.0) -> bool:  # type: ignore[no-untyped-d
     return False
 
 
-def _answers(sock: Path) -> bool:
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-            s.connect(str(sock))
-        return True
-    except OSError:
-        return False
-
-
 def test_daemon_packs_exactly_what_the_command_packs(shop: Path, tmp_path: Path, runtime: Path) -> None:
     index = tmp_path / "index"
     args = (str(shop), "--query", QUERY, "--budget", "3000", "--format", "json", "--index-dir", str(index))
@@ -67,7 +58,7 @@ def test_daemon_packs_exactly_what_the_command_packs(shop: Path, tmp_path: Path,
     assert first.returncode == 0, first.stderr
     assert (first.stdout, first.stderr) == (reference.stdout, reference.stderr)
     sock = socket_path(index.resolve())
-    assert sock is not None and _wait_for(lambda: _answers(sock)), "the daemon did not start"
+    assert sock is not None and _wait_for(lambda: is_running(index.resolve())), "the daemon did not start"
 
     served = _cli(*args, daemon=True, env=env)
     assert served.returncode == 0, served.stderr
@@ -104,13 +95,13 @@ def test_daemon_packs_exactly_what_the_command_packs(shop: Path, tmp_path: Path,
     # A client from another environment does not use it: the daemon exits, the pack is made in-process.
     other_env = _cli(*args, daemon=True, env={**env, "CTXPACK_CHUNK_NOTE": "x"})
     assert other_env.returncode == 0 and other_env.stdout == after.stdout
-    assert _wait_for(lambda: not _answers(sock) or "mismatch" in log.read_text())
+    assert _wait_for(lambda: not is_running(index.resolve()) or "mismatch" in log.read_text())
     _stop(index.resolve(), sock)
 
 
 def _stop(index: Path, sock: Path) -> None:
     """Stop the daemon (the one the last in-process fallback may have started) and wait for its socket to go."""
-    if _wait_for(lambda: _answers(sock), 5):
+    if _wait_for(lambda: is_running(index), 5):
         assert stop_daemon(index)
     assert not sock.exists()
 
