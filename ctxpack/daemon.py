@@ -143,17 +143,8 @@ def pack_via_daemon(index_dir: Path, request: dict[str, Any]) -> dict[str, Any] 
 
 
 def is_running(index_dir: Path) -> bool:
-    """True when a daemon of ``index_dir`` accepts connections."""
-    path = socket_path(index_dir)
-    if path is None:
-        return False
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-            s.settimeout(_CONNECT_TIMEOUT_S)
-            s.connect(str(path))
-        return True
-    except OSError:
-        return False
+    """True when a daemon of ``index_dir`` answers."""
+    return _ask(index_dir, {"op": "ping"}, 5.0) is not None
 
 
 def stop_daemon(index_dir: Path, timeout: float = 10.0) -> bool:
@@ -258,6 +249,9 @@ class _Daemon:
             req = json.loads(_recv_all(conn, _MAX_REQUEST))
         except (OSError, ValueError) as exc:
             log.warning("bad request: %s", exc)
+            return True
+        if isinstance(req, dict) and req.get("op") == "ping":
+            self._reply(conn, {"status": "pong"})
             return True
         if isinstance(req, dict) and req.get("op") == "stop":
             log.info("asked to stop: exiting")
