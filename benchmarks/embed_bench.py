@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from ctxpack import build_index, embed_index, load_config
-from ctxpack.embed import load_embedder
-from ctxpack.store import IndexStore
+from ctxpack.embed.backends import load_embedder
+from ctxpack.store.tables import IndexStore
 
 
 def _rate(emb, texts: list[str], batch: int, sort: bool) -> tuple[float, np.ndarray]:  # type: ignore[no-untyped-def]

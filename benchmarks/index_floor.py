@@ -34,7 +34,7 @@ _SETUP = """
 import sys, time
 from pathlib import Path
 from ctxpack.config import load_config
-from ctxpack.discover import list_candidates, read_source
+from ctxpack.index.discover import list_candidates, read_source
 from ctxpack.models import Skipped
 root = Path(sys.argv[1]); cfg = load_config(root)
 srcs = [s for c in list_candidates(root, cfg)[0] if not isinstance(s := read_source(root, c), Skipped)]
@@ -70,7 +70,7 @@ print(time.process_time() - t0)
     "lance write": _PARSED + """
 import tempfile
 import lancedb, pyarrow as pa
-from ctxpack.store import TABLES, _chunk_columns, _file_columns, _schemas, _symbol_columns, _fts
+from ctxpack.store.tables import TABLES, _chunk_columns, _file_columns, _schemas, _symbol_columns, _fts
 cols = {"files": _file_columns([p.row for p in parsed]), "symbols": _symbol_columns([s for p in parsed for s in p.symbols]),
         "chunks": _chunk_columns([c for p in parsed for c in p.chunks])}
 schemas = _schemas()

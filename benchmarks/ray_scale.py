@@ -24,8 +24,8 @@ from typing import Any
 
 
 def _run(roots: list[Path], idx: Path, engine: Any) -> dict[str, float]:
-    from ctxpack.catalog import targets_for
-    from ctxpack.engine import index_targets
+    from ctxpack.engines.local import index_targets
+    from ctxpack.index.catalog import targets_for
 
     t0 = time.perf_counter()
     a = index_targets(targets_for(idx, roots, embed=False), engine)
@@ -45,14 +45,14 @@ def main() -> None:
     args = ap.parse_args()
     roots = [r.resolve() for r in args.roots]
     os.environ.setdefault("CTXPACK_HOME", str(Path(tempfile.gettempdir()) / "ctxpack-bench-home"))
-    from ctxpack.ray_engine import loopback_only
+    from ctxpack.engines.ray import loopback_only
 
     loopback_only()  # before `import ray`: a private Ray on 127.0.0.1 only
     import ray
 
-    from ctxpack.embed import load_embedder
-    from ctxpack.engine import LocalEngine
-    from ctxpack.ray_engine import RayEngine, local_init_args, loopback_only
+    from ctxpack.embed.backends import load_embedder
+    from ctxpack.engines.local import LocalEngine
+    from ctxpack.engines.ray import RayEngine, local_init_args, loopback_only
 
     load_embedder()  # export the ONNX model once, outside the timings
     work = Path(tempfile.mkdtemp(prefix="ray-scale-"))

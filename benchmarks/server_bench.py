@@ -36,7 +36,7 @@ import httpx
 from websockets.sync.client import connect
 
 from ctxpack import load_config
-from ctxpack.discover import list_candidates, read_source
+from ctxpack.index.discover import list_candidates, read_source
 from ctxpack.models import Skipped
 from ctxpack.tokens import get_counter
 
@@ -81,7 +81,7 @@ def _run(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
 
 def _queries(repo: Path, n: int) -> list[str]:
     """Edit instructions naming real symbols and files of the repository (seeded)."""
-    from ctxpack.store import IndexStore
+    from ctxpack.store.tables import IndexStore
 
     snap = IndexStore(Path(os.environ["CTXPACK_INDEX_DIR"])).load()
     defs = sorted({s.name for ss in snap.symbols.values() for s in ss if s.kind == "def" and len(s.name) > 4})

@@ -1,5 +1,5 @@
 """``python -m ctxpack``."""
 
-from .cli import main
+from .cli.commands import main
 
 main()

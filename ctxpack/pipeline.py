@@ -15,12 +15,16 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .chunk import chunk_file
 from .config import Config, index_dir_for
 from .config import repo_root as _root
-from .discover import Candidate, list_candidates, read_source
+from .embed.vectors import VectorStore
 from .errors import Cancelled, ConfigError, CtxpackError, IndexCorrupt, IndexNotFound, IndexOutdated
-from .history import head_commit, index_history, read_history
+from .index.chunk import chunk_file
+from .index.discover import Candidate, list_candidates, read_source
+from .index.history import head_commit, index_history, read_history
+from .index.parse import PARSER_VERSION, parse_source
+from .index.secrets import load_clean, save_clean
+from .index.secrets import redact as redact_secrets
 from .models import (
     Chunk,
     EmbedStats,
@@ -34,20 +38,16 @@ from .models import (
     SourceFile,
     Symbol,
 )
-from .pack import PackInputs, full_body, pack_files, skeleton_text
-from .parse import PARSER_VERSION, parse_source
-from .query import analyze_query
-from .rank import RankIndex, build_rank_index, patch_rank_index, rank
-from .rank import warm as warm_rank_index
-from .secrets import load_clean, save_clean
-from .secrets import redact as redact_secrets
-from .store import ChunkSpan, FileRow, IndexSnapshot, IndexStore
+from .pack.files import PackInputs, full_body, pack_files, skeleton_text
+from .rank.query import analyze_query
+from .rank.score import RankIndex, build_rank_index, patch_rank_index, rank
+from .rank.score import warm as warm_rank_index
+from .store.tables import ChunkSpan, FileRow, IndexSnapshot, IndexStore
 from .terms import terms
 from .tokens import get_counter
-from .vectors import VectorStore
 
 if TYPE_CHECKING:
-    from .embed import Embedder, ModelRef
+    from .embed.backends import Embedder, ModelRef
 
 __all__ = ["Progress", "Repo", "build_index", "embed_index", "index_dir_for", "open_repo", "pack_for", "rank_for",
            "refresh_repo", "search_chunks", "search_repo", "stats_dict"]
@@ -489,7 +489,7 @@ def _dense_ref(cfg: Config, embedder: Embedder | None) -> str | None:
         return embedder.model_id
     if not cfg.embed:
         return None
-    from .embed import DEFAULT_MODEL, dense_available
+    from .embed.backends import DEFAULT_MODEL, dense_available
 
     if not dense_available():
         return None
@@ -503,7 +503,7 @@ def _dense_ref(cfg: Config, embedder: Embedder | None) -> str | None:
 
 
 def _resolve(cfg: Config) -> ModelRef:
-    from .embed import resolve_model
+    from .embed.backends import resolve_model
 
     return resolve_model(cfg.model, cfg.embed_backend)
 
@@ -547,7 +547,7 @@ def _load_dense(repo: Repo) -> _DenseLane | None:
 def _embedder_for(repo_or_cfg: Config, embedder: Embedder | None) -> Embedder:
     if embedder is not None:
         return embedder
-    from .embed import load_embedder
+    from .embed.backends import load_embedder
 
     cfg = repo_or_cfg
     return load_embedder(cfg.model, cfg.embed_backend, cfg.embed_max_tokens)

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import hashlib
 
-from ctxpack.chunk import chunk_file
 from ctxpack.config import Config
+from ctxpack.index.chunk import chunk_file
+from ctxpack.index.parse import parse_source
 from ctxpack.models import SourceFile
-from ctxpack.parse import parse_source
 from ctxpack.tokens import get_counter
 
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from ctxpack import build_index, load_config
-from ctxpack.daemon import _Daemon, is_running, pack_via_daemon, socket_path, stop_daemon
 from ctxpack.pipeline import open_repo, pack_for
 from ctxpack.render import render
+from ctxpack.serve.daemon import _Daemon, is_running, pack_via_daemon, socket_path, stop_daemon
 
 pytestmark = pytest.mark.skipif(not hasattr(socket, "AF_UNIX"), reason="needs Unix sockets")
 
@@ -156,7 +156,7 @@ def test_vectors_embedded_meanwhile_join_the_served_lane(shop: Path, tmp_path: P
     """`ctxpack index` embeds while the daemon holds the repository: the next request uses the
     new vectors, as a new process would (the files did not change, so nothing else reloads)."""
     from ctxpack import embed_index
-    from ctxpack.embed import HashEmbedder
+    from ctxpack.embed.backends import HashEmbedder
 
     emb = HashEmbedder(64)
     monkeypatch.setattr("ctxpack.pipeline._dense_ref", lambda cfg, embedder: emb.model_id if cfg.embed else None)

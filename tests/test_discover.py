@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from ctxpack.config import Config
-from ctxpack.discover import Candidate, list_candidates, read_source
 from ctxpack.errors import ConfigError
+from ctxpack.index.discover import Candidate, list_candidates, read_source
 from ctxpack.models import Skipped, SourceFile
 
 

@@ -18,12 +18,12 @@ import pytest
 from click.testing import CliRunner
 
 from ctxpack import build_index, embed_index, load_config, open_repo, pack_for
-from ctxpack.cli import main
-from ctxpack.embed import HashEmbedder
+from ctxpack.cli.commands import main
+from ctxpack.embed.backends import HashEmbedder
 from ctxpack.errors import ConfigError
 from ctxpack.pipeline import dense_scores, rank_for, search_chunks, vector_store_for
 from ctxpack.render import pack_to_dict
-from ctxpack.store import IndexStore
+from ctxpack.store.tables import IndexStore
 from ctxpack.terms import terms
 
 SEMANTIC_QUERY = "correspondence delivered electronically to buyers"  # no word of it occurs in shop_api
@@ -207,7 +207,7 @@ def test_real_model_cli_index_then_pack_reports_lanes(shop: Path) -> None:
 
 @pytest.mark.slow
 def test_onnx_and_torch_backends_agree() -> None:
-    from ctxpack.embed import load_embedder
+    from ctxpack.embed.backends import load_embedder
 
     texts = [p.read_text()[:2000] for p in sorted(Path(__file__).parent.parent.joinpath("ctxpack").glob("*.py"))][:12]
     texts.append(SEMANTIC_QUERY)

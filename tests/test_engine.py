@@ -16,14 +16,14 @@ import pytest
 from click.testing import CliRunner
 from conftest import copy_sample
 
-from ctxpack.catalog import pack_many, select, targets_for
-from ctxpack.cli import main
-from ctxpack.embed import HashEmbedder
-from ctxpack.engine import LocalEngine, index_targets, make_engine
+from ctxpack.cli.commands import main
+from ctxpack.embed.backends import HashEmbedder
+from ctxpack.embed.vectors import VectorStore
+from ctxpack.engines.local import LocalEngine, index_targets, make_engine
 from ctxpack.errors import ConfigError, MissingDependency
+from ctxpack.index.catalog import pack_many, select, targets_for
 from ctxpack.render import render
-from ctxpack.store import IndexStore
-from ctxpack.vectors import VectorStore
+from ctxpack.store.tables import IndexStore
 
 REPOS = ("shop_api", "taskboard_web")
 QUERY = "add a discount code to checkout and show it on the task board"
@@ -32,7 +32,7 @@ QUERY = "add a discount code to checkout and show it on the task board"
 @pytest.fixture(scope="session")
 def ray_local() -> Any:
     """One private Ray for the session: 2 CPUs, loopback only, no dashboard."""
-    from ctxpack.ray_engine import local_init_args, loopback_only
+    from ctxpack.engines.ray import local_init_args, loopback_only
 
     loopback_only()
     pytest.importorskip("ray")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from ctxpack import load_config, open_repo
-from ctxpack.history import MAX_FILES_PER_COMMIT, head_commit, read_history
+from ctxpack.index.history import MAX_FILES_PER_COMMIT, head_commit, read_history
 from ctxpack.pipeline import rank_for, refresh_history, refresh_repo
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
@@ -167,8 +167,8 @@ def test_a_commit_refreshes_the_history_of_a_live_repo(repo: Path, tmp_path: Pat
     # Only the history part of the ranking index was replaced: it ranks as one built from scratch.
     from dataclasses import replace
 
-    from ctxpack.history import read_history
-    from ctxpack.rank import build_rank_index
+    from ctxpack.index.history import read_history
+    from ctxpack.rank.score import build_rank_index
 
     s = moved.snapshot
     rebuilt = replace(moved, rank_index=build_rank_index(s.files, s.file_terms, s.symbols, read_history(repo)))
@@ -180,8 +180,8 @@ def test_the_watcher_follows_head_to_a_new_commit(repo: Path, tmp_path: Path) ->
     import threading
     import time
 
-    from ctxpack.service import RepoService
-    from ctxpack.watch import watch_repos
+    from ctxpack.serve.service import RepoService
+    from ctxpack.serve.watch import watch_repos
 
     rs = RepoService(repo, load_config(repo, index_dir=str(tmp_path / "idx"), embed=False))
     rs.load()

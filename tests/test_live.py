@@ -14,7 +14,7 @@ import pytest
 
 from ctxpack import build_index, load_config, open_repo, pack_for
 from ctxpack.pipeline import Repo, refresh_repo
-from ctxpack.rank import RankIndex, _static_part, _walk_arrays, build_rank_index
+from ctxpack.rank.score import RankIndex, _static_part, _walk_arrays, build_rank_index
 
 QUERY = "apply a discount code at checkout and email the receipt"
 FIELDS = ("paths", "postings", "doc_len", "avg_len", "defs_by_name", "defs_by_lower", "def_symbols", "stems", "edges",
@@ -142,7 +142,7 @@ def test_a_withdrawn_pack_stops(live: Repo) -> None:
 
 
 def test_service_update_is_immediate_and_reaches_the_disk(shop: Path) -> None:
-    from ctxpack.service import Service
+    from ctxpack.serve.service import Service
 
     svc = Service([str(shop)])
     svc.load()
@@ -163,7 +163,7 @@ def test_service_update_is_immediate_and_reaches_the_disk(shop: Path) -> None:
 
 
 def test_a_pack_reflects_its_focus_files_as_saved(shop: Path) -> None:
-    from ctxpack.service import Service
+    from ctxpack.serve.service import Service
 
     svc = Service([str(shop)])  # no watcher: only the request itself can notice the edit
     svc.load()
@@ -189,7 +189,7 @@ def test_worker_process_exits_when_the_server_dies() -> None:
     import sys
     import time
 
-    code = ("import os; from ctxpack.service import _Worker; w = _Worker(); "
+    code = ("import os; from ctxpack.serve.service import _Worker; w = _Worker(); "
             "print(w.run(os.getpid), flush=True); os._exit(1)")  # dies without closing anything
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     worker = int(out.stdout.strip())

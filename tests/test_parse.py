@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from ctxpack.index.parse import parse_source
 from ctxpack.languages import CODE_LANGUAGES, get_query, language_for
-from ctxpack.parse import parse_source
 
 LANG_DIR = Path(__file__).resolve().parent.parent / "sample_repos" / "lang"
 EXPECTED = json.loads((LANG_DIR / "expected.json").read_text())

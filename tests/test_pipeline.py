@@ -11,7 +11,7 @@ import pytest
 from ctxpack import build_index, load_config, open_repo, pack_for
 from ctxpack.errors import IndexCorrupt, IndexLocked, IndexOutdated
 from ctxpack.pipeline import refresh_repo
-from ctxpack.store import IndexStore
+from ctxpack.store.tables import IndexStore
 
 
 def test_index_then_incremental(shop: Path) -> None:
@@ -143,7 +143,7 @@ def _read_back(store: IndexStore) -> dict:
 
 
 def test_snapshot_cache_written_from_memory_equals_the_tables(shop: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import ctxpack.store as store_mod
+    import ctxpack.store.tables as store_mod
 
     monkeypatch.setattr(store_mod, "_OPTIMIZE_EVERY", 2)  # a compaction within the edits below
     cfg = load_config(shop)
@@ -174,7 +174,7 @@ def test_snapshot_cache_written_from_memory_equals_the_tables(shop: Path, monkey
 
 
 def test_full_text_search_follows_updates_without_a_reindex(shop: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import ctxpack.store as store_mod
+    import ctxpack.store.tables as store_mod
 
     monkeypatch.setattr(store_mod, "_OPTIMIZE_EVERY", 2)
     cfg = load_config(shop)
@@ -297,7 +297,7 @@ def test_damaged_journal_behind_a_good_cache_is_rebuilt_by_the_next_update(shop:
 
 
 def test_large_update_is_written_through(shop: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import ctxpack.store as store_mod
+    import ctxpack.store.tables as store_mod
 
     monkeypatch.setattr(store_mod, "_JOURNAL_MAX_PATHS", 1)
     cfg = load_config(shop)

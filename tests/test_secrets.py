@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ctxpack.cli import main
+from ctxpack.cli.commands import main
+from ctxpack.index.secrets import is_secret_file
 from ctxpack.render import render
-from ctxpack.secrets import is_secret_file
 
 # Fake credentials of the common kinds (well-known documentation examples or random junk).
 FAKE = {
@@ -93,7 +93,7 @@ def test_no_redact_turns_it_off(tmp_path: Path) -> None:
 
 
 def test_server_prescan_redacts_the_same(tmp_path: Path) -> None:
-    from ctxpack.service import Service
+    from ctxpack.serve.service import Service
 
     root = _repo(tmp_path)
     cold = CliRunner().invoke(main, ["pack", str(root), "--query", "billing client settings", "--budget", "8000",
@@ -139,7 +139,8 @@ def test_a_later_process_skips_texts_found_clean_but_never_a_secret(tmp_path: Pa
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """What one `pack` scanned and found clean is recorded in the index directory: the next
     process skips scanning it (and importing the scanner). Texts with secrets are never recorded."""
-    from ctxpack import load_config, open_repo, pipeline, secrets
+    from ctxpack import load_config, open_repo, pipeline
+    from ctxpack.index import secrets
 
     root = _repo(tmp_path)
     cfg = load_config(root, index_dir=str(tmp_path / "idx"))

@@ -17,12 +17,12 @@ from pathlib import PurePosixPath
 
 import numpy as np
 
-from .chunk import estimate_tokens
-from .errors import BudgetError, Cancelled
-from .models import Chunk, FileRecord, Pack, PackedFile, RankedFile, Redaction, Skipped, Symbol
-from .render import block_parts, context_parts, footer, header
-from .terms import term_counts, terms
-from .tokens import TokenCounter
+from ..errors import BudgetError, Cancelled
+from ..index.chunk import estimate_tokens
+from ..models import Chunk, FileRecord, Pack, PackedFile, RankedFile, Redaction, Skipped, Symbol
+from ..render import block_parts, context_parts, footer, header
+from ..terms import term_counts, terms
+from ..tokens import TokenCounter
 
 __all__ = ["PackInputs", "pack_files"]
 

@@ -20,10 +20,10 @@ from pathlib import Path, PurePosixPath
 
 import pathspec
 
-from .config import Config
-from .errors import ConfigError
-from .languages import language_for
-from .models import Skipped, SourceFile
+from ..config import Config
+from ..errors import ConfigError
+from ..languages import language_for
+from ..models import Skipped, SourceFile
 from .secrets import is_secret_file
 
 __all__ = ["Candidate", "list_candidates", "read_source"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .terms import IDENT_RE, split_identifier, terms
+from ..terms import IDENT_RE, split_identifier, terms
 
 __all__ = ["QueryInfo", "analyze_query"]
 

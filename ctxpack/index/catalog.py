@@ -26,12 +26,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .config import Config, load_config
-from .errors import ConfigError, IndexNotFound
-from .models import Chunk, Pack, RankedFile, Redaction, Skipped, Symbol
+from ..config import Config, load_config
+from ..errors import ConfigError, IndexNotFound
+from ..models import Chunk, Pack, RankedFile, Redaction, Skipped, Symbol
 
 if TYPE_CHECKING:  # the engine loads the pipeline (numpy): `is_catalog` must stay cheap
-    from .engine import Target
+    from ..engines.local import Target
 
 __all__ = ["CATALOG", "Catalog", "is_catalog", "pack_many", "read_repo_list", "select", "targets_for"]
 
@@ -143,7 +143,7 @@ def _target(cat: Catalog, name: str, root: Path, overrides: dict[str, Any]) -> T
     ov = {k: v for k, v in overrides.items() if k not in ("index_dir", "vectors_dir")}
     cfg = load_config(root, **ov)
     cfg = replace(cfg, index_dir=str(cat.index_dir(name)), vectors_dir=str(cat.vectors_dir))
-    from .engine import Target
+    from ..engines.local import Target
 
     return Target(name, root, cfg)
 
@@ -185,9 +185,9 @@ def pack_many(repos: dict[str, Any], query: str, *, budget: int | None = None, f
     Raises:
         ConfigError, BudgetError: as ``pipeline.pack_for``.
     """
-    from .pack import PackInputs, pack_files
-    from .pipeline import _check_query, rank_for
-    from .tokens import get_counter
+    from ..pack.files import PackInputs, pack_files
+    from ..pipeline import _check_query, rank_for
+    from ..tokens import get_counter
 
     query = _check_query(query)
     names = sorted(repos)

@@ -21,7 +21,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from .terms import terms
+from ..terms import terms
 
 __all__ = ["MAX_COMMITS", "MAX_FILES_PER_COMMIT", "History", "HistoryIndex", "head_commit", "index_history",
            "read_history"]

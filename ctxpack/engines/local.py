@@ -24,10 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from .config import Config
-from .errors import ConfigError, MissingDependency
-from .models import EmbedStats, IndexStats, SourceFile
-from .pipeline import (
+from ..config import Config
+from ..embed.vectors import VectorStore
+from ..errors import ConfigError, MissingDependency
+from ..models import EmbedStats, IndexStats, SourceFile
+from ..pipeline import (
     EmbedMany,
     Progress,
     _dense_ref,
@@ -39,12 +40,11 @@ from .pipeline import (
     process_local,
     vector_store_for,
 )
-from .store import IndexStore
-from .vectors import VectorStore
+from ..store.tables import IndexStore
 
 if TYPE_CHECKING:
-    from .embed import Embedder
-    from .pipeline import _Parsed
+    from ..embed.backends import Embedder
+    from ..pipeline import _Parsed
 
 __all__ = ["Engine", "EngineStats", "IndexRun", "LocalEngine", "Target", "index_targets", "make_engine"]
 
@@ -95,7 +95,7 @@ class LocalEngine:
         return out
 
     def embed_many(self, cfg: Config, model_id: str, embedder: Embedder | None) -> EmbedMany | None:
-        from .pipeline import embed_batches
+        from ..pipeline import embed_batches
 
         emb = _embedder_for(cfg, embedder)
         if emb.model_id != model_id:
@@ -127,7 +127,7 @@ def make_engine(name: str, address: str | None = None, workers: int | None = Non
             raise ConfigError("--address and --workers need --engine ray")
         return LocalEngine()
     if name == "ray":
-        from .ray_engine import RayEngine
+        from .ray import RayEngine
 
         return RayEngine(address=address, workers=workers)
     raise ConfigError(f"unknown engine: {name!r}. Use local or ray")
@@ -195,7 +195,7 @@ def index_targets(targets: list[Target], engine: Engine, *, rebuild: bool = Fals
 
 
 def _index_dir(t: Target) -> Path:
-    from .pipeline import index_dir_for
+    from ..pipeline import index_dir_for
 
     return index_dir_for(t.root, t.cfg)
 
@@ -208,7 +208,7 @@ def _embed_targets(targets: list[Target], stores: dict[str, IndexStore], engine:
         return None
     model_id = _dense_ref(cfg, embedder)
     if model_id is None:
-        from .embed import DEFAULT_MODEL
+        from ..embed.backends import DEFAULT_MODEL
 
         if cfg.model == DEFAULT_MODEL:
             log.warning("dense lane off: no embedding backend installed (pip install 'ctxpack[embed]')")

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from .errors import MissingDependency
+from ..errors import MissingDependency
 from .service import RepoService
 
 __all__ = ["watch_repos"]

@@ -41,8 +41,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import IndexCorrupt, IndexLocked, IndexNotFound, IndexOutdated, MissingDependency
-from .models import Chunk, FileRecord, Skipped, Symbol
+from ..errors import IndexCorrupt, IndexLocked, IndexNotFound, IndexOutdated, MissingDependency
+from ..models import Chunk, FileRecord, Skipped, Symbol
 
 __all__ = ["SCHEMA_VERSION", "ChunkSpan", "FileRow", "IndexSnapshot", "IndexStore", "Manifest"]
 
@@ -449,7 +449,7 @@ class IndexStore:
 
     def search_chunks(self, query: str, k: int = 20) -> list[tuple[Chunk, float]]:
         """Full-text (BM25) search over chunks' identifier-split text."""
-        from .terms import terms
+        from ..terms import terms
 
         q = " ".join(dict.fromkeys(terms(query)))
         if not q:

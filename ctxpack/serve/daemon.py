@@ -81,12 +81,12 @@ def socket_path(index_dir: Path) -> Path | None:
 def compat_key() -> str:
     """What a daemon must share with its client: the ctxpack code it runs (files and their
     mtimes), the interpreter and the environment variables that change what a pack does."""
-    pkg = Path(__file__).resolve().parent
+    pkg = Path(__file__).resolve().parent.parent
     h = hashlib.sha1()
     h.update(f"{sys.executable}\0{pkg}\0".encode())
-    for p in sorted(pkg.glob("*.py")):
+    for p in sorted(pkg.rglob("*.py")):
         try:
-            h.update(f"{p.name}:{p.stat().st_mtime_ns}\0".encode())
+            h.update(f"{p.relative_to(pkg).as_posix()}:{p.stat().st_mtime_ns}\0".encode())
         except OSError:
             pass
     for k in sorted(os.environ):
@@ -191,7 +191,7 @@ def _index_settings(cfg: Any) -> Any:
     repository serves every request that agrees on the rest."""
     from dataclasses import replace
 
-    from .config import Config
+    from ..config import Config
 
     default = Config()
     return replace(cfg, **{k: getattr(default, k) for k in _PACK_ONLY})
@@ -208,7 +208,7 @@ class _Daemon:
         """The loaded Repo of ``root``, current with its files and HEAD."""
         from dataclasses import replace
 
-        from .pipeline import open_repo, refresh_history, refresh_repo, stat_key, vector_store_for
+        from ..pipeline import open_repo, refresh_history, refresh_repo, stat_key, vector_store_for
 
         key = _index_settings(cfg)
         repo = self.repos.pop(root, None)
@@ -231,9 +231,9 @@ class _Daemon:
         return repo if repo.cfg == cfg else replace(repo, cfg=cfg)
 
     def pack(self, req: dict[str, Any]) -> dict[str, Any]:
-        from .config import load_config, repo_root
-        from .pipeline import pack_for
-        from .render import render, summary_line
+        from ..config import load_config, repo_root
+        from ..pipeline import pack_for
+        from ..render import render, summary_line
 
         root = repo_root(req["root"])
         cfg = load_config(root, **req["overrides"])
@@ -242,7 +242,7 @@ class _Daemon:
 
     def handle(self, conn: socket.socket) -> bool:
         """Answer one connection; False when the daemon should exit."""
-        from .errors import CtxpackError
+        from ..errors import CtxpackError
 
         conn.settimeout(30.0)
         try:

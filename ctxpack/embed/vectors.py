@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import IndexCorrupt, IndexLocked
+from ..errors import IndexCorrupt, IndexLocked
 
 __all__ = ["DenseMatrix", "VectorStore"]
 
@@ -114,7 +114,7 @@ class VectorStore:
                 tmp.unlink()
 
     def _db(self) -> Any:
-        from .store import _lancedb
+        from ..store.tables import _lancedb
 
         return _lancedb().connect(str(self.dir / "db"))
 

@@ -26,12 +26,12 @@ from pathlib import PurePosixPath
 
 import numpy as np
 
-from .config import RankWeights
-from .history import History, HistoryIndex, index_history
-from .languages import is_code
-from .models import FileRecord, RankedFile, Symbol
+from ..config import RankWeights
+from ..index.history import History, HistoryIndex, index_history
+from ..languages import is_code
+from ..models import FileRecord, RankedFile, Symbol
+from ..terms import terms
 from .query import QueryInfo
-from .terms import terms
 
 __all__ = ["FEATURES", "MODEL_INPUTS", "RankIndex", "model_inputs", "relevance", "build_rank_index", "patch_rank_index", "is_aux_path", "is_test_path", "rank", "warm"]
 

@@ -14,8 +14,8 @@ import re
 import time
 from typing import TYPE_CHECKING
 
-from .languages import get_language, get_query
-from .models import ParsedFile, Symbol
+from ..languages import get_language, get_query
+from ..models import ParsedFile, Symbol
 
 if TYPE_CHECKING:
     from tree_sitter import Node

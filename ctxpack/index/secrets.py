@@ -17,7 +17,7 @@ import re
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
 
-from .models import Redaction
+from ..models import Redaction
 
 __all__ = ["Redaction", "is_secret_file", "load_clean", "redact", "save_clean"]
 

@@ -37,7 +37,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .errors import ConfigError, EmbeddingError, MissingDependency
+from ..errors import ConfigError, EmbeddingError, MissingDependency
 
 __all__ = ["DEFAULT_MODEL", "Embedder", "HashEmbedder", "OnnxEmbedder", "SentenceTransformerEmbedder",
            "load_embedder", "resolve_model", "dense_available"]
@@ -349,7 +349,7 @@ class HashEmbedder:
         self.model_id = f"hash-{dim}"
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        from .terms import terms
+        from ..terms import terms
 
         out = np.zeros((len(texts), self.dim), np.float32)
         for r, text in enumerate(texts):

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import hashlib
 
-from .config import Config
-from .models import Chunk, SourceFile, Symbol
-from .tokens import TokenCounter
+from ..config import Config
+from ..models import Chunk, SourceFile, Symbol
+from ..tokens import TokenCounter
 
 __all__ = ["chunk_file", "estimate_tokens"]
 

@@ -18,9 +18,9 @@ from typing import Any
 
 import click
 
-from . import __version__
-from .config import ENCODINGS, FORMATS, Config, load_config
-from .errors import ConfigError, CtxpackError
+from .. import __version__
+from ..config import ENCODINGS, FORMATS, Config, load_config
+from ..errors import ConfigError, CtxpackError
 
 _debug = False
 
@@ -201,7 +201,7 @@ def index(paths: tuple[str, ...], rebuild: bool, format_: str, repos_file: str |
     Several repositories (REPO... or --repos FILE) go into one multi-repository index at
     --index-dir DIR; --engine ray spreads parsing and embedding over a Ray cluster.
     """
-    from .catalog import is_catalog
+    from ..index.catalog import is_catalog
 
     try:
         if not paths and not repos_file:
@@ -223,7 +223,7 @@ def index(paths: tuple[str, ...], rebuild: bool, format_: str, repos_file: str |
 def _index_one(path: str, rebuild: bool, format_: str, no_embed: bool, model: str | None, embed_backend: str | None,
                encoding: str | None, index_dir: str | None, include: tuple[str, ...], exclude: tuple[str, ...],
                no_redact: bool, quiet: bool, verbose: bool) -> None:
-    from .pipeline import build_index, stats_dict
+    from ..pipeline import build_index, stats_dict
 
     estats = None
     try:
@@ -254,9 +254,9 @@ def _index_one(path: str, rebuild: bool, format_: str, no_embed: bool, model: st
 def _index_many(paths: tuple[str, ...], repos_file: str | None, engine_name: str, address: str | None,
                 workers: int | None, rebuild: bool, format_: str, quiet: bool, verbose: bool, **overrides: Any) -> None:
     """Index with an engine: one repository in its own index, or several into a catalog (issue 7)."""
-    from .catalog import read_repo_list, targets_for
-    from .engine import Target, index_targets, make_engine
-    from .pipeline import stats_dict
+    from ..engines.local import Target, index_targets, make_engine
+    from ..index.catalog import read_repo_list, targets_for
+    from ..pipeline import stats_dict
 
     roots = [Path(p) for p in paths] + (read_repo_list(repos_file) if repos_file else [])
     index_dir = overrides.get("index_dir")
@@ -301,15 +301,15 @@ def _index_many(paths: tuple[str, ...], repos_file: str | None, engine_name: str
 
 
 def _has_catalog(index_dir: str | None) -> bool:
-    from .catalog import is_catalog
+    from ..index.catalog import is_catalog
 
     return is_catalog(index_dir)
 
 
 def _embed_lane(path: str, cfg: Config, quiet: bool) -> Any:
     """Run the embedding lane after indexing; Ctrl-C stops it and keeps what was done."""
-    from .embed import DEFAULT_MODEL, dense_available
-    from .pipeline import embed_index
+    from ..embed.backends import DEFAULT_MODEL, dense_available
+    from ..pipeline import embed_index
 
     if not dense_available() and cfg.model == DEFAULT_MODEL:
         if not quiet:
@@ -338,7 +338,7 @@ def _do_pack(paths: tuple[str, ...], query: str | None, query_file: str | None, 
              model: str | None, embed_backend: str | None, encoding: str | None, index_dir: str | None,
              include: tuple[str, ...], exclude: tuple[str, ...], no_redact: bool, quiet: bool,
              query_text: str | None = None) -> Any:
-    from .pipeline import open_repo, pack_for
+    from ..pipeline import open_repo, pack_for
 
     if _has_catalog(index_dir):
         return _pack_many(index_dir, paths, query, query_file, budget, format_, focus, no_map, wait_embeddings,
@@ -368,8 +368,8 @@ def _pack_via_daemon(path: str, overrides: dict[str, Any], query_text: str, focu
         None when it answered (printed here); else the index directory, whose daemon the
         caller starts once it has packed in-process.
     """
-    from .config import index_dir_for, repo_root
-    from .daemon import pack_via_daemon
+    from ..config import index_dir_for, repo_root
+    from ..serve.daemon import pack_via_daemon
 
     root = repo_root(path)
     cfg = load_config(root, **overrides)  # invalid options fail here as they would in-process
@@ -395,8 +395,8 @@ def _pack_many(index_dir: str, names: tuple[str, ...], query: str | None, query_
                format_: str | None, focus: tuple[str, ...], no_map: bool, wait_embeddings: bool, quiet: bool,
                **overrides: Any) -> Any:
     """Pack across repositories of a multi-repository index (REPO names, or ``all``)."""
-    from .catalog import pack_many, select
-    from .pipeline import open_repo
+    from ..index.catalog import pack_many, select
+    from ..pipeline import open_repo
 
     targets = select(index_dir, list(names), budget=budget, format=format_, repo_map=False if no_map else None,
                      **overrides)
@@ -441,7 +441,7 @@ def pack(paths: tuple[str, ...], query: str | None, query_file: str | None, budg
     except CtxpackError as exc:
         _fail(exc)
         return
-    from .render import render, summary_line
+    from ..render import render, summary_line
 
     try:
         p = _do_pack(paths, query, query_file, budget, format_, focus, no_map, wait_embeddings, no_embed, model,
@@ -452,7 +452,7 @@ def pack(paths: tuple[str, ...], query: str | None, query_file: str | None, budg
         return
     finally:
         if started is not None:  # no daemon answered: start one for the next runs
-            from .daemon import start_daemon
+            from ..serve.daemon import start_daemon
 
             start_daemon(started)
     if not quiet:
@@ -471,8 +471,8 @@ def preview(paths: tuple[str, ...], query: str | None, query_file: str | None, b
     """Show what would be packed, and why (a table on stdout). PATHS: as for ``pack``."""
     from rich.console import Console
 
-    from .preview import preview_renderable
-    from .render import render
+    from ..preview import preview_renderable
+    from ..render import render
 
     try:
         p = _do_pack(paths, query, query_file, budget, format_, focus, no_map, wait_embeddings, no_embed, model,
@@ -497,7 +497,7 @@ def search(path: str, query: str, k: int, format_: str, no_embed: bool, model: s
            encoding: str | None, index_dir: str | None, include: tuple[str, ...], exclude: tuple[str, ...],
            no_redact: bool, quiet: bool, verbose: bool) -> None:
     """Search the index's chunks: BM25 (identifier-aware), fused with the dense lane when it is ready."""
-    from .pipeline import search_chunks
+    from ..pipeline import search_chunks
 
     try:
         cfg = _config(path, encoding=encoding, index_dir=index_dir, include=include or None, exclude=exclude or None,
@@ -528,8 +528,8 @@ _serve_opts = [
 
 def _service(paths: tuple[str, ...], no_embed: bool, model: str | None, encoding: str | None,
              index_dir: str | None, no_redact: bool) -> Any:
-    from .catalog import is_catalog, select
-    from .service import Service
+    from ..index.catalog import is_catalog, select
+    from ..serve.service import Service
 
     overrides = {"embed": False if no_embed else None, "model": model, "encoding": encoding,
                  "redact": False if no_redact else None}
@@ -557,8 +557,8 @@ def serve(paths: tuple[str, ...], host: str, port: int, token: str | None, no_wa
     """Serve packs over HTTP and WebSocket, keeping the repositories' indexes warm and current."""
     import threading
 
-    from .server import serve as run_server
-    from .watch import watch_repos
+    from ..serve.http import serve as run_server
+    from ..serve.watch import watch_repos
 
     try:
         svc = _service(paths, no_embed, model, encoding, index_dir, no_redact)
@@ -585,7 +585,7 @@ def watch(paths: tuple[str, ...], no_embed: bool, model: str | None, encoding: s
     import signal
     import threading
 
-    from .watch import watch_repos
+    from ..serve.watch import watch_repos
 
     def report(rs: Any, n: int) -> None:
         st = rs.status()
@@ -620,7 +620,7 @@ def _interrupt(_signum: int, _frame: object) -> None:
 def mcp(paths: tuple[str, ...], no_embed: bool, model: str | None, encoding: str | None, index_dir: str | None,
         no_redact: bool) -> None:
     """Run an MCP server on stdio (tools: pack_context, search_code, index_status)."""
-    from .mcp_server import run_mcp
+    from ..serve.mcp import run_mcp
 
     try:
         run_mcp(_service(paths, no_embed, model, encoding, index_dir, no_redact))
@@ -633,7 +633,7 @@ def mcp(paths: tuple[str, ...], no_embed: bool, model: str | None, encoding: str
 @click.option("--stop", is_flag=True, help="stop the daemon of INDEX_DIR instead")
 def daemon(index_dir: str, stop: bool) -> None:
     """Serve ``pack --daemon`` requests for INDEX_DIR (started by ``pack --daemon``), or stop that daemon."""
-    from .daemon import serve, stop_daemon
+    from ..serve.daemon import serve, stop_daemon
 
     where = Path(index_dir).expanduser().resolve()
     if stop:

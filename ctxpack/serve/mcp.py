@@ -11,8 +11,8 @@ import json
 import threading
 from typing import Any
 
-from .errors import CtxpackError, MissingDependency
-from .render import render
+from ..errors import CtxpackError, MissingDependency
+from ..render import render
 from .service import Service
 
 __all__ = ["build_mcp", "run_mcp"]

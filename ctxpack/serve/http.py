@@ -23,10 +23,10 @@ import logging
 import threading
 from typing import Any
 
-from .config import FORMATS, MAX_BUDGET, MAX_QUERY_CHARS
-from .errors import Cancelled, ConfigError, CtxpackError, MissingDependency
-from .models import Pack, PackedFile
-from .render import file_to_dict, pack_to_dict, render
+from ..config import FORMATS, MAX_BUDGET, MAX_QUERY_CHARS
+from ..errors import Cancelled, ConfigError, CtxpackError, MissingDependency
+from ..models import Pack, PackedFile
+from ..render import file_to_dict, pack_to_dict, render
 from .service import Service
 
 __all__ = ["create_app", "serve"]
@@ -235,7 +235,7 @@ async def _stream(ws: Any, service: Service, text: str, cancel: threading.Event)
 
 
 def _version() -> str:
-    from . import __version__
+    from .. import __version__
 
     return __version__
 

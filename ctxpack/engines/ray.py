@@ -28,15 +28,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .config import Config
-from .engine import EngineStats
-from .errors import ConfigError, MissingDependency
-from .models import SourceFile
-from .pipeline import EmbedMany, Progress, embed_plan, process_file
+from ..config import Config
+from ..errors import ConfigError, MissingDependency
+from ..models import SourceFile
+from ..pipeline import EmbedMany, Progress, embed_plan, process_file
+from .local import EngineStats
 
 if TYPE_CHECKING:
-    from .embed import Embedder
-    from .pipeline import _Parsed
+    from ..embed.backends import Embedder
+    from ..pipeline import _Parsed
 
 __all__ = ["RAY_INSTALL_HINT", "RayEngine", "import_ray", "local_init_args", "loopback_only"]
 
@@ -130,7 +130,7 @@ def _configured(model: str, backend: str, max_tokens: int, threads: int, home: s
     """The configured model in a worker: ONNX with as many threads as the actor's CPUs."""
     if home:
         os.environ["CTXPACK_HOME"] = home  # where the ONNX export is cached
-    from .embed import OnnxEmbedder, load_embedder, resolve_model
+    from ..embed.backends import OnnxEmbedder, load_embedder, resolve_model
 
     ref = resolve_model(model, backend)
     if ref.backend == "onnx":

@@ -25,10 +25,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .config import Config, load_config
-from .errors import ConfigError, CtxpackError
-from .models import Pack, PackedFile
-from .pipeline import (
+from ..config import Config, load_config
+from ..errors import ConfigError, CtxpackError
+from ..models import Pack, PackedFile
+from ..pipeline import (
     Prepared,
     Repo,
     build_index,
@@ -40,7 +40,7 @@ from .pipeline import (
     search_repo,
     stat_key,
 )
-from .tokens import get_counter
+from ..tokens import get_counter
 
 __all__ = ["RepoService", "Service"]
 
@@ -427,7 +427,7 @@ class Service:
                 names = [rs.name for rs in chosen]
                 if len(set(names)) < len(names):
                     raise ConfigError(f"served repositories share a name: {', '.join(sorted(names))}")
-                from .catalog import pack_many
+                from ..index.catalog import pack_many
 
                 repos = {rs.name: rs.repo for rs in chosen}
                 for f in focus:
@@ -474,8 +474,8 @@ class Service:
 
 def _persist(root: Path, cfg: Config) -> tuple[dict[str, str], Any]:
     """In the worker process: update the on-disk index; what it now holds (path -> sha1) and its manifest."""
-    from .pipeline import index_dir_for
-    from .store import IndexStore
+    from ..pipeline import index_dir_for
+    from ..store.tables import IndexStore
 
     build_index(root, cfg)
     snap = IndexStore(index_dir_for(root, cfg)).load()

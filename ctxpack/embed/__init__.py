@@ -1,0 +1,1 @@
+"""The dense lane: embedding backends and the content-addressed vector cache."""

@@ -1,0 +1,1 @@
+"""What runs the per-file indexing stage: in this process, or on a Ray cluster."""

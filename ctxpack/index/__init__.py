@@ -1,0 +1,1 @@
+"""Indexing stages: discover files, parse, chunk, scan for secrets, read git history, the repository catalog."""

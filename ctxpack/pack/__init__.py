@@ -1,0 +1,1 @@
+"""Packing: ranked files and a token budget -> Pack."""

@@ -1,0 +1,1 @@
+"""Ranking: analyse the instruction, score every file and say why."""

@@ -1,0 +1,1 @@
+"""Long-running front ends: the warm service, HTTP server, MCP server, file watcher and daemon."""
