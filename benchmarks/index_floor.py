@@ -40,7 +40,7 @@ root = Path(sys.argv[1]); cfg = load_config(root)
 srcs = [s for c in list_candidates(root, cfg)[0] if not isinstance(s := read_source(root, c), Skipped)]
 """
 _PARSED = _SETUP + """
-from ctxpack.pipeline import process_local
+from ctxpack.index.process import process_local
 parsed = process_local(srcs, cfg)
 """
 STEPS: dict[str, str] = {
@@ -48,7 +48,7 @@ STEPS: dict[str, str] = {
     "lancedb": "import lancedb",
     "read (setup of the next steps)": _SETUP,
     "tiktoken": _SETUP + """
-from ctxpack.pipeline import process_local
+from ctxpack.index.process import process_local
 texts = [c.text for p in process_local(srcs, cfg) for c, _ in p.chunks]
 t0 = time.process_time()
 from ctxpack.tokens import get_counter

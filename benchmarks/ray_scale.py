@@ -24,7 +24,7 @@ from typing import Any
 
 
 def _run(roots: list[Path], idx: Path, engine: Any) -> dict[str, float]:
-    from ctxpack.engines.local import index_targets
+    from ctxpack.engines.run import index_targets
     from ctxpack.index.catalog import targets_for
 
     t0 = time.perf_counter()

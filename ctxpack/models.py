@@ -6,6 +6,7 @@ Paths are repo-relative POSIX strings, normalized once in ``discover``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -14,10 +15,13 @@ __all__ = [
     "Chunk",
     "Discovery",
     "FileRecord",
+    "FileRow",
     "IndexStats",
     "Pack",
     "PackedFile",
     "ParsedFile",
+    "ProcessedFile",
+    "Progress",
     "RankedFile",
     "Redaction",
     "Skipped",
@@ -26,6 +30,12 @@ __all__ = [
 ]
 
 Mode = Literal["full", "chunks", "skeleton", "map"]
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+def no_progress(_stage: str, _done: int, _total: int) -> None:
+    """A ``Progress`` that reports nothing."""
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,3 +197,22 @@ class Pack:
     lanes: dict[str, object] = field(default_factory=dict)
     omitted: tuple[Skipped, ...] = ()  # well-ranked files that did not fit, and why
     redactions: tuple[Redaction, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class FileRow:
+    """A file as written to the index: its record, term counts and parse status."""
+
+    record: FileRecord
+    terms: tuple[str, ...]
+    counts: tuple[int, ...]
+    parse_error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessedFile:
+    """One file after the per-file stages (``index.process.process_file``): what the index writer takes."""
+
+    row: FileRow
+    symbols: tuple[Symbol, ...]
+    chunks: list[tuple[Chunk, str]]  # each chunk with its search text (its terms and its path's)

@@ -159,7 +159,7 @@ def test_vectors_embedded_meanwhile_join_the_served_lane(shop: Path, tmp_path: P
     from ctxpack.embed.backends import HashEmbedder
 
     emb = HashEmbedder(64)
-    monkeypatch.setattr("ctxpack.pipeline._dense_ref", lambda cfg, embedder: emb.model_id if cfg.embed else None)
+    monkeypatch.setattr("ctxpack.embed.lane.dense_ref", lambda cfg, embedder: emb.model_id if cfg.embed else None)
     cfg = load_config(shop, index_dir=str(tmp_path / "index"), embed=True)
     build_index(shop, cfg)
     d = _Daemon(tmp_path / "index")

@@ -19,7 +19,8 @@ from conftest import copy_sample
 from ctxpack.cli.commands import main
 from ctxpack.embed.backends import HashEmbedder
 from ctxpack.embed.vectors import VectorStore
-from ctxpack.engines.local import LocalEngine, index_targets, make_engine
+from ctxpack.engines.local import LocalEngine, make_engine
+from ctxpack.engines.run import index_targets
 from ctxpack.errors import ConfigError, MissingDependency
 from ctxpack.index.catalog import pack_many, select, targets_for
 from ctxpack.render import render

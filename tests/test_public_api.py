@@ -15,4 +15,4 @@ def test_every_public_class_exported() -> None:
 
     for mod in (errors, models):
         for name in mod.__all__:
-            assert name in ctxpack.__all__ or name in {"Discovery", "FileRecord", "ParsedFile"}
+            assert name in ctxpack.__all__ or name in {"Discovery", "FileRecord", "FileRow", "ParsedFile", "ProcessedFile", "Progress"}

@@ -139,7 +139,8 @@ def test_a_later_process_skips_texts_found_clean_but_never_a_secret(tmp_path: Pa
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """What one `pack` scanned and found clean is recorded in the index directory: the next
     process skips scanning it (and importing the scanner). Texts with secrets are never recorded."""
-    from ctxpack import load_config, open_repo, pipeline
+    from ctxpack import load_config, open_repo
+    from ctxpack.index import repo as repo_module
     from ctxpack.index import secrets
 
     root = _repo(tmp_path)
@@ -155,7 +156,7 @@ def test_a_later_process_skips_texts_found_clean_but_never_a_secret(tmp_path: Pa
         raise AssertionError("scanned again")
 
     later = open_repo(root, cfg)
-    monkeypatch.setattr(pipeline, "redact_secrets", no_scan)
+    monkeypatch.setattr(repo_module, "redact_secrets", no_scan)
     assert later.redact("app/auth.py", clean, 1) == (clean, ())
     with pytest.raises(AssertionError, match="scanned again"):
         later.redact("app/settings.py", leaky, 1)  # had secrets: not recorded, scanned every time

@@ -254,7 +254,9 @@ def _index_one(path: str, rebuild: bool, format_: str, no_embed: bool, model: st
 def _index_many(paths: tuple[str, ...], repos_file: str | None, engine_name: str, address: str | None,
                 workers: int | None, rebuild: bool, format_: str, quiet: bool, verbose: bool, **overrides: Any) -> None:
     """Index with an engine: one repository in its own index, or several into a catalog (issue 7)."""
-    from ..engines.local import Target, index_targets, make_engine
+    from ..engines.base import Target
+    from ..engines.local import make_engine
+    from ..engines.run import index_targets
     from ..index.catalog import read_repo_list, targets_for
     from ..pipeline import stats_dict
 

@@ -1,10 +1,10 @@
 """The Ray engine: ``process_file`` and the embedding batches on Ray workers (issue 7).
 
 - Parsing: ``ray.data.from_items(...).map_batches(_parse_batch)``, stateless tasks. Each
-  row carries one pickled ``(SourceFile, Config)``; the result is the pickled ``_Parsed``.
+  row carries one pickled ``(SourceFile, Config)``; the result is the pickled ``ProcessedFile``.
 - Embedding: ``map_batches(_EmbedWorker, compute=ActorPoolStrategy(size=workers))``; the
   model is loaded once per actor, and each row is one batch planned by
-  ``pipeline.embed_plan`` (the same batches as the local engine: same padding, same
+  ``embed.run.embed_plan`` (the same batches as the local engine: same padding, same
   vectors). Actors ask for a GPU when the cluster has one.
 
 Results come back to this process, which stays the single writer of every index and of
@@ -29,14 +29,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..config import Config
+from ..embed.run import EmbedMany, embed_plan
 from ..errors import ConfigError, MissingDependency
-from ..models import SourceFile
-from ..pipeline import EmbedMany, Progress, embed_plan, process_file
-from .local import EngineStats
+from ..index.process import process_file
+from ..models import ProcessedFile, Progress, SourceFile
+from .base import EngineStats
 
 if TYPE_CHECKING:
     from ..embed.backends import Embedder
-    from ..pipeline import _Parsed
 
 __all__ = ["RAY_INSTALL_HINT", "RayEngine", "import_ray", "local_init_args", "loopback_only"]
 
@@ -199,7 +199,7 @@ class RayEngine:
     def _size(self, ray: Any) -> int:
         return self.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
 
-    def process_many(self, items: list[tuple[SourceFile, Config]], progress: Progress) -> list[_Parsed]:
+    def process_many(self, items: list[tuple[SourceFile, Config]], progress: Progress) -> list[ProcessedFile]:
         ray = self._ray()
         from ray.data import TaskPoolStrategy
 

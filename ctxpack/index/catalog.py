@@ -31,7 +31,7 @@ from ..errors import ConfigError, IndexNotFound
 from ..models import Chunk, Pack, RankedFile, Redaction, Skipped, Symbol
 
 if TYPE_CHECKING:  # the engine loads the pipeline (numpy): `is_catalog` must stay cheap
-    from ..engines.local import Target
+    from ..engines.base import Target
 
 __all__ = ["CATALOG", "Catalog", "is_catalog", "pack_many", "read_repo_list", "select", "targets_for"]
 
@@ -143,7 +143,7 @@ def _target(cat: Catalog, name: str, root: Path, overrides: dict[str, Any]) -> T
     ov = {k: v for k, v in overrides.items() if k not in ("index_dir", "vectors_dir")}
     cfg = load_config(root, **ov)
     cfg = replace(cfg, index_dir=str(cat.index_dir(name)), vectors_dir=str(cat.vectors_dir))
-    from ..engines.local import Target
+    from ..engines.base import Target
 
     return Target(name, root, cfg)
 
@@ -186,10 +186,10 @@ def pack_many(repos: dict[str, Any], query: str, *, budget: int | None = None, f
         ConfigError, BudgetError: as ``pipeline.pack_for``.
     """
     from ..pack.files import PackInputs, pack_files
-    from ..pipeline import _check_query, rank_for
+    from ..pipeline import check_query, rank_for
     from ..tokens import get_counter
 
-    query = _check_query(query)
+    query = check_query(query)
     names = sorted(repos)
     cfg: Config = repos[names[0]].cfg
     budget = cfg.budget if budget is None else budget

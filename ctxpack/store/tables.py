@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import IndexCorrupt, IndexLocked, IndexNotFound, IndexOutdated, MissingDependency
-from ..models import Chunk, FileRecord, Skipped, Symbol
+from ..models import Chunk, FileRecord, FileRow, Skipped, Symbol
 
 __all__ = ["SCHEMA_VERSION", "ChunkSpan", "FileRow", "IndexSnapshot", "IndexStore", "Manifest"]
 
@@ -126,16 +126,6 @@ class Manifest:
             updated=float(d.get("updated", 0)), updates=int(d.get("updates", 0)),
             pending=str(d.get("pending", "")),
         )
-
-
-@dataclass(frozen=True, slots=True)
-class FileRow:
-    """A file as written to the index: its record, term counts and parse status."""
-
-    record: FileRecord
-    terms: tuple[str, ...]
-    counts: tuple[int, ...]
-    parse_error: str = ""
 
 
 @dataclass(frozen=True, slots=True)

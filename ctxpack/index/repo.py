@@ -1,0 +1,283 @@
+"""``Repo``: a loaded index with its ranking structures and per-process memos, refreshed in memory."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..config import Config
+from ..embed.lane import DenseLane, load_dense
+from ..models import Chunk, Redaction, Skipped, Symbol
+from ..pack.files import full_body, skeleton_text
+from ..rank.score import RankIndex, build_rank_index, patch_rank_index
+from ..rank.score import warm as warm_rank_index
+from ..store.tables import ChunkSpan, IndexSnapshot, IndexStore
+from ..tokens import get_counter
+from .discover import Candidate, list_candidates
+from .history import head_commit, index_history, read_history
+from .process import process_file
+from .secrets import load_clean, save_clean
+from .secrets import redact as redact_secrets
+from .update import index_excludes, read_changed, stat_changed
+
+if TYPE_CHECKING:
+    from ..embed.backends import Embedder
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """What ``Repo.prepare`` computed for every file, to merge into a (warm) process's memos."""
+
+    redactions: dict[tuple[str, int, bytes], tuple[str, tuple[Redaction, ...]] | None]
+    counts: dict[bytes, int]  # token-count memo entries of the files' bodies
+    clean: dict[str, tuple[int, int]]  # files whose whole text was scanned clean: (size, mtime_ns)
+
+
+def stat_key(path: Path) -> tuple[int, int] | None:
+    """(size, mtime in ns) of a file, as an index record keeps them; None if it cannot be statted."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns
+
+
+@dataclass(slots=True)
+class Repo:
+    """A loaded index with its ranking structures: reuse it for many queries."""
+
+    root: Path
+    cfg: Config
+    store: IndexStore
+    snapshot: IndexSnapshot
+    rank_index: RankIndex
+    symbols_by_path: dict[str, list[Symbol]]
+    embedder: Embedder | None = None  # set to use a given embedder (tests, a warm server); else loaded lazily
+    _dense: DenseLane | None = field(default=None, repr=False)
+    # (path, first line, text digest) -> what redaction did; None: nothing to redact
+    _redacted: dict[tuple[str, int, bytes], tuple[str, tuple[Redaction, ...]] | None] = field(default_factory=dict,
+                                                                                               repr=False)
+    _skeletons: dict[str, str] = field(default_factory=dict, repr=False)
+    _clean_files: dict[str, tuple[int, int]] = field(default_factory=dict, repr=False)  # path -> stat found clean
+    _clean_before: dict[tuple[str, int, bytes], None] | None = field(default=None, repr=False)  # see load_clean
+
+    def skeleton(self, rel: str) -> str:
+        """The file's skeleton (signatures and first doc lines), memoized."""
+        got = self._skeletons.get(rel)
+        if got is None:
+            got = self._skeletons[rel] = skeleton_text(self.symbols_by_path.get(rel, []))
+        return got
+
+    def read_text(self, rel: str) -> str | None:
+        """Current text of a file (None if it cannot be read)."""
+        try:
+            with open(os.path.join(self.root, rel), "rb") as fh:
+                data = fh.read()
+        except OSError:
+            return None
+        return data.decode("utf-8", errors="replace").removeprefix("\ufeff")
+
+    def redact(self, rel: str, text: str, first_line: int) -> tuple[str, tuple[Redaction, ...]]:
+        """``text`` of file ``rel`` with secret-looking strings replaced (see ``secrets``).
+
+        Memoized by content: a warm process scans each file's text once.
+        """
+        key = (rel, first_line, hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest())
+        if key in self._redacted:
+            hit = self._redacted[key]
+            return (text, ()) if hit is None else hit
+        if first_line > 0 and rel in self._clean_files and self._clean_files[rel] == stat_key(self.root / rel):
+            return text, ()  # lines of a file whose whole text was found clean, unchanged since
+        if self._clean_before is None:
+            self._clean_before = load_clean(self.store.dir)
+        # Found clean by an earlier pack of this index, else scanned now.
+        hit = (text, ()) if key in self._clean_before else redact_secrets(self.root, rel, text, first_line)
+        if len(self._redacted) > 50_000:
+            self._redacted.clear()
+        self._redacted[key] = hit if hit[1] else None
+        return hit
+
+    def remember_clean(self) -> None:
+        """Record the texts this process found clean in the index directory, so the next
+        process (a ``ctxpack pack``) skips their scan, and the scanner's import."""
+        before = self._clean_before or {}
+        new = [k for k, v in self._redacted.items() if v is None and k not in before]
+        if new:
+            save_clean(self.store.dir, {**before, **dict.fromkeys(new)})
+
+    def prepare(self) -> Prepared:
+        """What packing every indexed file whole, or as its skeleton, would compute: the redaction
+        (when redaction is on) and the body's token count. A warm server runs this in a worker process and merges the
+        results into its memos (``adopt``), so packs skip both; the chunks of a file found clean
+        skip the scan too while the file's stat is unchanged.
+        """
+        bodies = []
+        clean: dict[str, tuple[int, int]] = {}
+        for rel in self.snapshot.files:
+            before = stat_key(self.root / rel)
+            text = self.read_text(rel)
+            if text is None:
+                continue
+            body = full_body(text)
+            skeleton = self.skeleton(rel)  # of this index: a pack of the same index builds the same text
+            chunks = [c.text for c in self._cut_chunks(rel, text)]
+            if self.cfg.redact:
+                redacted, found = self.redact(rel, body, 1)
+                if not found and before is not None and stat_key(self.root / rel) == before:
+                    clean[rel] = before  # the text scanned is the one with this stat
+                elif found:  # chunks of a file with secrets are scanned one by one when packed: do it now
+                    chunks = [self.redact(rel, c.text, c.start_line)[0] for c in self._cut_chunks(rel, text)]
+                body = redacted
+                skeleton = self.redact(rel, skeleton, 0)[0] if skeleton else skeleton
+            bodies += [body, full_body(skeleton), *chunks]
+        return Prepared(self._redacted, get_counter(self.cfg.encoding).known(bodies), clean)
+
+    def warm(self) -> None:
+        """Build the ranking caches the first packs would otherwise build (a warm server calls this)."""
+        warm_rank_index(self.rank_index, self.cfg.weights)
+
+    def adopt(self, prepared: Prepared) -> None:
+        """Merge what ``prepare`` computed (maybe in another process) into this process's memos.
+
+        Keyed by content digest or stat: a file changed since is simply not a hit."""
+        self._redacted.update(prepared.redactions)
+        self._clean_files.update(prepared.clean)
+        get_counter(self.cfg.encoding).remember(prepared.counts)
+
+    def chunks_for(self, paths: list[str]) -> list[Chunk]:
+        """Indexed chunks of files, their text cut from the files' current lines."""
+        out: list[Chunk] = []
+        for path in paths:
+            text = self.read_text(path)
+            if text is not None:
+                out += self._cut_chunks(path, text)
+        return out
+
+    def _cut_chunks(self, path: str, text: str) -> list[Chunk]:
+        lines = text.splitlines(keepends=True)
+        return [Chunk(sp.id, path, sp.start_line, sp.end_line, "".join(lines[sp.start_line - 1: sp.end_line]),
+                      sp.tokens, sp.content_hash, sp.symbols) for sp in self.snapshot.chunks.get(path, [])]
+
+    def dense_lane(self, reload: bool = False) -> DenseLane | None:
+        """The dense lane's vectors for this snapshot (None when the lane is off)."""
+        if self._dense is None or reload:
+            self._dense = load_dense(self)
+        return self._dense
+
+    def lanes(self) -> dict[str, object]:
+        """Which ranking lanes are ready: ``{"lexical": true, "dense": true | "n/m chunks" | false,
+        "history": <commits used> | false}``."""
+        lane = self.dense_lane()
+        hist = self.rank_index.hist
+        history: int | bool = len(hist.commits) if hist is not None else False
+        if lane is None:
+            return {"lexical": True, "dense": False, "history": history}
+        return {"lexical": True, "dense": True if lane.ready == lane.total else f"{lane.ready}/{lane.total} chunks",
+                "history": history}
+
+
+def refresh_repo(repo: Repo, paths: Iterable[str] | None = None) -> Repo:
+    """``repo`` brought up to date with the files on disk, in memory: no database read or write.
+
+    With ``paths`` (repository-relative, e.g. from a file watcher) only those files are
+    looked at, as long as each is already indexed and still an indexable regular file;
+    otherwise, or without ``paths``, the whole tree is listed and compared by stat as
+    ``build_index`` does. Changed files are parsed with the same stage as ``build_index``;
+    the ranking index is patched when the set of files is the same, rebuilt otherwise.
+    ``build_index`` persists the same state (its incremental update finds the same files).
+
+    Returns:
+        ``repo`` itself when nothing changed, else a new Repo (``repo`` stays usable).
+    """
+    snap = repo.snapshot
+    to_read, removed, path_skips = changed_candidates(repo, paths)
+    sources, restat, unreadable = read_changed(repo.root, to_read, snap.files)
+    removed += [s.path for s in unreadable if s.path in snap.files]
+    # What a pack reports as left out, as an index update would record it (files skipped for
+    # their content are not indexed, so they are read again each time, as the update does).
+    if path_skips is None:
+        looked = {c.path for c in to_read}
+        path_skips = [s for s in snap.manifest.skipped if s.path not in looked]
+    skipped = tuple(sorted([*path_skips, *unreadable], key=lambda s: s.path))
+    if not sources and not removed and not restat:
+        return repo if skipped == snap.manifest.skipped else replace(
+            repo, snapshot=replace(snap, manifest=replace(snap.manifest, skipped=skipped)))
+    parsed = [process_file(src, repo.cfg) for src in sources]
+    files, file_terms, chunks = dict(snap.files), dict(snap.file_terms), dict(snap.chunks)
+    by_path = dict(repo.symbols_by_path)
+    for path in removed:
+        for d in (files, file_terms, chunks, by_path):
+            d.pop(path, None)
+    for rec in restat:
+        files[rec.path] = rec
+    new_symbols: dict[str, list[Symbol]] = {}
+    for p in parsed:
+        path = p.row.record.path
+        files[path] = p.row.record
+        file_terms[path] = (list(p.row.terms), list(p.row.counts))
+        chunks[path] = [ChunkSpan(c.id, c.start_line, c.end_line, c.tokens, c.content_hash, c.symbols) for c, _ in p.chunks]
+        new_symbols[path] = list(p.symbols)
+        by_path.pop(path, None)
+        defs = [s for s in p.symbols if s.kind == "def"]
+        if defs:
+            by_path[path] = defs
+    gone = set(removed) | new_symbols.keys()
+    symbols = {p: ss for p, ss in snap.symbols.items() if p not in gone}
+    symbols.update({p: tuple(ss) for p, ss in new_symbols.items() if ss})
+    new_snap = IndexSnapshot(files, file_terms, symbols, chunks, replace(snap.manifest, skipped=skipped))
+    ri = (None if removed else patch_rank_index(repo.rank_index, snap.file_terms, files, file_terms, new_symbols))
+    if ri is None:
+        # Files came or went: a commit or a checkout may be behind it, so look at the history again.
+        ri = build_rank_index(files, file_terms, symbols, read_history(repo.root, repo.store.dir) if repo.cfg.history else None)
+    return Repo(repo.root, repo.cfg, repo.store, new_snap, ri, by_path, repo.embedder, _redacted=repo._redacted,
+                _clean_files=repo._clean_files, _skeletons={p: t for p, t in repo._skeletons.items() if p not in gone})
+
+
+def refresh_history(repo: Repo) -> Repo:
+    """``repo`` with the git history at the current HEAD (after a commit, checkout or reset).
+
+    Returns:
+        ``repo`` itself when HEAD is where its history was read (or history is off), else a
+        new Repo over the same files whose ranking index uses the new history.
+    """
+    if not repo.cfg.history:
+        return repo
+    old = repo.rank_index.hist
+    if head_commit(repo.root) == (old.history.head if old is not None else None):
+        return repo
+    history = read_history(repo.root, repo.store.dir)
+    ri = repo.rank_index
+    # Only the history part of the ranking index depends on HEAD (and the query-free scores that use it).
+    ri = replace(ri, hist=index_history(history, ri.paths) if history else None, static_cache={})
+    return replace(repo, rank_index=ri)
+
+
+def changed_candidates(repo: Repo, paths: Iterable[str] | None
+                        ) -> tuple[list[Candidate], list[str], list[Skipped] | None]:
+    """Files to re-read (stat differs from the index), indexed files that are gone, and, when
+    the whole tree was listed, the paths discovery left out (None when only ``paths`` were looked at)."""
+    known = repo.snapshot.files
+    if paths is not None:
+        out: list[Candidate] = []
+        for path in dict.fromkeys(paths):
+            rec = known.get(path)
+            try:
+                st: os.stat_result | None = os.lstat(repo.root / path)
+            except OSError:
+                st = None
+            if rec is None and st is None:
+                continue  # came and went (an editor's temporary file), or never indexed
+            if rec is None or st is None or not stat.S_ISREG(st.st_mode) or st.st_size > repo.cfg.max_file_bytes:
+                break  # a new, removed or no longer indexable file: look at the whole tree
+            if (st.st_size, st.st_mtime_ns) != (rec.size, rec.mtime_ns):
+                out.append(Candidate(path, st.st_size, st.st_mtime_ns))
+        else:
+            return out, [], None
+    cands, path_skips = list_candidates(repo.root, repo.cfg, index_excludes(repo.root, repo.store))
+    to_read = stat_changed(cands, known)
+    return to_read, sorted(set(known) - {c.path for c in cands}), path_skips
