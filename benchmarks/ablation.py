@@ -36,7 +36,7 @@ from ctxpack import load_config, open_repo, pack_for
 from ctxpack.config import Config, RankWeights
 from ctxpack.models import RankedFile
 from ctxpack.pipeline import dense_scores, embed_index
-from ctxpack.rank.score import MODEL_INPUTS
+from ctxpack.rank.model import MODEL_INPUTS
 from ctxpack.render import pack_to_dict
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -31,7 +31,8 @@ import numpy as np
 
 from ctxpack import load_config, open_repo
 from ctxpack.pipeline import embed_index, rank_for
-from ctxpack.rank.score import HISTORY_INPUTS, MODEL_INPUTS, file_traits, model_inputs
+from ctxpack.rank.model import HISTORY_INPUTS, MODEL_INPUTS, model_inputs
+from ctxpack.rank.static import file_traits
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = Path(os.environ.get("BENCH_DIR", ROOT.parent / "shared" / "bench")).resolve()

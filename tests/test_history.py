@@ -168,7 +168,7 @@ def test_a_commit_refreshes_the_history_of_a_live_repo(repo: Path, tmp_path: Pat
     from dataclasses import replace
 
     from ctxpack.index.history import read_history
-    from ctxpack.rank.score import build_rank_index
+    from ctxpack.rank.index import build_rank_index
 
     s = moved.snapshot
     rebuilt = replace(moved, rank_index=build_rank_index(s.files, s.file_terms, s.symbols, read_history(repo)))

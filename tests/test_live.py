@@ -14,7 +14,9 @@ import pytest
 
 from ctxpack import build_index, load_config, open_repo, pack_for
 from ctxpack.pipeline import Repo, refresh_repo
-from ctxpack.rank.score import RankIndex, _static_part, _walk_arrays, build_rank_index
+from ctxpack.rank.graph import walk_arrays
+from ctxpack.rank.index import RankIndex, build_rank_index
+from ctxpack.rank.static import static_part
 
 QUERY = "apply a discount code at checkout and email the receipt"
 FIELDS = ("paths", "postings", "doc_len", "avg_len", "defs_by_name", "defs_by_lower", "def_symbols", "stems", "edges",
@@ -30,12 +32,12 @@ def _same_index(a: RankIndex, b: RankIndex) -> None:
             assert getattr(a, name) == getattr(b, name), name
     assert a.records == b.records
     # Derived caches a patch carries over (graph walk arrays, query-free scores) equal fresh ones.
-    for x, y in zip(_walk_arrays(a), _walk_arrays(b), strict=True):
+    for x, y in zip(walk_arrays(a), walk_arrays(b), strict=True):
         assert np.array_equal(x, y)
     for key, st in a.static_cache.items():
         w, priors = key
         b.static_cache.clear()
-        fresh = _static_part(b, w, dict(priors))
+        fresh = static_part(b, w, dict(priors))
         assert (st.scores, st.values, st.files) == (fresh.scores, fresh.values, fresh.files)
         assert np.array_equal(st.inputs, fresh.inputs) and np.array_equal(st.prior, fresh.prior)
 

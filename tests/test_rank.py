@@ -9,8 +9,8 @@ import pytest
 
 from ctxpack import load_config, open_repo, rank_for
 from ctxpack.pipeline import Repo
+from ctxpack.rank.paths import is_test_path
 from ctxpack.rank.query import analyze_query
-from ctxpack.rank.score import is_test_path
 from ctxpack.terms import split_identifier, terms
 
 

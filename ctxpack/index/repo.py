@@ -14,7 +14,8 @@ from ..config import Config
 from ..embed.lane import DenseLane, load_dense
 from ..models import Chunk, Redaction, Skipped, Symbol
 from ..pack.files import full_body, skeleton_text
-from ..rank.score import RankIndex, build_rank_index, patch_rank_index
+from ..rank.index import RankIndex, build_rank_index
+from ..rank.patch import patch_rank_index
 from ..rank.score import warm as warm_rank_index
 from ..store.tables import ChunkSpan, IndexSnapshot, IndexStore
 from ..tokens import get_counter

@@ -1,0 +1,223 @@
+"""``RankIndex``: postings, definition maps and the file graph of one index snapshot, built once."""
+
+from __future__ import annotations
+
+import math
+from array import array
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..index.history import History, HistoryIndex, index_history
+from ..languages import is_code
+from ..models import FileRecord, Symbol
+from ..terms import terms
+from .paths import is_aux_path, is_test_path
+
+if TYPE_CHECKING:
+    from .static import StaticScores
+
+__all__ = ["POSTING_SHIFT", "RankIndex", "build_rank_index", "edge_weight", "file_defs", "indegree_scale", "out_links", "posting"]
+
+_COMMON_DEF_FILES = 8  # a name defined in more files than this carries no graph edge
+
+
+@dataclass(slots=True)
+class RankIndex:
+    """Ranking structures derived from one index snapshot (built once, patched per edit, reused).
+
+    Never mutated once built: ``patch_rank_index`` returns a new one that shares what did
+    not change, so requests can keep ranking on the old one meanwhile.
+    """
+
+    paths: list[str]
+    records: dict[str, FileRecord]
+    postings: dict[str, np.ndarray]  # term -> its postings, file index << 32 | tf, ascending (see posting)
+    doc_len: list[int]
+    avg_len: float
+    defs_by_name: dict[str, list[int]]  # exact name -> files defining it (ascending)
+    defs_by_lower: dict[str, list[int]]
+    def_symbols: dict[int, list[Symbol]]
+    stems: dict[str, list[int]]  # lowercased file stem -> files
+    edges: dict[int, dict[int, float]]  # undirected weighted adjacency, derived from ``links``
+    edge_names: dict[tuple[int, int], list[str]]  # (user, definer) -> names linking them
+    indegree: list[float]  # log(1 + distinct files that use this file), scaled to [0, 1]
+    path_terms: list[frozenset[str]]  # terms of each path
+    kind: list[str]  # "code", "text", "test" or "aux": what the priors look at
+    # What an incremental patch needs: each file's references, who references a name, how
+    # imports resolve, and each file's outgoing link weights and its number of users.
+    refs: dict[int, list[Symbol]] = field(default_factory=dict)  # file -> its references (non-definition symbols)
+    users: dict[str, set[int]] = field(default_factory=dict)  # name -> files referencing it (not imports)
+    modules: tuple[dict[str, list[int]], dict[str, list[int]]] = ({}, {})  # (module path suffix, dir suffix) -> files
+    links: dict[int, dict[int, float]] = field(default_factory=dict)  # user -> {definer: weight}
+    user_count: list[int] = field(default_factory=list)
+    hist: HistoryIndex | None = None  # the git history at HEAD over these files (None without one)
+    static_cache: dict[tuple[object, ...], StaticScores] = field(default_factory=dict)
+    _walk: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # (sources, targets, transition weights)
+    _term_arrays: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # see _postings_of
+    _doc_len: np.ndarray | None = None  # doc_len as an array
+    _path_index: dict[str, np.ndarray] | None = None  # path term -> files whose path has it
+
+
+POSTING_SHIFT = 32  # a posting is one int64: file index in the high bits, term frequency in the low
+
+
+def posting(i: int, tf: int) -> int:
+    return (i << POSTING_SHIFT) | tf
+
+
+def _module_suffixes(name: str) -> list[str]:
+    """Path suffixes an import string may resolve to."""
+    name = name.strip().strip("\"'<>;")
+    if not name:
+        return []
+    out = []
+    if "/" in name or name.startswith("."):
+        out.append(name.lstrip("./").rsplit(".", 1)[0] if "." in PurePosixPath(name).name else name.lstrip("./"))
+    if "::" in name:
+        out.append(name.replace("::", "/").replace("crate/", "").replace("self/", "").replace("super/", ""))
+    if "." in name and "/" not in name:
+        out.append(name.lstrip(".").replace(".", "/"))
+    if "\\" in name:
+        out.append(name.replace("\\", "/"))
+    out.append(name.split("/")[-1].split(".")[-1].split("::")[-1])
+    return [o for o in dict.fromkeys(out) if o]
+
+
+def out_links(i: int, refs: list[Symbol], defs_by_name: dict[str, list[int]],
+               modules: tuple[dict[str, list[int]], dict[str, list[int]]]) -> tuple[dict[int, float], dict[int, list[str]]]:
+    """File ``i``'s outgoing graph links: {definer: weight} and the (first three) names behind each."""
+    by_noext, by_dir = modules
+    weights: dict[int, float] = {}
+    names: dict[int, list[str]] = {}
+
+    def link(b: int, w: float, name: str) -> None:
+        if b == i:
+            return
+        weights[b] = weights.get(b, 0.0) + w
+        got = names.setdefault(b, [])
+        if len(got) < 3 and name not in got:
+            got.append(name)
+
+    for ref in refs:
+        name = ref.name
+        if ref.category == "import":
+            for suf in _module_suffixes(name):
+                targets = by_noext.get(suf) or (by_dir.get(suf) if "/" in suf else None) or []
+                if 0 < len(targets) <= _COMMON_DEF_FILES:
+                    for t in targets:
+                        link(t, 1.0 / len(targets), name)
+                    break
+            continue
+        targets = defs_by_name.get(name)
+        if not targets or len(targets) > _COMMON_DEF_FILES:
+            continue
+        w = (0.1 if name.startswith("_") else 1.0) / len(targets)
+        for t in targets:
+            link(t, w, name)
+    return weights, names
+
+
+def edge_weight(links: dict[int, dict[int, float]], a: int, b: int) -> float:
+    """Weight of a -> b in the undirected graph: a uses b fully, b is used by a at half weight."""
+    return links.get(a, {}).get(b, 0.0) + 0.5 * links.get(b, {}).get(a, 0.0)
+
+
+def indegree_scale(user_count: list[int]) -> list[float]:
+    top = math.log1p(max(user_count, default=0)) or 1.0
+    return [math.log1p(c) / top for c in user_count]
+
+
+def file_defs(symbols: Sequence[Symbol]) -> tuple[list[Symbol], list[Symbol]]:
+    """A file's definitions and its references (the snapshot's Symbol objects, not copies)."""
+    defs = [s for s in symbols if s.kind == "def"]
+    return defs, [s for s in symbols if s.kind != "def"]
+
+
+def build_rank_index(records: dict[str, FileRecord], file_terms: dict[str, tuple[list[str], list[int]]],
+                     symbols: Mapping[str, Sequence[Symbol]], history: History | None = None) -> RankIndex:
+    """Build postings, definition maps, the file graph and the history signals from an index snapshot.
+
+    The result depends only on the snapshot's content (and the history), not on the order of its rows.
+    """
+    paths = sorted(records)
+    idx = {p: i for i, p in enumerate(paths)}
+    doc_len = [0] * len(paths)
+    stems: dict[str, list[int]] = defaultdict(list)
+    term_id: dict[str, int] = {}
+    tids, codes = array("q"), array("q")  # every (term, posting), flat and compact
+    for i, p in enumerate(paths):
+        ts, cs = file_terms.get(p, ([], []))
+        tids.extend(term_id.setdefault(t, len(term_id)) for t in ts)
+        codes.extend(posting(i, c) for c in cs)
+        doc_len[i] = sum(cs)
+        stems[PurePosixPath(p).stem.lower()].append(i)
+    avg = (sum(doc_len) / len(doc_len)) if doc_len else 1.0
+    # Group by term (files ascending within each): one sort, then one array view per term.
+    tid_arr = np.array(tids, dtype=np.int64)
+    code_arr = np.array(codes, dtype=np.int64)
+    order = np.lexsort((code_arr, tid_arr))
+    code_arr = code_arr[order]
+    bounds = np.searchsorted(tid_arr[order], np.arange(len(term_id) + 1))
+    postings = {t: code_arr[bounds[k]:bounds[k + 1]] for t, k in term_id.items()}
+
+    per_file = {idx[p]: ss for p, ss in symbols.items() if p in idx and ss}
+    names: dict[str, set[int]] = defaultdict(set)
+    lowers: dict[str, set[int]] = defaultdict(set)
+    def_symbols: dict[int, list[Symbol]] = {}
+    refs: dict[int, list[Symbol]] = {}
+    users: dict[str, set[int]] = defaultdict(set)
+    for i in sorted(per_file):
+        defs, rs = file_defs(per_file[i])
+        if defs:
+            def_symbols[i] = defs
+        if rs:
+            refs[i] = rs
+        for s in defs:
+            names[s.name].add(i)
+            lowers[s.name.lower()].add(i)
+        for ref in rs:
+            if ref.category != "import":
+                users[ref.name].add(i)
+    defs_by_name = {k: sorted(v) for k, v in names.items()}
+    defs_by_lower = {k: sorted(v) for k, v in lowers.items()}
+
+    # Module paths without extension, and directories, for import resolution.
+    by_noext: dict[str, list[int]] = defaultdict(list)
+    by_dir: dict[str, list[int]] = defaultdict(list)
+    for i, p in enumerate(paths):
+        pp = PurePosixPath(p)
+        noext = str(pp.with_suffix(""))
+        parts = noext.split("/")
+        for k in range(len(parts)):
+            by_noext["/".join(parts[k:])].append(i)
+        dparts = str(pp.parent).split("/") if str(pp.parent) != "." else []
+        for k in range(len(dparts)):
+            by_dir["/".join(dparts[k:])].append(i)
+    modules = (dict(by_noext), dict(by_dir))
+
+    links: dict[int, dict[int, float]] = {}
+    edge_names: dict[tuple[int, int], list[str]] = {}
+    user_count = [0] * len(paths)
+    for i, rs in refs.items():
+        out, why = out_links(i, rs, defs_by_name, modules)
+        if out:
+            links[i] = out
+            for b in out:
+                edge_names[(i, b)] = why[b]
+                user_count[b] += 1
+    edges: dict[int, dict[int, float]] = defaultdict(dict)
+    for a, out in links.items():
+        for b in out:
+            edges[a][b] = edge_weight(links, a, b)
+            edges[b][a] = edge_weight(links, b, a)
+    path_terms = [frozenset(terms(p.replace("/", " ").replace(".", " "))) for p in paths]
+    kind = ["text" if not is_code(p) else "test" if is_test_path(p) else "aux" if is_aux_path(p) else "code"
+            for p in paths]
+    return RankIndex(paths, records, postings, doc_len, avg, defs_by_name, defs_by_lower, def_symbols,
+                     dict(stems), dict(edges), edge_names, indegree_scale(user_count), path_terms, kind,
+                     refs, dict(users), modules, links, user_count, index_history(history, paths) if history else None)
