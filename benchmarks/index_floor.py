@@ -70,16 +70,16 @@ print(time.process_time() - t0)
     "lance write": _PARSED + """
 import tempfile
 import lancedb, pyarrow as pa
-from ctxpack.store.tables import TABLES, _chunk_columns, _file_columns, _schemas, _symbol_columns, _fts
-cols = {"files": _file_columns([p.row for p in parsed]), "symbols": _symbol_columns([s for p in parsed for s in p.symbols]),
-        "chunks": _chunk_columns([c for p in parsed for c in p.chunks])}
-schemas = _schemas()
+from ctxpack.store.columns import TABLES, chunk_columns, create_fts_index, file_columns, symbol_columns, table_schemas
+cols = {"files": file_columns([p.row for p in parsed]), "symbols": symbol_columns([s for p in parsed for s in p.symbols]),
+        "chunks": chunk_columns([c for p in parsed for c in p.chunks])}
+schemas = table_schemas()
 t0 = time.process_time()
 db = lancedb.connect(tempfile.mkdtemp())
 for name in TABLES:
     tbl = db.create_table(name, data=pa.Table.from_pydict(cols[name], schema=schemas[name]), schema=schemas[name])
     if name == "chunks":
-        _fts(tbl)
+        create_fts_index(tbl)
 print(time.process_time() - t0)
 """,
 }

@@ -22,11 +22,12 @@ from .index.repo import Prepared, Repo, refresh_history, refresh_repo, stat_key
 from .index.update import Seen, index_excludes, is_fresh, locked_update
 from .models import Chunk, EmbedStats, IndexStats, Pack, PackedFile, Progress, RankedFile, no_progress
 from .pack.files import PackInputs, pack_files
-from .rank.query import analyze_query
 from .rank.index import build_rank_index
+from .rank.query import analyze_query
 from .rank.score import rank
 from .search import search_repo
-from .store.tables import IndexSnapshot, IndexStore
+from .store.columns import IndexSnapshot
+from .store.tables import IndexStore
 from .tokens import get_counter
 
 if TYPE_CHECKING:

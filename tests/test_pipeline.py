@@ -11,6 +11,7 @@ import pytest
 from ctxpack import build_index, load_config, open_repo, pack_for
 from ctxpack.errors import IndexCorrupt, IndexLocked, IndexOutdated
 from ctxpack.pipeline import refresh_repo
+from ctxpack.store.cache import read_cached_columns
 from ctxpack.store.tables import IndexStore
 
 
@@ -153,7 +154,7 @@ def test_snapshot_cache_written_from_memory_equals_the_tables(shop: Path, monkey
     monkeypatch.setattr(IndexStore, "_read_columns", lambda self, man: reads.append(1) or real(self, man))
     build_index(shop, cfg)
     assert reads == []  # neither the build nor its cache refresh read the tables back
-    cached = store._cached_columns(store.manifest())
+    cached = read_cached_columns(store.dir, store.manifest())
     assert cached == _read_back(store)
 
     pricing = shop / "shop" / "services" / "pricing.py"
@@ -165,7 +166,7 @@ def test_snapshot_cache_written_from_memory_equals_the_tables(shop: Path, monkey
             (shop / "shop" / "services" / "notifications.py").unlink()
         stats = build_index(shop, cfg)
         assert stats.parsed == 2 and reads == []
-        cached = store._cached_columns(store.manifest())
+        cached = read_cached_columns(store.dir, store.manifest())
         assert cached == _read_back(store), f"cache differs from the tables after update {i}"
     assert store.manifest().updates == 3
     repo = open_repo(shop, cfg, refresh=False)
@@ -226,7 +227,7 @@ def test_pack_after_an_edit_journals_the_update_without_lancedb(shop: Path) -> N
     assert man.pending and (store.dir / man.pending).is_file()
     assert man.versions == before.versions  # the tables were not touched
     # What a reader sees is the tables with the journal over them, whichever way it reads.
-    cached = store._cached_columns(man)
+    cached = read_cached_columns(store.dir, man)
     assert cached == store._read_columns(man)
     snap = store.load()
     assert "shop/services/gift_wrap.py" in snap.files and "shop/services/notifications.py" not in snap.files
@@ -247,7 +248,7 @@ def test_pack_after_an_edit_journals_the_update_without_lancedb(shop: Path) -> N
     after = store.manifest()
     assert not after.pending and after.versions != before.versions
     assert not old_journal.exists()
-    assert store._cached_columns(after) == store._read_columns(after)
+    assert read_cached_columns(store.dir, after) == store._read_columns(after)
     assert {s.name for s in store.load().symbols["shop/services/gift_wrap.py"]} >= {"gift_box_price"}
 
 
@@ -312,7 +313,7 @@ def test_large_update_is_written_through(shop: Path, monkeypatch: pytest.MonkeyP
     man = store.manifest()
     assert not man.pending and man.updates == first.updates + 1  # two would be pending: written
     assert {"shop/a.py", "shop/b.py"} <= set(repo.snapshot.files)
-    assert store._cached_columns(man) == store._read_columns(man)
+    assert read_cached_columns(store.dir, man) == store._read_columns(man)
 
 
 def test_a_live_refresh_reports_skipped_files_as_an_index_update_does(shop: Path, tmp_path: Path) -> None:

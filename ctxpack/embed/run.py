@@ -11,7 +11,8 @@ import numpy as np
 from ..config import Config
 from ..errors import ConfigError
 from ..models import EmbedStats, Progress, no_progress
-from ..store.tables import IndexSnapshot, IndexStore
+from ..store.columns import IndexSnapshot
+from ..store.tables import IndexStore
 from .lane import vector_store_for
 from .vectors import VectorStore
 

@@ -18,12 +18,10 @@ is still missing.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import logging
 import os
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import IndexCorrupt, IndexLocked
+from ..store.lock import exclusive_lock
 
 __all__ = ["DenseMatrix", "VectorStore"]
 
@@ -114,9 +113,9 @@ class VectorStore:
                 tmp.unlink()
 
     def _db(self) -> Any:
-        from ..store.tables import _lancedb
+        from ..store.columns import lancedb_module
 
-        return _lancedb().connect(str(self.dir / "db"))
+        return lancedb_module().connect(str(self.dir / "db"))
 
     @contextlib.contextmanager
     def lock(self, wait_s: float = 600.0) -> Iterator[None]:
@@ -126,21 +125,9 @@ class VectorStore:
             IndexLocked: another process kept it for ``wait_s`` seconds.
         """
         self.dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.dir / "embed.lock", os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            deadline = time.monotonic() + wait_s
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() > deadline:
-                        raise IndexLocked(f"embeddings are being computed by another process: {self.dir}. "
-                                          "Wait for it or stop it") from None
-                    time.sleep(0.2)
+        busy = IndexLocked(f"embeddings are being computed by another process: {self.dir}. Wait for it or stop it")
+        with exclusive_lock(self.dir / "embed.lock", wait_s, 0.2, lambda: busy):
             yield
-        finally:
-            os.close(fd)
 
     def add(self, model_id: str, hashes: list[str], vectors: np.ndarray) -> None:
         """Append vectors (call under ``lock``) and publish the new version."""

@@ -17,7 +17,8 @@ from ..pack.files import full_body, skeleton_text
 from ..rank.index import RankIndex, build_rank_index
 from ..rank.patch import patch_rank_index
 from ..rank.score import warm as warm_rank_index
-from ..store.tables import ChunkSpan, IndexSnapshot, IndexStore
+from ..store.columns import ChunkSpan, IndexSnapshot
+from ..store.tables import IndexStore
 from ..tokens import get_counter
 from .discover import Candidate, list_candidates
 from .history import head_commit, index_history, read_history

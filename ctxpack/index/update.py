@@ -10,7 +10,8 @@ from pathlib import Path
 from ..config import Config
 from ..errors import CtxpackError, IndexCorrupt, IndexNotFound, IndexOutdated
 from ..models import FileRecord, FileRow, IndexStats, ProcessedFile, Progress, Skipped, SourceFile, no_progress
-from ..store.tables import IndexSnapshot, IndexStore
+from ..store.columns import IndexSnapshot
+from ..store.tables import IndexStore
 from .discover import Candidate, list_candidates, read_source
 from .process import process_local, settings_key
 
