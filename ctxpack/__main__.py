@@ -1,5 +1,5 @@
 """``python -m ctxpack``."""
 
-from .cli.commands import main
+from .cli import main
 
 main()

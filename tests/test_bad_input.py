@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ctxpack import build_index, load_config, open_repo, pack_for
-from ctxpack.cli.commands import main
+from ctxpack.cli import main
 from ctxpack.tokens import get_counter
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ctxpack.cli.commands import main
+from ctxpack.cli import main
 from ctxpack.tokens import get_counter
 
 GOLDEN = Path(__file__).parent / "golden"

@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from ctxpack import build_index, embed_index, load_config, open_repo, pack_for
-from ctxpack.cli.commands import main
+from ctxpack.cli import main
 from ctxpack.embed.backends import HashEmbedder
 from ctxpack.errors import ConfigError
 from ctxpack.pipeline import dense_scores, rank_for, search_chunks, vector_store_for

@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import copy_sample
 
-from ctxpack.cli.commands import main
+from ctxpack.cli import main
 from ctxpack.embed.backends import HashEmbedder
 from ctxpack.embed.vectors import VectorStore
 from ctxpack.engines.local import LocalEngine, make_engine

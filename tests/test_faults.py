@@ -162,7 +162,7 @@ def test_write_failure_leaves_previous_index(tmp_path: Path) -> None:
         "import resource, signal, sys\n"
         "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
         "resource.setrlimit(resource.RLIMIT_FSIZE, (30_000, 30_000))\n"
-        "from ctxpack.cli.commands import main\n"
+        "from ctxpack.cli import main\n"
         f"sys.argv = ['ctxpack', 'index', {str(repo)!r}, '--index-dir', {str(idx)!r}, '-q']\n"
         "main()\n"
     )

@@ -22,7 +22,7 @@ def test_import_ctxpack_is_light() -> None:
 
 def test_help_is_light() -> None:
     code = (
-        "import sys\nfrom ctxpack.cli.commands import main\n"
+        "import sys\nfrom ctxpack.cli import main\n"
         "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
         "for n in ('pack', 'index', 'preview'):\n"
         "    try:\n        main([n, '--help'])\n    except SystemExit:\n        pass"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ctxpack.cli.commands import main
+from ctxpack.cli import main
 from ctxpack.index.secrets import is_secret_file
 from ctxpack.render import render
 

@@ -20,7 +20,7 @@ from click.testing import CliRunner  # noqa: E402
 from websockets.exceptions import InvalidStatus  # noqa: E402
 from websockets.sync.client import connect  # noqa: E402
 
-from ctxpack.cli.commands import main  # noqa: E402
+from ctxpack.cli import main  # noqa: E402
 from ctxpack.errors import ConfigError  # noqa: E402
 from ctxpack.serve.http import create_app, serve  # noqa: E402
 from ctxpack.serve.service import Service  # noqa: E402
@@ -202,7 +202,7 @@ def test_several_repositories_are_named(indexed_samples: dict[str, Path]) -> Non
 
 
 def test_serve_a_multi_repository_index(indexed_samples: dict[str, Path], tmp_path: Path) -> None:
-    from ctxpack.cli.commands import _service
+    from ctxpack.cli.serve import service_for as _service
 
     roots = [str(indexed_samples["shop_api"]), str(indexed_samples["ratelimit_go"])]
     idx = tmp_path / "idx"

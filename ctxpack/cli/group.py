@@ -1,0 +1,42 @@
+"""The ``ctxpack`` click group: global options and the one place errors become a line and an exit code."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import click
+
+from .. import __version__
+from ..errors import CtxpackError
+from .console import debug_on, fail, set_debug
+
+
+class CtxpackGroup(click.Group):
+    """Turns unexpected exceptions into one line (tracebacks only with --debug)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CtxpackError as exc:
+            fail(exc)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, KeyboardInterrupt, SystemExit):
+            raise
+        except BrokenPipeError:
+            sys.exit(1)
+        except Exception as exc:
+            if debug_on():
+                raise
+            click.echo(f"Error: internal error: {type(exc).__name__}: {exc}. Rerun with --debug and report it", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=CtxpackGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="ctxpack")
+@click.option("--debug", is_flag=True, help="show tracebacks")
+def main(debug: bool) -> None:
+    """Pack the files a code edit needs into a token budget."""
+    set_debug(debug)
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s: %(message)s",
+                        stream=sys.stderr)

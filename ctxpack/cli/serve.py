@@ -1,0 +1,132 @@
+"""Long-running commands: ``serve`` (HTTP), ``watch``, ``mcp`` and the hidden ``daemon``."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..errors import ConfigError, CtxpackError
+from .console import fail
+from .group import main
+from .options import SERVE_OPTIONS, apply_options
+
+
+def service_for(paths: tuple[str, ...], no_embed: bool, model: str | None, encoding: str | None,
+             index_dir: str | None, no_redact: bool) -> Any:
+    from ..index.catalog import is_catalog, select
+    from ..serve.service import Service
+
+    overrides = {"embed": False if no_embed else None, "model": model, "encoding": encoding,
+                 "redact": False if no_redact else None}
+    if index_dir and is_catalog(index_dir):  # a multi-repository index: PATHS are its names (or all)
+        targets = [(t.name, t.root, t.cfg) for t in select(index_dir, list(paths), **overrides)]
+        svc = Service([], targets)
+    else:
+        if index_dir and len(paths) > 1:
+            raise ConfigError("--index-dir works with one repository (or a multi-repository index: "
+                              "ctxpack index --index-dir DIR REPO...)")
+        svc = Service(list(paths), index_dir=index_dir, **overrides)
+    svc.load()
+    return svc
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--host", default="127.0.0.1", show_default=True, help="address to bind (non-loopback needs --token)")
+@click.option("--port", type=int, default=8765, show_default=True)
+@click.option("--token", envvar="CTXPACK_TOKEN", default=None, help="require 'Authorization: Bearer TOKEN'")
+@click.option("--no-watch", is_flag=True, help="do not watch the files (the index changes only on restart)")
+@apply_options(SERVE_OPTIONS)
+def serve(paths: tuple[str, ...], host: str, port: int, token: str | None, no_watch: bool, no_embed: bool,
+          model: str | None, encoding: str | None, index_dir: str | None, no_redact: bool) -> None:
+    """Serve packs over HTTP and WebSocket, keeping the repositories' indexes warm and current."""
+    import threading
+
+    from ..serve.http import serve as run_server
+    from ..serve.watch import watch_repos
+
+    try:
+        svc = service_for(paths, no_embed, model, encoding, index_dir, no_redact)
+        stop = threading.Event()
+        if not no_watch:
+            watch_repos(list(svc.repos.values()), stop)
+        click.echo(f"Serving {len(svc.repos)} repositor{'y' if len(svc.repos) == 1 else 'ies'} on http://{host}:{port} "
+                   f"(docs at /docs){'' if no_watch else ', watching for changes'}", err=True)
+        try:
+            run_server(svc, host, port, token)
+        finally:
+            stop.set()
+            svc.close()
+    except CtxpackError as exc:
+        fail(exc)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@apply_options(SERVE_OPTIONS)
+def watch(paths: tuple[str, ...], no_embed: bool, model: str | None, encoding: str | None, index_dir: str | None,
+          no_redact: bool) -> None:
+    """Keep the repositories' indexes current as files change (until Ctrl-C)."""
+    import signal
+    import threading
+
+    from ..serve.watch import watch_repos
+
+    def report(rs: Any, n: int) -> None:
+        st = rs.status()
+        click.echo(f"Updated {rs.root.name}: {n} change(s); {st.get('files')} files, lanes {st.get('lanes')}", err=True)
+
+    try:
+        svc = service_for(paths, no_embed, model, encoding, index_dir, no_redact)
+        stop = threading.Event()
+        threads = watch_repos(list(svc.repos.values()), stop, on_update=report)
+        click.echo(f"Watching {', '.join(svc.names())} (Ctrl-C stops)", err=True)
+        signal.signal(signal.SIGTERM, _interrupt)  # stop as on Ctrl-C: what is indexed in memory is written
+        try:
+            while any(t.is_alive() for t in threads):
+                for t in threads:
+                    t.join(timeout=0.5)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            stop.set()
+            svc.close()
+    except CtxpackError as exc:
+        fail(exc)
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@apply_options(SERVE_OPTIONS)
+def mcp(paths: tuple[str, ...], no_embed: bool, model: str | None, encoding: str | None, index_dir: str | None,
+        no_redact: bool) -> None:
+    """Run an MCP server on stdio (tools: pack_context, search_code, index_status)."""
+    from ..serve.mcp import run_mcp
+
+    try:
+        run_mcp(service_for(paths, no_embed, model, encoding, index_dir, no_redact))
+    except CtxpackError as exc:
+        fail(exc)
+
+
+@main.command(hidden=True)
+@click.argument("index_dir", type=click.Path(file_okay=False))
+@click.option("--stop", is_flag=True, help="stop the daemon of INDEX_DIR instead")
+def daemon(index_dir: str, stop: bool) -> None:
+    """Serve ``pack --daemon`` requests for INDEX_DIR (started by ``pack --daemon``), or stop that daemon."""
+    from ..serve.daemon import serve, stop_daemon
+
+    where = Path(index_dir).expanduser().resolve()
+    if stop:
+        click.echo("stopped" if stop_daemon(where) else "no daemon running", err=True)
+        return
+    logging.getLogger().setLevel(logging.INFO)
+    sys.exit(serve(where))
