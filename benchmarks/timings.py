@@ -30,7 +30,7 @@ from pathlib import Path
 from ctxpack import build_index, load_config, open_repo, pack_for
 from ctxpack.index.discover import list_candidates, read_source
 from ctxpack.models import Skipped
-from ctxpack.serve.daemon import is_running, stop_daemon
+from ctxpack.serve.daemon_client import is_running, stop_daemon
 from ctxpack.tokens import get_counter
 
 BUDGETS = (8_000, 32_000, 128_000)

@@ -17,7 +17,8 @@ import pytest
 from ctxpack import build_index, load_config
 from ctxpack.pipeline import open_repo, pack_for
 from ctxpack.render import render
-from ctxpack.serve.daemon import _Daemon, is_running, pack_via_daemon, socket_path, stop_daemon
+from ctxpack.serve.daemon_client import is_running, pack_via_daemon, socket_path, stop_daemon
+from ctxpack.serve.daemon_server import Daemon
 
 pytestmark = pytest.mark.skipif(not hasattr(socket, "AF_UNIX"), reason="needs Unix sockets")
 
@@ -130,7 +131,7 @@ def test_a_sibling_checkout_starts_from_the_loaded_one(shop: Path, tmp_path: Pat
     index = tmp_path / "index"
     cfg = load_config(shop, index_dir=str(index), budget=4000)
     build_index(shop, cfg)
-    d = _Daemon(index)
+    d = Daemon(index)
     first = d.repo_for(shop.resolve(), cfg)
     other = tmp_path / "b" / "shop_api"
     shutil.copytree(shop, other)
@@ -162,7 +163,7 @@ def test_vectors_embedded_meanwhile_join_the_served_lane(shop: Path, tmp_path: P
     monkeypatch.setattr("ctxpack.embed.lane.dense_ref", lambda cfg, embedder: emb.model_id if cfg.embed else None)
     cfg = load_config(shop, index_dir=str(tmp_path / "index"), embed=True)
     build_index(shop, cfg)
-    d = _Daemon(tmp_path / "index")
+    d = Daemon(tmp_path / "index")
     before = d.repo_for(shop.resolve(), cfg)
     assert before.lanes()["dense"].startswith("0/")
     embed_index(shop, cfg, embedder=emb)

@@ -191,7 +191,7 @@ def test_worker_process_exits_when_the_server_dies() -> None:
     import sys
     import time
 
-    code = ("import os; from ctxpack.serve.service import _Worker; w = _Worker(); "
+    code = ("import os; from ctxpack.serve.worker import Worker; w = Worker(); "
             "print(w.run(os.getpid), flush=True); os._exit(1)")  # dies without closing anything
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     worker = int(out.stdout.strip())

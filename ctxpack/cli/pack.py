@@ -51,7 +51,7 @@ def _pack_via_daemon(path: str, overrides: dict[str, Any], query_text: str, focu
         caller starts once it has packed in-process.
     """
     from ..config import index_dir_for, repo_root
-    from ..serve.daemon import pack_via_daemon
+    from ..serve.daemon_client import pack_via_daemon
 
     root = repo_root(path)
     cfg = load_config(root, **overrides)  # invalid options fail here as they would in-process
@@ -134,7 +134,7 @@ def pack(paths: tuple[str, ...], query: str | None, query_file: str | None, budg
         return
     finally:
         if started is not None:  # no daemon answered: start one for the next runs
-            from ..serve.daemon import start_daemon
+            from ..serve.daemon_client import start_daemon
 
             start_daemon(started)
     if not quiet:

@@ -122,7 +122,8 @@ def mcp(paths: tuple[str, ...], no_embed: bool, model: str | None, encoding: str
 @click.option("--stop", is_flag=True, help="stop the daemon of INDEX_DIR instead")
 def daemon(index_dir: str, stop: bool) -> None:
     """Serve ``pack --daemon`` requests for INDEX_DIR (started by ``pack --daemon``), or stop that daemon."""
-    from ..serve.daemon import serve, stop_daemon
+    from ..serve.daemon_client import stop_daemon
+    from ..serve.daemon_server import serve
 
     where = Path(index_dir).expanduser().resolve()
     if stop:

@@ -171,6 +171,16 @@ class Repo:
             self._dense = load_dense(self)
         return self._dense
 
+    def dense_loaded(self) -> bool:
+        """True when this Repo has read its dense lane (``dense_lane``) already."""
+        return self._dense is not None
+
+    def for_checkout(self, root: Path) -> Repo:
+        """This Repo for another checkout sharing its index and settings (``refresh_repo`` then
+        re-reads what differs): memos tied to files on disk and the dense lane are dropped,
+        skeletons (built from the index's symbols) are kept."""
+        return replace(self, root=root, _dense=None, _clean_files={}, _skeletons=dict(self._skeletons))
+
     def lanes(self) -> dict[str, object]:
         """Which ranking lanes are ready: ``{"lexical": true, "dense": true | "n/m chunks" | false,
         "history": <commits used> | false}``."""
