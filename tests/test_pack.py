@@ -179,7 +179,7 @@ def test_one_big_file_leaves_room_for_the_outlines_of_the_next() -> None:
 
 def test_a_skeleton_too_big_for_its_room_keeps_its_first_definitions() -> None:
     from ctxpack.models import FileRecord, RankedFile
-    from ctxpack.pack.files import _as_skeleton
+    from ctxpack.pack.skeleton import as_skeleton as _as_skeleton
 
     counter = get_counter("o200k_base")
     body = "".join(f"{i:>5}: def handler_{i}(request, response)  — Handle case {i}.\n" for i in range(1, 400))
@@ -225,7 +225,7 @@ def test_repo_map_is_a_tree_of_what_was_left_out(indexed_samples: dict[str, Path
 
 
 def test_prepared_counts_are_exact_and_packs_use_them(tmp_path: Path) -> None:
-    from ctxpack.pack.files import full_body
+    from ctxpack.pack.blocks import full_body
     from ctxpack.tokens import TokenCounter
 
     root = tmp_path / "r"

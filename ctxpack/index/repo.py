@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 from ..config import Config
 from ..embed.lane import DenseLane, load_dense
 from ..models import Chunk, Redaction, Skipped, Symbol
-from ..pack.files import full_body, skeleton_text
+from ..pack.blocks import full_body
+from ..pack.skeleton import skeleton_text
 from ..rank.index import RankIndex, build_rank_index
 from ..rank.patch import patch_rank_index
 from ..rank.score import warm as warm_rank_index

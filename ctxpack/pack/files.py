@@ -2,34 +2,38 @@
 
 The budget is a hard invariant: blocks are counted exactly as rendered, and the final
 text's count is the sum of its blocks' (they join cleanly, see ``tokens.joins_cleanly``;
-where a join is not clean the whole text is counted), trimmed (last item first) until it fits.
-"""
+where a join is not clean the whole text is counted), trimmed (last item first) until it fits."""
 
 from __future__ import annotations
 
-import bisect
-import functools
 import itertools
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from pathlib import PurePosixPath
 
 import numpy as np
 
 from ..errors import BudgetError, Cancelled
-from ..index.chunk import estimate_tokens
 from ..models import Chunk, FileRecord, Pack, PackedFile, RankedFile, Redaction, Skipped, Symbol
-from ..render import block_parts, context_parts, footer, header
-from ..terms import term_counts, terms
+from ..render import context_parts, footer, header
+from ..terms import terms
 from ..tokens import TokenCounter
-
-__all__ = ["PackInputs", "pack_files"]
+from .blocks import block_tokens, full_body
+from .chunks import as_chunks
+from .repomap import fit_map
+from .skeleton import as_skeleton, skeleton_text
 
 _MAX_CANDIDATES = 5000  # ranked files considered for packing
+
+
 _MAX_SKELETONS = 40
+
+
 _CHUNK_TOP = 8  # only the best files may go in as chunks
+
+
 _MIN_SHARE = 150  # least room one of those files gets for its chunks or outline
+
+
 _MIN_SKELETON = 80  # least room a skeleton may take: its path and a few signatures
 
 
@@ -45,99 +49,6 @@ class PackInputs:
     redact: Callable[[str, str, int], tuple[str, tuple[Redaction, ...]]] | None = None
     skeleton_for: Callable[[str], str] | None = None  # a file's skeleton_text (memoized by the caller); None: build it
     should_stop: Callable[[], bool] | None = None  # polled between files: True abandons the pack (Cancelled)
-
-
-@functools.lru_cache(maxsize=4096)
-def _term_counts(text: str) -> tuple[Counter[str], int]:
-    """A text's term counts and term total (memoized: a warm process sees the same chunks again)."""
-    counts = term_counts(text)
-    return counts, sum(counts.values())
-
-
-def _chunk_relevance(chunk: Chunk, qterms: set[str], names: set[str]) -> float:
-    counts, n = _term_counts(chunk.text)
-    if not n:
-        return 0.0
-    hits = sum(counts[t] for t in qterms if t in counts)
-    named = sum(3 for s in chunk.symbols if s in names)
-    return (hits + named) / (n ** 0.5)
-
-
-def _numbered_chunks(chunks: list[Chunk]) -> tuple[list[str], tuple[tuple[int, int], ...]]:
-    """The body of a chunks block, as its parts (chunk texts and "omitted" markers), and its line ranges."""
-    parts: list[str] = []
-    ranges: list[tuple[int, int]] = []
-    prev_end = 0
-    for c in sorted(chunks, key=lambda c: c.start_line):
-        if prev_end and c.start_line > prev_end + 1:
-            parts.append(f"⋮ (lines {prev_end + 1}-{c.start_line - 1} omitted)\n")
-        text = c.text if c.text.endswith("\n") else c.text + "\n"
-        parts.append(text)
-        if ranges and ranges[-1][1] + 1 == c.start_line:
-            ranges[-1] = (ranges[-1][0], c.end_line)
-        else:
-            ranges.append((c.start_line, c.end_line))
-        prev_end = c.end_line
-    return parts, tuple(ranges)
-
-
-def full_body(text: str) -> str:
-    """A whole file's text as packed (ending with a newline)."""
-    return text if text.endswith("\n") or not text else text + "\n"
-
-
-def skeleton_text(symbols: list[Symbol]) -> str:
-    """Signatures and first doc lines of a file's definitions, with line numbers."""
-    depth: dict[str, int] = {}
-    lines = []
-    for s in sorted((s for s in symbols if s.kind == "def"), key=lambda s: (s.line, s.end_line)):
-        d = depth.get(s.parent, -1) + 1 if s.parent else 0
-        depth[s.name] = d
-        sig = s.signature or f"{s.category} {s.name}"
-        doc = f"  — {s.doc}" if s.doc else ""
-        lines.append(f"{s.line:>5}: {'  ' * d}{sig}{doc}\n")
-    return "".join(lines)
-
-
-def _map_line(path: str, symbols_for: Callable[[str], list[Symbol]]) -> str:
-    defs = [s.name for s in symbols_for(path) if s.kind == "def" and not s.parent][:6]
-    return PurePosixPath(path).name + (f": {', '.join(defs)}" if defs else "")
-
-
-def repo_map_text(paths: list[str], symbols_for: Callable[[str], list[Symbol]]) -> str:
-    """An indented directory tree of ``paths`` with each file's top-level symbols."""
-    out: list[str] = []
-    prev: tuple[str, ...] = ()
-    for path in sorted(paths):
-        parts = PurePosixPath(path).parts
-        dirs = parts[:-1]
-        common = 0
-        while common < min(len(dirs), len(prev)) and dirs[common] == prev[common]:
-            common += 1
-        for depth in range(common, len(dirs)):
-            out.append("  " * depth + dirs[depth] + "/\n")
-        out.append("  " * len(dirs) + _map_line(path, symbols_for) + "\n")
-        prev = dirs
-    return "".join(out)
-
-
-def _fit_map(order: list[str], symbols_for: Callable[[str], list[Symbol]], room: int, counter: TokenCounter,
-             fmt: str) -> tuple[str, int] | None:
-    """The largest best-ranked prefix of ``order`` whose map block fits ``room`` tokens."""
-    chosen: list[str] = []
-    est = 0
-    for path in order:
-        est += estimate_tokens(path) // 2 + estimate_tokens(_map_line(path, symbols_for))
-        if est > room:
-            break
-        chosen.append(path)
-    while chosen:
-        body = repo_map_text(chosen, symbols_for)
-        t = block_tokens(counter, fmt, "", "map", body)
-        if t <= room:
-            return body, t
-        chosen = chosen[: int(len(chosen) * 0.9)]
-    return None
 
 
 def pack_files(
@@ -273,7 +184,7 @@ def pack_files(
             share = max(remaining // (len(best) + 1), _MIN_SHARE)
             best.pop(0)
             room = min(remaining, max(int(budget * chunk_share), 1000), share)
-            pf = _as_chunks(r, rec, inputs, qterms, names, room, counter, fmt, clean)
+            pf = as_chunks(r, rec, inputs, qterms, names, room, counter, fmt, clean)
             if pf is not None:
                 add(pf, pos)
                 continue
@@ -281,7 +192,7 @@ def pack_files(
         if skeletons < _MAX_SKELETONS:
             body = clean(r.path, inputs.skeleton_for(r.path) if inputs.skeleton_for else
                          skeleton_text(inputs.symbols_for(r.path)), 0)
-            pf = _as_skeleton(r, rec, body, int(min(remaining, cap)), counter, fmt, qterms)
+            pf = as_skeleton(r, rec, body, int(min(remaining, cap)), counter, fmt, qterms)
             if pf is not None:
                 add(pf, pos)
                 skeletons += 1
@@ -297,7 +208,7 @@ def pack_files(
     packed.sort(key=lambda f: rank_pos[f.path])  # present files in rank order
     if repo_map and remaining > 60:
         order = [r.path for r in ranked if r.path not in used_paths and r.path in inputs.records]
-        fitted = _fit_map(order, inputs.symbols_for, remaining, counter, fmt)
+        fitted = fit_map(order, inputs.symbols_for, remaining, counter, fmt)
         if fitted is not None:
             add(PackedFile("", "map", fitted[0], fitted[1], 0.0, ("repository map",), ()), len(candidates))
 
@@ -316,119 +227,6 @@ def pack_files(
     inside_all = {f.path for f in pack.files}
     redactions = tuple(x for p in sorted(found) if p in inside_all for x in found[p])
     return replace(pack, omitted=omitted, redactions=redactions)
-
-
-@functools.lru_cache(maxsize=64)  # bounded: a big file's skeleton is tens of KB
-def _skeleton_layout(body: str) -> tuple[tuple[str, ...], tuple[int, ...], bytes]:
-    """A skeleton's lines, their start offsets and nesting depths (memoized: a warm process cuts
-    the same skeletons query after query). A line is ``"   12: <indent>signature"``."""
-    lines = tuple(body.splitlines(keepends=True))
-    starts = tuple(itertools.accumulate((len(ln) for ln in lines), initial=0))[:-1]
-    depth = bytes(min(max(len(ln[7:]) - len(ln[7:].lstrip(" ")), 0), 255) for ln in lines)
-    return lines, starts, depth
-
-
-def _lines_naming(low: str, starts: tuple[int, ...], qterms: frozenset[str] | set[str]) -> set[int]:
-    """Indices of the lines of a lowercased skeleton that contain a query term (a scan per term, in C)."""
-    hit: set[int] = set()
-    for q in qterms:
-        i = low.find(q)
-        while i >= 0:
-            hit.add(bisect.bisect_right(starts, i) - 1)
-            i = low.find(q, i + len(q))
-    return hit
-
-
-def _as_skeleton(r: RankedFile, rec: FileRecord, body: str, room: int, counter: TokenCounter, fmt: str,
-                 qterms: frozenset[str] | set[str] = frozenset()) -> PackedFile | None:
-    """The file's skeleton within ``room`` tokens.
-
-    Whole when it fits; else the definitions that name a query term, then the outermost
-    ones, in file order, with a count of those left out.
-    """
-    if not body:
-        return None
-    frame = block_tokens(counter, fmt, r.path, "skeleton", "", rec.language)
-    avail = room - frame - 12  # 12: the "more definitions" line
-    if avail < 10:
-        return None
-    t = block_tokens(counter, fmt, r.path, "skeleton", body, rec.language)
-    if t > room:
-        lines, starts, depth = _skeleton_layout(body)
-        hit = _lines_naming(body.lower(), starts, qterms)
-        order = sorted(range(len(lines)), key=lambda i: (i not in hit, depth[i], i))
-        # Take lines by estimate (scaled to this body's real count), then count exactly and
-        # drop the last taken until it fits.
-        scale = (t - frame) / (estimate_tokens(body) + 1)
-        chosen: list[int] = []
-        est = 0.0
-        for i in order:
-            est += estimate_tokens(lines[i]) * scale
-            if est > avail:
-                break
-            chosen.append(i)
-        def cut(keep: list[int]) -> tuple[str, int]:
-            parts = [lines[i] for i in sorted(keep)] + [f"⋮ ({len(lines) - len(keep)} more definitions)\n"]
-            return "".join(parts), block_tokens(counter, fmt, r.path, "skeleton", "".join(parts), rec.language,
-                                                pieces=parts)
-
-        body, t = cut(chosen)
-        while t > room and chosen:  # the estimate was short: drop the last taken
-            chosen.pop()
-            body, t = cut(chosen)
-        for i in order[len(chosen): len(chosen) + 8]:  # the estimate was long: take a few more
-            more = cut([*chosen, i])
-            if more[1] > room:
-                break
-            chosen.append(i)
-            body, t = more
-        if not chosen:
-            return None
-    return PackedFile(r.path, "skeleton", body, t, r.score, r.reasons, (), rec.language)
-
-
-def _as_chunks(r: RankedFile, rec: FileRecord, inputs: PackInputs, qterms: set[str], names: set[str],
-               room: int, counter: TokenCounter, fmt: str, clean: Callable[[str, str, int], str]) -> PackedFile | None:
-    chunks = inputs.chunks_for([r.path])
-    if not chunks or room < 50:
-        return None
-    rel = {id(c): _chunk_relevance(c, qterms, names) for c in chunks}
-    order = sorted(chunks, key=lambda c: (-rel[id(c)], c.start_line))
-    chosen: list[Chunk] = []
-    total = block_tokens(counter, fmt, r.path, "chunks", "", rec.language, ((1, 1),)) + 8
-    for c in order:
-        if rel[id(c)] <= 0 and chosen:
-            break
-        cost = c.tokens + 12
-        if total + cost > room:
-            continue
-        chosen.append(c)
-        total += cost
-    # Only the chosen chunks are redacted (the scan is the costly part); the exact count below
-    # is of the redacted text, and drops chunks until it fits.
-    chosen = [replace(c, text=clean(c.path, c.text, c.start_line)) for c in chosen]
-    while chosen:
-        parts, ranges = _numbered_chunks(chosen)
-        body = "".join(parts)
-        t = block_tokens(counter, fmt, r.path, "chunks", body, rec.language, ranges, pieces=parts)
-        if t <= room:
-            return PackedFile(r.path, "chunks", body, t, r.score, r.reasons, ranges, rec.language)
-        chosen.pop()
-    return None
-
-
-def block_tokens(counter: TokenCounter, fmt: str, path: str, mode: str, body: str, language: str = "text",
-                 ranges: tuple[tuple[int, int], ...] = (), pieces: list[str] | None = None) -> int:
-    """Exact tokens of a file's rendered block; the body's count is memoized on its own, so a
-    file counted once (or pre-counted by a warm server's worker) costs a digest, not an encode.
-
-    ``pieces``: ``body`` as the texts it was joined from (chunks), each counted (and memoized)
-    on its own where they join cleanly.
-    """
-    opening, full, closing = block_parts(fmt, path, mode, body, language, ranges)
-    if pieces is None or full != body:
-        return counter.count_joined([opening, full, closing])
-    return counter.count_joined([opening, *pieces, closing])
 
 
 def _finalize(query: str, budget: int, counter: TokenCounter, fmt: str, packed: list[PackedFile],

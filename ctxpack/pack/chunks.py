@@ -1,0 +1,84 @@
+"""A file that does not fit whole, as its chunks most relevant to the query (with line ranges)."""
+
+from __future__ import annotations
+
+import functools
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from ..models import Chunk, FileRecord, PackedFile, RankedFile
+from ..terms import term_counts
+from ..tokens import TokenCounter
+from .blocks import block_tokens
+
+if TYPE_CHECKING:
+    from .files import PackInputs
+
+
+__all__ = ["as_chunks"]
+
+
+@functools.lru_cache(maxsize=4096)
+def _term_counts(text: str) -> tuple[Counter[str], int]:
+    """A text's term counts and term total (memoized: a warm process sees the same chunks again)."""
+    counts = term_counts(text)
+    return counts, sum(counts.values())
+
+
+def _chunk_relevance(chunk: Chunk, qterms: set[str], names: set[str]) -> float:
+    counts, n = _term_counts(chunk.text)
+    if not n:
+        return 0.0
+    hits = sum(counts[t] for t in qterms if t in counts)
+    named = sum(3 for s in chunk.symbols if s in names)
+    return (hits + named) / (n ** 0.5)
+
+
+def _numbered_chunks(chunks: list[Chunk]) -> tuple[list[str], tuple[tuple[int, int], ...]]:
+    """The body of a chunks block, as its parts (chunk texts and "omitted" markers), and its line ranges."""
+    parts: list[str] = []
+    ranges: list[tuple[int, int]] = []
+    prev_end = 0
+    for c in sorted(chunks, key=lambda c: c.start_line):
+        if prev_end and c.start_line > prev_end + 1:
+            parts.append(f"⋮ (lines {prev_end + 1}-{c.start_line - 1} omitted)\n")
+        text = c.text if c.text.endswith("\n") else c.text + "\n"
+        parts.append(text)
+        if ranges and ranges[-1][1] + 1 == c.start_line:
+            ranges[-1] = (ranges[-1][0], c.end_line)
+        else:
+            ranges.append((c.start_line, c.end_line))
+        prev_end = c.end_line
+    return parts, tuple(ranges)
+
+
+def as_chunks(r: RankedFile, rec: FileRecord, inputs: PackInputs, qterms: set[str], names: set[str],
+               room: int, counter: TokenCounter, fmt: str, clean: Callable[[str, str, int], str]) -> PackedFile | None:
+    chunks = inputs.chunks_for([r.path])
+    if not chunks or room < 50:
+        return None
+    rel = {id(c): _chunk_relevance(c, qterms, names) for c in chunks}
+    order = sorted(chunks, key=lambda c: (-rel[id(c)], c.start_line))
+    chosen: list[Chunk] = []
+    total = block_tokens(counter, fmt, r.path, "chunks", "", rec.language, ((1, 1),)) + 8
+    for c in order:
+        if rel[id(c)] <= 0 and chosen:
+            break
+        cost = c.tokens + 12
+        if total + cost > room:
+            continue
+        chosen.append(c)
+        total += cost
+    # Only the chosen chunks are redacted (the scan is the costly part); the exact count below
+    # is of the redacted text, and drops chunks until it fits.
+    chosen = [replace(c, text=clean(c.path, c.text, c.start_line)) for c in chosen]
+    while chosen:
+        parts, ranges = _numbered_chunks(chosen)
+        body = "".join(parts)
+        t = block_tokens(counter, fmt, r.path, "chunks", body, rec.language, ranges, pieces=parts)
+        if t <= room:
+            return PackedFile(r.path, "chunks", body, t, r.score, r.reasons, ranges, rec.language)
+        chosen.pop()
+    return None
