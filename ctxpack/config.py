@@ -29,26 +29,38 @@ MAX_QUERY_CHARS = 1_000_000
 
 @dataclass(frozen=True, slots=True)
 class RankWeights:
-    """Weights of the ranking signals (fitted on the dev tasks, never per repository)."""
+    """Weights of the ranking signals, the same for every repository.
 
-    bm25: float = 1.0
-    defines_named: float = 2.0  # file defines an identifier the query names
-    path_named: float = 3.0  # query names the file's path or basename (log-odds boost under the model)
-    stem_named: float = 1.2  # query names the file's stem ("checkout" -> checkout.py)
-    trace_frame: float = 3.0  # file appears in a stack trace in the query (log-odds boost)
-    graph: float = 0.6  # personalized PageRank share
+    The logistic model (``coef``, ``history_coef`` and their intercepts) is fitted on the dev
+    tasks (``benchmarks/fit_weights.py``). Every other weight is hand-set, not fitted: the
+    comment on each says where it was checked. Besides the explicit-mention boosts, they
+    decide the seeds of the graph walk (the "direct" score) and the priors the model sees.
+    """
+
+    # Hand-set; the "direct" score (seeds of the graph walk; the score itself when coef is empty).
+    bm25: float = 1.0  # hand-set; checked: the bm25-only variant of benchmarks/ablation.py
+    defines_named: float = 2.0  # hand-set: file defines an identifier the query names; checked: test_rank.py
+    # hand-set: query names the file's path or basename (a log-odds boost under the model: too
+    # rare in the dev tasks to fit); checked: test_rank.py, ablation.py no-path-signals
+    path_named: float = 3.0
+    stem_named: float = 1.2  # hand-set: query names the file's stem ("checkout" -> checkout.py); checked: test_rank.py
+    trace_frame: float = 3.0  # hand-set: file in a stack trace of the query (log-odds boost); checked: test_rank.py
+    graph: float = 0.6  # hand-set: personalized PageRank share; checked: test_rank.py, ablation.py no-graph
+    # Hand-set priors (the model sees their log as log_prior); checked: test_rank.py
+    # (tests are context unless asked) and ablation.py no-priors.
     test_penalty: float = 0.6  # multiplier for test files unless the query asks for tests
     doc_penalty: float = 0.1  # multiplier for non-code files (docs, data, markup)
     aux_penalty: float = 0.6  # multiplier for examples, benchmarks and docs folders
-    pagerank_damping: float = 0.5
-    seeds: int = 20  # top lexical files that seed the PageRank walk
-    # Logistic relevance model over rank.MODEL_INPUTS, fitted on the dev tasks with
+    pagerank_damping: float = 0.5  # hand-set, not tuned: covered only by the recall runs (benchmarks/results/)
+    seeds: int = 20  # hand-set, not tuned: top lexical files that seed the PageRank walk
+    # Logistic relevance model: one coefficient per rank.model.BASE_INPUTS name, in that order
+    # (rank.model.named_coefficients pairs them), fitted on the dev tasks with
     # leave-one-repository-out cross-validation (benchmarks/fit_weights.py). Empty: use the
     # hand-set weights above as the score.
     coef: tuple[float, ...] = (1.9518, -0.1642, 1.7486, 1.1131, 0.5694, 1.8945, 1.1591, 6.9215, 0.5064, -4.2072,
                                -1.4139, 0.4302, 0.4411)
     intercept: float = -4.7140
-    # The same model over all rank.MODEL_INPUTS (with the git-history inputs), used when the
+    # The same model over all rank.model.MODEL_INPUTS (with the git-history inputs), used when the
     # repository has a history; fitted the same way on the dev tasks' trees with their history.
     history_coef: tuple[float, ...] = (2.0722, -0.7530, 1.5378, 1.2715, 0.6691, 1.1206, 0.7208, 6.9517, -1.0876,
                                        -4.4280, -0.6098, 0.4250, 0.2615, 0.9430, 0.7123, 2.0999, 0.8133)

@@ -110,3 +110,40 @@ def test_cross_language_samples(indexed_samples: dict[str, Path]) -> None:
     ts = open_repo(indexed_samples["taskboard_web"], load_config(indexed_samples["taskboard_web"]))
     top = _top(ts, "highlight overdue tasks on the TaskCard", 3)
     assert "src/components/TaskCard.tsx" in top
+
+
+def test_fitted_coefficients_match_the_named_model_inputs() -> None:
+    """Issue 16: the model's inputs are named; the fitted vectors have one coefficient per name,
+    each named input lands in its own column, and rank() fills every column exactly once."""
+    from ctxpack.config import RankWeights
+    from ctxpack.rank.model import (
+        BASE_INPUTS,
+        HISTORY_INPUT_NAMES,
+        INPUT_INDEX,
+        MODEL_INPUTS,
+        model_inputs,
+        named_coefficients,
+    )
+    from ctxpack.rank.score import QUERY_ARRAY_INPUTS, QUERY_FEATURE_INPUTS
+    from ctxpack.rank.static import STATIC_COLUMNS, STATIC_INPUTS
+
+    w = RankWeights()
+    assert len(w.coef) == len(BASE_INPUTS) and len(w.history_coef) == len(MODEL_INPUTS)
+    assert MODEL_INPUTS == BASE_INPUTS + HISTORY_INPUT_NAMES and len(set(MODEL_INPUTS)) == len(MODEL_INPUTS)
+    assert list(named_coefficients(w, history=False)) == list(BASE_INPUTS)
+    assert named_coefficients(w, history=True)["recent"] == w.history_coef[INPUT_INDEX["recent"]]
+    assert named_coefficients(w, history=False)["bm25"] == w.coef[0]
+    # Each feature-backed input is read from its own name, into its own column.
+    traits = {"log_prior", "log_tokens", "plain_text", "depth"}
+    base = model_inputs({}, 100, "python", "a/b.py")
+    for name in MODEL_INPUTS:
+        if name in traits:
+            continue
+        x = model_inputs({name: 0.37}, 100, "python", "a/b.py")
+        assert [k for k, (a, b) in enumerate(zip(x, base, strict=True)) if a != b] == [INPUT_INDEX[name]], name
+    assert model_inputs({}, 100, "text", "a/b/c.md")[INPUT_INDEX["plain_text"]] == 1.0
+    assert model_inputs({}, 100, "text", "a/b/c.md")[INPUT_INDEX["depth"]] == 2 / 5
+    # The query-free columns and the two kinds of query columns cover every input once.
+    groups = [STATIC_INPUTS, QUERY_ARRAY_INPUTS, QUERY_FEATURE_INPUTS]
+    assert sorted(n for g in groups for n in g) == sorted(MODEL_INPUTS)
+    assert STATIC_COLUMNS == tuple(INPUT_INDEX[n] for n in STATIC_INPUTS)

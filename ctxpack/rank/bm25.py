@@ -4,18 +4,32 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from typing import Any
 
 import numpy as np
 
 from .index import POSTING_SHIFT, RankIndex
 from .query import QueryInfo
 
-__all__ = ["BM25_B", "BM25_K1", "bm25_scores", "path_overlap"]
+__all__ = ["BM25_B", "BM25_K1", "bm25_idf", "bm25_scores", "bm25_weight", "path_overlap"]
 
-BM25_K1 = 1.2
-
-
+BM25_K1 = 1.2  # Okapi BM25's usual term-frequency saturation and length normalisation
 BM25_B = 0.75
+
+
+def bm25_idf(n_docs: int, df: int) -> float:
+    """BM25's inverse document frequency of a term found in ``df`` of ``n_docs`` documents."""
+    return math.log(1 + (n_docs - df + 0.5) / (df + 0.5))
+
+
+def bm25_weight(tf: Any, doc_len: Any, avg_len: float, scale: Any = 1.0) -> Any:
+    """BM25's term weight ``scale * tf * (k1 + 1) / (tf + k1 * (1 - b + b * doc_len / avg_len))``.
+
+    The one place the formula is written: files (``tf`` and ``doc_len`` as arrays, ``scale``
+    1, the idf applied later) and commit messages (scalars, ``scale`` the idf) both use it.
+    Multiplying by a ``scale`` of 1 is exact, so either use computes what it always did.
+    """
+    return scale * tf * (BM25_K1 + 1) / (tf + BM25_K1 * (1 - BM25_B + BM25_B * doc_len / avg_len))
 
 
 def _postings_of(ri: RankIndex, t: str) -> tuple[np.ndarray, np.ndarray] | None:
@@ -30,8 +44,7 @@ def _postings_of(ri: RankIndex, t: str) -> tuple[np.ndarray, np.ndarray] | None:
         idx = packed >> POSTING_SHIFT
         tf = (packed & ((1 << POSTING_SHIFT) - 1)).astype(np.float64)
         dl = ri._doc_len[idx]
-        # The same operations, in the same order, as the scalar formula: bit-identical scores.
-        got = (idx, tf * (BM25_K1 + 1) / (tf + BM25_K1 * (1 - BM25_B + BM25_B * dl / ri.avg_len)))
+        got = (idx, bm25_weight(tf, dl, ri.avg_len))
         if len(ri._term_arrays) > 20_000:
             ri._term_arrays.clear()
         ri._term_arrays[t] = got
@@ -53,7 +66,7 @@ def bm25_scores(ri: RankIndex, q: QueryInfo) -> tuple[np.ndarray, np.ndarray, li
         if got is None:
             continue
         idx, norm = got
-        idf = math.log(1 + (n - len(idx) + 0.5) / (len(idx) + 0.5))
+        idf = bm25_idf(n, len(idx))
         s = idf * norm * (1 + math.log(qc))
         scores[idx] += s
         matched[idx] += 1

@@ -8,6 +8,9 @@ from .index import RankIndex
 
 __all__ = ["graph_reason", "pagerank", "patched_walk", "walk_arrays"]
 
+# hand-set: when a file both uses and is used by seeds, a "used by" seed of the same score is named first
+_USES_REASON_RANK = 0.9
+
 
 def _walk_rows(edges: dict[int, dict[int, float]], rows: list[int]) -> tuple[list[int], list[int], list[float]]:
     """Edge-array entries of ``rows`` (ascending), each row's weights normalised to sum 1."""
@@ -73,7 +76,7 @@ def graph_reason(ri: RankIndex, i: int, seeds: dict[int, float]) -> str:
             names = ri.edge_names.get((i, s))
             if not names:
                 continue
-            cand = (sv * 0.9, f"uses `{'`, `'.join(names)}` from {ri.paths[s]}")
+            cand = (sv * _USES_REASON_RANK, f"uses `{'`, `'.join(names)}` from {ri.paths[s]}")
         if best is None or cand[0] > best[0]:
             best = cand
     return best[1] if best else ""

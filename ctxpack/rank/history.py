@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from collections.abc import Callable
 
 from ..index.history import HistoryIndex
-from .bm25 import BM25_B, BM25_K1
+from .bm25 import bm25_idf, bm25_weight
 from .query import QueryInfo
 
 __all__ = ["cochange", "past_edits"]
@@ -15,6 +14,8 @@ __all__ = ["cochange", "past_edits"]
 _COCHANGE_SEEDS = 10  # best direct matches whose past co-changes count
 
 
+_COCHANGE_REASON = 0.1  # hand-set: co-change feature from which the reason is listed
+_PAST_EDIT_REASON = 0.3  # hand-set: past-edit feature (of the best file's) from which the reason is listed
 _PAST_EDITS = 10  # past commits whose message matches the query best lend their files a feature
 
 
@@ -43,7 +44,8 @@ def cochange(hist: HistoryIndex, paths: list[str], seeds: dict[int, float],
             if v > best.get(j, (0.0, 0, 0))[0]:
                 best[j] = (v, s, c)
     for j, (v, s, c) in best.items():
-        add(j, "cochange", v, f"changed with {paths[s]} in {c} past commit{'s' if c > 1 else ''}" if v >= 0.1 else "")
+        why = f"changed with {paths[s]} in {c} past commit{'s' if c > 1 else ''}"
+        add(j, "cochange", v, why if v >= _COCHANGE_REASON else "")
     return list(best)
 
 
@@ -59,9 +61,9 @@ def past_edits(hist: HistoryIndex, q: QueryInfo, add: Callable[[int, str, float,
         plist = hist.postings.get(t)
         if not plist:
             continue
-        idf = math.log(1 + (n - len(plist) + 0.5) / (len(plist) + 0.5))
+        idf = bm25_idf(n, len(plist))
         for k, tf in plist:
-            scores[k] += idf * tf * (BM25_K1 + 1) / (tf + BM25_K1 * (1 - BM25_B + BM25_B * hist.msg_len[k] / hist.avg_len))
+            scores[k] += bm25_weight(tf, hist.msg_len[k], hist.avg_len, idf)
     best = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:_PAST_EDITS]
     if not best:
         return []
@@ -74,5 +76,5 @@ def past_edits(hist: HistoryIndex, q: QueryInfo, add: Callable[[int, str, float,
             why.setdefault(i, f"changed by a past commit like this edit: \"{hist.subjects[k]}\"")
     peak = max(per_file.values())
     for i, v in per_file.items():
-        add(i, "pastedit", v / peak, why[i] if v / peak >= 0.3 else "")
+        add(i, "pastedit", v / peak, why[i] if v / peak >= _PAST_EDIT_REASON else "")
     return list(per_file)

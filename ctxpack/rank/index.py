@@ -21,9 +21,11 @@ from .paths import is_aux_path, is_test_path
 if TYPE_CHECKING:
     from .static import StaticScores
 
-__all__ = ["POSTING_SHIFT", "RankIndex", "build_rank_index", "edge_weight", "file_defs", "indegree_scale", "out_links", "posting"]
+__all__ = ["POSTING_SHIFT", "RankIndex", "build_rank_index", "edge_weight", "file_defs", "indegree_scale", "out_links",
+           "posting"]
 
 _COMMON_DEF_FILES = 8  # a name defined in more files than this carries no graph edge
+_PRIVATE_NAME_WEIGHT = 0.1  # hand-set: a reference to a _private name links files at this weight (public: 1)
 
 
 @dataclass(slots=True)
@@ -89,7 +91,8 @@ def _module_suffixes(name: str) -> list[str]:
 
 
 def out_links(i: int, refs: list[Symbol], defs_by_name: dict[str, list[int]],
-               modules: tuple[dict[str, list[int]], dict[str, list[int]]]) -> tuple[dict[int, float], dict[int, list[str]]]:
+              modules: tuple[dict[str, list[int]], dict[str, list[int]]]
+              ) -> tuple[dict[int, float], dict[int, list[str]]]:
     """File ``i``'s outgoing graph links: {definer: weight} and the (first three) names behind each."""
     by_noext, by_dir = modules
     weights: dict[int, float] = {}
@@ -116,7 +119,7 @@ def out_links(i: int, refs: list[Symbol], defs_by_name: dict[str, list[int]],
         targets = defs_by_name.get(name)
         if not targets or len(targets) > _COMMON_DEF_FILES:
             continue
-        w = (0.1 if name.startswith("_") else 1.0) / len(targets)
+        w = (_PRIVATE_NAME_WEIGHT if name.startswith("_") else 1.0) / len(targets)
         for t in targets:
             link(t, w, name)
     return weights, names

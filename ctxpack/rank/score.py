@@ -31,14 +31,24 @@ from .bm25 import bm25_scores, path_overlap
 from .graph import graph_reason, pagerank, walk_arrays
 from .history import cochange, past_edits
 from .index import RankIndex
-from .model import MODEL_INPUTS, model_scores
+from .model import INPUT_INDEX, MODEL_INPUTS, model_scores
 from .query import QueryInfo
-from .static import STATIC_INPUTS, file_traits, priors_for, priors_of, static_part
+from .static import STATIC_COLUMNS, file_traits, priors_for, priors_of, static_part
 
-__all__ = ["rank", "warm"]
+__all__ = ["QUERY_ARRAY_INPUTS", "QUERY_FEATURE_INPUTS", "rank", "warm"]
 
 _DETAILED = 1_000  # best files that keep their feature breakdown in the result (all, in most repositories)
 _DENSE_TOP = 10  # files whose dense rank is a feature
+# The model inputs that depend on the query (with static.STATIC_INPUTS: every MODEL_INPUTS name):
+QUERY_ARRAY_INPUTS = ("bm25", "coverage", "pathterms", "graph")  # computed as arrays over all files
+QUERY_FEATURE_INPUTS = ("defines", "stem", "dense", "dense_top", "pastedit", "cochange")  # per-file evidence
+# Hand-set (not fitted) constants of the evidence and its reasons; their effect is covered by
+# tests/test_rank.py and the full system's recall (benchmarks/results/recall-dev-git.md).
+_MATCH_REASON_MIN = 0.15  # relative BM25 from which a file's reasons name the terms it matches
+_PLAIN_WORD_DEFINES = 0.35  # "defines" strength of an ordinary query word that names a definition (code words: 1)
+_DIRECTORY_MENTION = 0.3  # "path" strength of a file inside a directory the query names (the file itself: 1)
+_SEED_GRAPH_REASON = 0.3  # graph share (of w.graph) from which a seed's graph reason is listed
+_GRAPH_REASON = 0.05  # the same for the other files
 
 
 def rank(q: QueryInfo, ri: RankIndex, w: RankWeights, focus: tuple[str, ...] = (),
@@ -73,7 +83,7 @@ def rank(q: QueryInfo, ri: RankIndex, w: RankWeights, focus: tuple[str, ...] = (
     f_path[touched] = path_overlap(ri, qset)[touched] / len(qset)
     feats: dict[int, dict[str, float]] = defaultdict(dict)
     reasons: dict[int, list[str]] = defaultdict(list)
-    strong = touched[f_bm25[touched] >= 0.15]
+    strong = touched[f_bm25[touched] >= _MATCH_REASON_MIN]
     if strong.size:
         contrib = np.zeros((len(per_term), n))
         for k, (_, idx, sc) in enumerate(per_term):
@@ -96,7 +106,7 @@ def rank(q: QueryInfo, ri: RankIndex, w: RankWeights, focus: tuple[str, ...] = (
             exact = ri.defs_by_lower.get(ident.lower())
         if not exact or (not is_code_word and len(exact) > 3):
             continue
-        strength = (1.0 if is_code_word else 0.35) / math.sqrt(len(exact))
+        strength = (1.0 if is_code_word else _PLAIN_WORD_DEFINES) / math.sqrt(len(exact))
         for i in exact:
             add(i, "defines", strength, f"defines `{ident}` named in the query")
 
@@ -108,7 +118,7 @@ def rank(q: QueryInfo, ri: RankIndex, w: RankWeights, focus: tuple[str, ...] = (
             if pl == low or pl.endswith("/" + low):
                 add(i, "path", 1.0, f"path `{mention}` named in the query")
             elif "/" in low and (pl.startswith(low + "/") or ("/" + low + "/") in ("/" + pl)):
-                add(i, "path", 0.3, f"in directory `{mention}` named in the query")
+                add(i, "path", _DIRECTORY_MENTION, f"in directory `{mention}` named in the query")
     for word in q.words:
         files = ri.stems.get(word)
         if files and len(word) >= 4 and len(files) <= 4:
@@ -165,7 +175,8 @@ def rank(q: QueryInfo, ri: RankIndex, w: RankWeights, focus: tuple[str, ...] = (
         score += g
         in_seeds = np.zeros(n, dtype=bool)
         in_seeds[list(seeds)] = True
-        explain = linked[np.where(in_seeds[linked], g[linked] >= 0.3 * w.graph, g[linked] >= 0.05 * w.graph)]
+        explain = linked[np.where(in_seeds[linked], g[linked] >= _SEED_GRAPH_REASON * w.graph,
+                                  g[linked] >= _GRAPH_REASON * w.graph)]
         for i in explain.tolist():
             why = graph_reason(ri, i, seeds)
             if why and why not in reasons[i]:
@@ -175,12 +186,12 @@ def rank(q: QueryInfo, ri: RankIndex, w: RankWeights, focus: tuple[str, ...] = (
     if static is not None:
         # The fitted model turns every file's features (and its size, kind and depth) into a probability.
         x = np.zeros((len(ev), len(MODEL_INPUTS)))
-        x[:, list(STATIC_INPUTS)] = static.inputs[ev]
-        for k, col in ((0, f_bm25), (1, f_cover), (2, f_path), (5, f_graph)):
-            x[:, k] = col[ev]
-        for k, name in ((3, "defines"), (4, "stem"), (11, "dense"), (12, "dense_top"), (13, "pastedit"),
-                        (14, "cochange")):
-            x[:, k] = column(name)[ev]
+        x[:, list(STATIC_COLUMNS)] = static.inputs[ev]
+        arrays = dict(zip(QUERY_ARRAY_INPUTS, (f_bm25, f_cover, f_path, f_graph), strict=True))
+        for name in QUERY_ARRAY_INPUTS:
+            x[:, INPUT_INDEX[name]] = arrays[name][ev]
+        for name in QUERY_FEATURE_INPUTS:
+            x[:, INPUT_INDEX[name]] = column(name)[ev]
         boosts = (w.path_named * np.minimum(column("path")[ev] + column("focus")[ev], 1.0)
                   + w.trace_frame * np.minimum(column("frame")[ev], 1.0))
         model = model_scores(w, x, boosts, ri.hist is not None)

@@ -9,12 +9,14 @@ import numpy as np
 from ..config import RankWeights
 from ..models import RankedFile
 from .index import RankIndex
-from .model import model_inputs, relevance
+from .model import INPUT_INDEX, model_inputs, relevance
 from .query import QueryInfo
 
-__all__ = ["STATIC_INPUTS", "StaticScores", "file_traits", "priors_for", "priors_of", "set_static", "static_part"]
+__all__ = ["STATIC_COLUMNS", "STATIC_INPUTS", "StaticScores", "file_traits", "priors_for", "priors_of", "set_static", "static_part"]
 
-STATIC_INPUTS = (6, 7, 8, 9, 10, 15, 16)  # MODEL_INPUTS that do not depend on the query (file traits)
+# The model inputs that do not depend on the query (file traits), and their columns.
+STATIC_INPUTS = ("indegree", "log_prior", "log_tokens", "plain_text", "depth", "recent", "churn")
+STATIC_COLUMNS = tuple(INPUT_INDEX[name] for name in STATIC_INPUTS)
 
 
 @dataclass(slots=True)
@@ -53,7 +55,7 @@ def set_static(st: StaticScores, ri: RankIndex, w: RankWeights, priors: dict[str
     st.scores[i] = score
     st.values[i] = float(f"{score:.6g}")
     st.files[i] = RankedFile(p, st.values[i], ("weak match",), tuple(f.items()))
-    st.inputs[i] = [x[k] for k in STATIC_INPUTS]
+    st.inputs[i] = [x[k] for k in STATIC_COLUMNS]
 
 
 def file_traits(ri: RankIndex, i: int) -> dict[str, float]:
