@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import TYPE_CHECKING
 
 from .config import Config, index_dir_for
@@ -22,6 +22,7 @@ from .index.repo import Prepared, Repo, refresh_history, refresh_repo, stat_key
 from .index.update import Seen, index_excludes, is_fresh, locked_update
 from .models import Chunk, EmbedStats, IndexStats, Pack, PackedFile, Progress, RankedFile, no_progress
 from .pack.files import PackInputs, pack_files
+from .pack.policy import PackPolicy
 from .rank.index import build_rank_index
 from .rank.query import analyze_query
 from .rank.score import rank
@@ -196,11 +197,8 @@ def pack_for(repo: Repo, query: str, *, budget: int | None = None, fmt: str | No
         should_stop=should_stop,
     )
     pack = pack_files(query=query, ranked=ranked, inputs=inputs, budget=budget, counter=counter,
-                      fmt=fmt or cfg.format, skipped=man.skipped, repo_map=cfg.repo_map,
-                      outline_share=cfg.outline_share, chunk_share=cfg.chunk_share, skeleton_share=cfg.skeleton_share,
-                      map_share=cfg.map_share, size_exponent=cfg.size_exponent, on_file=on_file)
-    pack.lanes.update(repo.lanes())
-    return pack
+                      fmt=fmt or cfg.format, skipped=man.skipped, policy=PackPolicy.from_config(cfg), on_file=on_file)
+    return replace(pack, lanes=repo.lanes())
 
 
 def stats_dict(stats: IndexStats) -> dict[str, object]:

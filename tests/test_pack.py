@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from ctxpack import BudgetError, load_config, open_repo, pack_for
 from ctxpack.config import FORMATS
 from ctxpack.models import PackedFile
 from ctxpack.pack.files import PackInputs, pack_files
+from ctxpack.pack.policy import PackPolicy
 from ctxpack.pipeline import Repo, rank_for
 from ctxpack.tokens import get_counter
 
@@ -169,7 +171,7 @@ def test_one_big_file_leaves_room_for_the_outlines_of_the_next() -> None:
     budget = int((4 * (part + 40) + 120) / 0.92)  # whole files fill all but the 8% outline room
     assert inputs.records["books/ledger.py"].tokens > budget and part > budget * 0.08
     pack = pack_files(query="post ledger book amount", ranked=ranked, inputs=inputs, budget=budget,
-                      counter=counter, fmt="xml", outline_share=0.08, map_share=0.0)
+                      counter=counter, fmt="xml", policy=replace(PackPolicy.default(), map_share=0.0))
     modes = {f.path: f.mode for f in pack.files}
     assert modes["books/ledger.py"] in ("chunks", "skeleton")
     assert sum(m == "full" for m in modes.values()) == 4

@@ -186,6 +186,7 @@ def pack_many(repos: dict[str, Any], query: str, *, budget: int | None = None, f
         ConfigError, BudgetError: as ``pipeline.pack_for``.
     """
     from ..pack.files import PackInputs, pack_files
+    from ..pack.policy import PackPolicy
     from ..pipeline import check_query, rank_for
     from ..tokens import get_counter
 
@@ -231,13 +232,10 @@ def pack_many(repos: dict[str, Any], query: str, *, budget: int | None = None, f
     inputs = PackInputs(records=records, read_text=read_text, chunks_for=chunks_for, symbols_for=symbols_for,
                         redact=redact if cfg.redact else None)
     pack = pack_files(query=query, ranked=ranked, inputs=inputs, budget=budget, counter=get_counter(cfg.encoding),
-                      fmt=fmt or cfg.format, skipped=skipped, repo_map=cfg.repo_map,
-                      outline_share=cfg.outline_share, chunk_share=cfg.chunk_share, skeleton_share=cfg.skeleton_share,
-                      map_share=cfg.map_share, size_exponent=cfg.size_exponent)
+                      fmt=fmt or cfg.format, skipped=skipped, policy=PackPolicy.from_config(cfg))
     lanes = [repos[n].lanes() for n in names]
     dense = [ln["dense"] for ln in lanes]
     commits = sum(ln["history"] for ln in lanes if ln["history"] is not False)
-    pack.lanes.update({"lexical": True, "dense": True if all(d is True for d in dense) else
-                       False if all(d is False for d in dense) else "partial",
-                       "history": commits if any(ln["history"] is not False for ln in lanes) else False})
-    return pack
+    return replace(pack, lanes={"lexical": True, "dense": True if all(d is True for d in dense) else
+                                False if all(d is False for d in dense) else "partial",
+                                "history": commits if any(ln["history"] is not False for ln in lanes) else False})

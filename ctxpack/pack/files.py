@@ -2,13 +2,21 @@
 
 The budget is a hard invariant: blocks are counted exactly as rendered, and the final
 text's count is the sum of its blocks' (they join cleanly, see ``tokens.joins_cleanly``;
-where a join is not clean the whole text is counted), trimmed (last item first) until it fits."""
+where a join is not clean the whole text is counted), trimmed (last item first) until it fits.
+
+Three passes share the room (``PackPolicy`` says how much each may take):
+
+1. whole files, by expected recall per token (score / tokens ** size_exponent);
+2. what did not fit whole: the best files as their most relevant chunks, sharing the outline
+   room, the next ones as skeletons;
+3. whole files again with the room the outlines left, then the repository map.
+"""
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -19,22 +27,16 @@ from ..terms import terms
 from ..tokens import TokenCounter
 from .blocks import block_tokens, full_body
 from .chunks import as_chunks
+from .policy import PackPolicy, may_fit
 from .repomap import fit_map
 from .skeleton import as_skeleton, skeleton_text
 
-_MAX_CANDIDATES = 5000  # ranked files considered for packing
+__all__ = ["PackInputs", "PackPolicy", "pack_files"]
 
-
-_MAX_SKELETONS = 40
-
-
-_CHUNK_TOP = 8  # only the best files may go in as chunks
-
-
-_MIN_SHARE = 150  # least room one of those files gets for its chunks or outline
-
-
-_MIN_SKELETON = 80  # least room a skeleton may take: its path and a few signatures
+_MIN_BLOCK = 20  # room below which no further whole file is tried
+_MIN_OUTLINE = 30  # room below which no further outline is tried
+_MIN_MAP = 60  # room below which no map is tried
+_OMITTED_LISTED = 20  # well-ranked files that did not fit, listed in the pack
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,12 +62,7 @@ def pack_files(
     counter: TokenCounter,
     fmt: str,
     skipped: tuple[Skipped, ...] = (),
-    repo_map: bool = True,
-    outline_share: float = 0.15,
-    chunk_share: float = 0.1,
-    skeleton_share: float = 0.003,
-    map_share: float = 0.02,
-    size_exponent: float = 0.5,
+    policy: PackPolicy | None = None,
     on_file: Callable[[PackedFile], None] | None = None,
 ) -> Pack:
     """Pack ranked files into ``budget`` tokens of rendered ``fmt``.
@@ -78,12 +75,7 @@ def pack_files(
         counter: the tokenizer that defines "tokens".
         fmt: xml, markdown, plain or json (json packs an xml context).
         skipped: reported in the pack.
-        repo_map: add a directory/symbol map if room remains.
-        outline_share: budget share kept for chunks and skeletons of files that do not fit whole.
-        chunk_share: cap on one file's chunks, as a share of the budget.
-        skeleton_share: cap on one skeleton, as a share of the budget (a longer one is cut to fit).
-        map_share: budget share kept for the map when the repository does not fit whole.
-        size_exponent: whole files go in by ``score / tokens ** size_exponent`` (0: rank order).
+        policy: shares and caps of the passes (default: ``PackPolicy.default()``, the default config's).
         on_file: called with each packed file (not the map) in the final order, as soon as it
             and every better-ranked candidate are decided: a stream can start before packing ends.
 
@@ -92,141 +84,182 @@ def pack_files(
 
     Raises:
         BudgetError: the budget cannot hold the output's header.
+        Cancelled: ``inputs.should_stop`` said so.
     """
     fixed = counter.count(header(fmt) + footer(fmt))
     if fixed > budget:
         raise BudgetError(f"budget {budget} is below the output frame ({fixed} tokens). Use --budget {fixed + 100} or more")
-    remaining = budget - fixed
-    qterms = set(terms(query))
-    names = {w for w in query.replace(".", " ").replace("(", " ").split() if w.isidentifier()}
-    packed: list[PackedFile] = []
-    used_paths: set[str] = set()
-    seen_hashes: set[str] = set()
-
-    by_path: dict[str, PackedFile] = {}
-    rank_pos: dict[str, int] = {}  # packed path -> its position among the candidates (rank order)
-    settled = 0  # candidates before this position are decided and, if packed, passed to on_file
-
-    def add(pf: PackedFile, pos: int) -> None:
-        nonlocal remaining, settled
-        packed.append(pf)
-        used_paths.add(pf.path)
-        rank_pos[pf.path] = pos
-        remaining -= pf.tokens
-        if on_file is not None and pf.mode != "map":
-            # A packed file is final (later passes only add), so the packed prefix of the ranking is.
-            by_path[pf.path] = pf
-            while settled < len(candidates) and candidates[settled][0].path in by_path:
-                on_file(by_path[candidates[settled][0].path])
-                settled += 1
-
-    found: dict[str, tuple[Redaction, ...]] = {}
-
-    def clean(path: str, text: str, first_line: int) -> str:
-        if inputs.redact is None:
-            return text
-        text, red = inputs.redact(path, text, first_line)
-        if red:
-            found[path] = found.get(path, ()) + red
-        return text
-
-    def try_full(pos: int) -> bool:
-        r, rec = candidates[pos]
-        if inputs.should_stop is not None and inputs.should_stop():
-            raise Cancelled("pack cancelled")
-        if rec.sha1 in seen_hashes or rec.tokens + 20 > remaining * 1.05 + 40:
-            return rec.sha1 in seen_hashes  # an identical copy is already in
-        text = inputs.read_text(r.path)
-        if text is None:
-            return True
-        body = clean(r.path, full_body(text), 1)  # memoized (and pre-computed by a warm server)
-        t = block_tokens(counter, fmt, r.path, "full", body, rec.language)
-        if t > remaining:
-            found.pop(r.path, None)
-            return False
-        add(PackedFile(r.path, "full", body, t, r.score, r.reasons, ((1, max(rec.lines, 1)),), rec.language), pos)
-        seen_hashes.add(rec.sha1)
-        return True
-
-    candidates = [(r, inputs.records[r.path]) for r in ranked[:_MAX_CANDIDATES] if r.path in inputs.records]
+    packer = _Packer(query, ranked, inputs, budget, counter, fmt, policy or PackPolicy.default(), on_file,
+                     remaining=budget - fixed)
     # Room kept for the map and for outlines (chunks, skeletons) when the repository cannot fit whole.
     reserve_map = reserve_outline = 0
+    pol = packer.policy
     if sum(r.tokens for r in inputs.records.values()) > budget:
-        reserve_map = min(int(budget * map_share), 2500) if repo_map else 0
-        reserve_outline = int(budget * outline_share)
-    remaining -= reserve_map + reserve_outline
+        reserve_map = min(int(budget * pol.map_share), pol.map_cap) if pol.repo_map else 0
+        reserve_outline = int(budget * pol.outline_share)
+    packer.remaining -= reserve_map + reserve_outline
+    packer.whole_files()
+    packer.remaining += reserve_outline
+    packer.outlines()
+    packer.more_whole_files()
+    packer.remaining += reserve_map
+    packer.packed.sort(key=lambda f: packer.rank_pos[f.path])  # present files in rank order
+    packer.repo_map()
+    return packer.finish(skipped)
 
-    # Pass 1: whole files, by expected recall per token (relevance / tokens ** size_exponent):
-    # several mid-size relevant files beat one huge one when the budget is tight.
-    sizes = [rec.tokens for _, rec in candidates]
-    gain = (np.array([r.score for r, _ in candidates], dtype=np.float64)
-            / (np.array(sizes, dtype=np.float64) + 20) ** size_exponent)
-    order = np.lexsort((np.arange(len(candidates)), -gain)).tolist()  # ties: rank order
-    for k in order:
-        if remaining < 20:
-            break
-        if sizes[k] + 20 <= remaining * 1.05 + 40:  # (try_full's own first test, without the call)
-            try_full(k)
-    deferred = [(pos, r, rec) for pos, (r, rec) in enumerate(candidates) if r.score > 0 and r.path not in used_paths]
 
-    # Pass 2: what did not fit whole keeps its most relevant chunks (best files) or its outline.
-    # The best files share the room, so each is seen in part rather than the first taking it all,
-    # and together they leave one share to the skeletons of the next files.
-    remaining += reserve_outline
-    top_score = ranked[0].score if ranked else 0.0
-    best = [pos for pos, r, _ in deferred if pos < _CHUNK_TOP and r.score >= 0.3 * top_score]
-    skeletons = 0
-    for pos, r, rec in deferred:
-        if remaining < 30 or (pos >= _CHUNK_TOP and skeletons >= _MAX_SKELETONS):
-            break
-        cap = max(budget * skeleton_share, _MIN_SKELETON)
-        if best and pos == best[0]:
-            share = max(remaining // (len(best) + 1), _MIN_SHARE)
-            best.pop(0)
-            room = min(remaining, max(int(budget * chunk_share), 1000), share)
-            pf = as_chunks(r, rec, inputs, qterms, names, room, counter, fmt, clean)
-            if pf is not None:
-                add(pf, pos)
-                continue
-            cap = min(remaining, share)
-        if skeletons < _MAX_SKELETONS:
-            body = clean(r.path, inputs.skeleton_for(r.path) if inputs.skeleton_for else
-                         skeleton_text(inputs.symbols_for(r.path)), 0)
-            pf = as_skeleton(r, rec, body, int(min(remaining, cap)), counter, fmt, qterms)
-            if pf is not None:
-                add(pf, pos)
-                skeletons += 1
+@dataclass(slots=True)
+class _Packer:
+    """The state the passes of ``pack_files`` share: the room left and what is in."""
 
-    # Pass 3: room the outlines did not use goes to more whole files.
-    for pos, (r, _rec) in enumerate(candidates):
-        if remaining < 20:
-            break
-        if r.path not in used_paths and sizes[pos] + 20 <= remaining * 1.05 + 40:
-            try_full(pos)
+    query: str
+    ranked: list[RankedFile]
+    inputs: PackInputs
+    budget: int
+    counter: TokenCounter
+    fmt: str
+    policy: PackPolicy
+    on_file: Callable[[PackedFile], None] | None
+    remaining: int
+    qterms: set[str] = field(default_factory=set)
+    names: set[str] = field(default_factory=set)  # identifiers written in the query
+    candidates: list[tuple[RankedFile, FileRecord]] = field(default_factory=list)
+    sizes: list[int] = field(default_factory=list)  # index token count of each candidate
+    packed: list[PackedFile] = field(default_factory=list)
+    used_paths: set[str] = field(default_factory=set)
+    seen_hashes: set[str] = field(default_factory=set)
+    by_path: dict[str, PackedFile] = field(default_factory=dict)
+    rank_pos: dict[str, int] = field(default_factory=dict)  # packed path -> its position among the candidates
+    settled: int = 0  # candidates before this position are decided and, if packed, passed to on_file
+    found: dict[str, tuple[Redaction, ...]] = field(default_factory=dict)  # redactions per packed path
 
-    remaining += reserve_map
-    packed.sort(key=lambda f: rank_pos[f.path])  # present files in rank order
-    if repo_map and remaining > 60:
-        order = [r.path for r in ranked if r.path not in used_paths and r.path in inputs.records]
-        fitted = fit_map(order, inputs.symbols_for, remaining, counter, fmt)
+    def __post_init__(self) -> None:
+        self.qterms = set(terms(self.query))
+        self.names = {w for w in self.query.replace(".", " ").replace("(", " ").split() if w.isidentifier()}
+        records = self.inputs.records
+        self.candidates = [(r, records[r.path]) for r in self.ranked[: self.policy.max_candidates] if r.path in records]
+        self.sizes = [rec.tokens for _, rec in self.candidates]
+
+    def add(self, pf: PackedFile, pos: int) -> None:
+        self.packed.append(pf)
+        self.used_paths.add(pf.path)
+        self.rank_pos[pf.path] = pos
+        self.remaining -= pf.tokens
+        if self.on_file is not None and pf.mode != "map":
+            # A packed file is final (later passes only add), so the packed prefix of the ranking is.
+            self.by_path[pf.path] = pf
+            while self.settled < len(self.candidates) and self.candidates[self.settled][0].path in self.by_path:
+                self.on_file(self.by_path[self.candidates[self.settled][0].path])
+                self.settled += 1
+
+    def clean(self, path: str, text: str, first_line: int) -> str:
+        if self.inputs.redact is None:
+            return text
+        text, red = self.inputs.redact(path, text, first_line)
+        if red:
+            self.found[path] = self.found.get(path, ()) + red
+        return text
+
+    def try_full(self, pos: int) -> bool:
+        r, rec = self.candidates[pos]
+        if self.inputs.should_stop is not None and self.inputs.should_stop():
+            raise Cancelled("pack cancelled")
+        if rec.sha1 in self.seen_hashes or not may_fit(rec.tokens, self.remaining):
+            return rec.sha1 in self.seen_hashes  # an identical copy is already in
+        text = self.inputs.read_text(r.path)
+        if text is None:
+            return True
+        body = self.clean(r.path, full_body(text), 1)  # memoized (and pre-computed by a warm server)
+        t = block_tokens(self.counter, self.fmt, r.path, "full", body, rec.language)
+        if t > self.remaining:
+            self.found.pop(r.path, None)
+            return False
+        self.add(PackedFile(r.path, "full", body, t, r.score, r.reasons, ((1, max(rec.lines, 1)),), rec.language), pos)
+        self.seen_hashes.add(rec.sha1)
+        return True
+
+    def whole_files(self) -> None:
+        """Pass 1: whole files, by expected recall per token (relevance / tokens ** size_exponent):
+        several mid-size relevant files beat one huge one when the budget is tight."""
+        pol = self.policy
+        gain = (np.array([r.score for r, _ in self.candidates], dtype=np.float64)
+                / (np.array(self.sizes, dtype=np.float64) + pol.size_smoothing) ** pol.size_exponent)
+        order = np.lexsort((np.arange(len(self.candidates)), -gain)).tolist()  # ties: rank order
+        for k in order:
+            if self.remaining < _MIN_BLOCK:
+                break
+            if may_fit(self.sizes[k], self.remaining):  # (try_full's own first test, without the call)
+                self.try_full(k)
+
+    def outlines(self) -> None:
+        """Pass 2: what did not fit whole keeps its most relevant chunks (best files) or its outline.
+
+        The best files share the room, so each is seen in part rather than the first taking it
+        all, and together they leave one share to the skeletons of the next files."""
+        pol, budget = self.policy, self.budget
+        deferred = [(pos, r, rec) for pos, (r, rec) in enumerate(self.candidates)
+                    if r.score > 0 and r.path not in self.used_paths]
+        top_score = self.ranked[0].score if self.ranked else 0.0
+        best = [pos for pos, r, _ in deferred if pos < pol.chunk_top and r.score >= pol.chunk_min_score * top_score]
+        skeletons = 0
+        for pos, r, rec in deferred:
+            if self.remaining < _MIN_OUTLINE or (pos >= pol.chunk_top and skeletons >= pol.max_skeletons):
+                break
+            cap = max(budget * pol.skeleton_share, pol.min_skeleton)
+            if best and pos == best[0]:
+                share = max(self.remaining // (len(best) + 1), pol.min_share)
+                best.pop(0)
+                room = min(self.remaining, max(int(budget * pol.chunk_share), pol.chunk_room_floor), share)
+                pf = as_chunks(r, rec, self.inputs, self.qterms, self.names, room, self.counter, self.fmt, self.clean)
+                if pf is not None:
+                    self.add(pf, pos)
+                    continue
+                cap = min(self.remaining, share)
+            if skeletons < pol.max_skeletons:
+                inputs = self.inputs
+                body = self.clean(r.path, inputs.skeleton_for(r.path) if inputs.skeleton_for else
+                                  skeleton_text(inputs.symbols_for(r.path)), 0)
+                pf = as_skeleton(r, rec, body, int(min(self.remaining, cap)), self.counter, self.fmt, self.qterms)
+                if pf is not None:
+                    self.add(pf, pos)
+                    skeletons += 1
+
+    def more_whole_files(self) -> None:
+        """Pass 3: room the outlines did not use goes to more whole files (rank order)."""
+        for pos, (r, _rec) in enumerate(self.candidates):
+            if self.remaining < _MIN_BLOCK:
+                break
+            if r.path not in self.used_paths and may_fit(self.sizes[pos], self.remaining):
+                self.try_full(pos)
+
+    def repo_map(self) -> None:
+        """The files left out, as a map, in the room that is left."""
+        if not self.policy.repo_map or self.remaining <= _MIN_MAP:
+            return
+        records = self.inputs.records
+        order = [r.path for r in self.ranked if r.path not in self.used_paths and r.path in records]
+        fitted = fit_map(order, self.inputs.symbols_for, self.remaining, self.counter, self.fmt)
         if fitted is not None:
-            add(PackedFile("", "map", fitted[0], fitted[1], 0.0, ("repository map",), ()), len(candidates))
+            self.add(PackedFile("", "map", fitted[0], fitted[1], 0.0, ("repository map",), ()), len(self.candidates))
 
-    pack = _finalize(query, budget, counter, fmt, packed, skipped)
-    if on_file is not None:
-        streamed = [f for f in pack.files if f.mode != "map"]
-        if any(f.path not in by_path for f in streamed[:settled]) or len(streamed) < settled:
-            raise RuntimeError("a streamed file was trimmed from the pack")  # blocks join cleanly: cannot happen
-        for f in streamed[settled:]:
-            on_file(f)
-    inside = {f.path for f in pack.files}
-    omitted = tuple(itertools.islice((
-        Skipped(r.path, f"did not fit: {inputs.records[r.path].tokens} tokens, score {r.score:.3f}")
-        for r in ranked[:_MAX_CANDIDATES] if r.score > 0 and r.path not in inside and r.path in inputs.records
-    ), 20))
-    inside_all = {f.path for f in pack.files}
-    redactions = tuple(x for p in sorted(found) if p in inside_all for x in found[p])
-    return replace(pack, omitted=omitted, redactions=redactions)
+    def finish(self, skipped: tuple[Skipped, ...]) -> Pack:
+        """Render and count the pack (trimmed to the budget); stream what is left; say what was left out."""
+        pack = _finalize(self.query, self.budget, self.counter, self.fmt, self.packed, skipped)
+        if self.on_file is not None:
+            streamed = [f for f in pack.files if f.mode != "map"]
+            if any(f.path not in self.by_path for f in streamed[: self.settled]) or len(streamed) < self.settled:
+                raise RuntimeError("a streamed file was trimmed from the pack")  # blocks join cleanly: cannot happen
+            for f in streamed[self.settled:]:
+                self.on_file(f)
+        inside = {f.path for f in pack.files}
+        records = self.inputs.records
+        omitted = tuple(itertools.islice((
+            Skipped(r.path, f"did not fit: {records[r.path].tokens} tokens, score {r.score:.3f}")
+            for r in self.ranked[: self.policy.max_candidates]
+            if r.score > 0 and r.path not in inside and r.path in records
+        ), _OMITTED_LISTED))
+        redactions = tuple(x for p in sorted(self.found) if p in inside for x in self.found[p])
+        return replace(pack, omitted=omitted, redactions=redactions)
 
 
 def _finalize(query: str, budget: int, counter: TokenCounter, fmt: str, packed: list[PackedFile],
