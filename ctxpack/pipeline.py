@@ -8,19 +8,33 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import asdict, replace
-from typing import TYPE_CHECKING
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from .config import Config, index_dir_for
+from .config import Config, index_dir_for, load_config
 from .config import repo_root as _root
 from .embed.lane import dense_ref, dense_scores, embedder_for, vector_store_for
 from .embed.run import embed_snapshot
 from .errors import Cancelled, ConfigError, IndexCorrupt, IndexNotFound, IndexOutdated
+from .index.catalog import is_catalog, read_repo_list, select
 from .index.discover import list_candidates
 from .index.history import read_history
 from .index.repo import Prepared, Repo, refresh_history, refresh_repo, stat_key
 from .index.update import Seen, index_excludes, is_fresh, locked_update
-from .models import Chunk, EmbedStats, IndexStats, Pack, PackedFile, Progress, RankedFile, no_progress
+from .models import (
+    Chunk,
+    EmbedStats,
+    IndexStats,
+    Pack,
+    PackedFile,
+    Progress,
+    RankedFile,
+    Redaction,
+    Skipped,
+    Symbol,
+    no_progress,
+)
 from .pack.files import PackInputs, pack_files
 from .pack.policy import PackPolicy
 from .rank.index import build_rank_index
@@ -33,10 +47,12 @@ from .tokens import get_counter
 
 if TYPE_CHECKING:
     from .embed.backends import Embedder
+    from .engines.run import IndexRun
 
-__all__ = ["Prepared", "Progress", "Repo", "build_index", "check_query", "dense_scores", "embed_index", "index_dir_for",
-           "open_repo", "pack_for", "rank_for", "refresh_history", "refresh_repo", "search_chunks", "search_repo",
-           "stat_key", "stats_dict", "vector_store_for"]
+__all__ = ["Prepared", "Progress", "Repo", "build_index", "check_query", "dense_backend_missing", "dense_scores",
+           "embed_index", "index_dir_for", "index_many", "is_catalog", "open_repo", "pack_for", "pack_many", "rank_for",
+           "read_repo_list", "refresh_history", "refresh_repo", "search_chunks", "search_repo", "select", "stat_key",
+           "vector_store_for"]
 
 
 def build_index(path: str | os.PathLike[str], cfg: Config, *, rebuild: bool = False,
@@ -201,13 +217,6 @@ def pack_for(repo: Repo, query: str, *, budget: int | None = None, fmt: str | No
     return replace(pack, lanes=repo.lanes())
 
 
-def stats_dict(stats: IndexStats) -> dict[str, object]:
-    """IndexStats as a JSON-ready dict."""
-    d = asdict(stats)
-    d["skipped"] = [{"path": s.path, "reason": s.reason} for s in stats.skipped]
-    return d
-
-
 def search_chunks(path: str | os.PathLike[str], cfg: Config, query: str, k: int = 10,
                   progress: Progress = no_progress, embedder: Embedder | None = None) -> list[tuple[Chunk, float]]:
     """Chunks of a (refreshed) index for a query: full-text (BM25) hits, fused with the
@@ -220,3 +229,117 @@ def search_chunks(path: str | os.PathLike[str], cfg: Config, query: str, k: int 
     query = check_query(query)
     repo = open_repo(path, cfg, progress=progress, embedder=embedder)
     return search_repo(repo, query, k)
+
+
+def pack_many(repos: dict[str, Any], query: str, *, budget: int | None = None, fmt: str | None = None,
+              focus: tuple[str, ...] = ()) -> Pack:
+    """Pack the context for ``query`` from several loaded repositories (a multi-repository index).
+
+    Each repository is ranked alone; the lists are merged by score (then path), and
+    every path is prefixed with the repository's name (``name/path``). ``focus`` paths
+    are given the same way.
+
+    Raises:
+        ConfigError, BudgetError: as ``pipeline.pack_for``.
+    """
+    query = check_query(query)
+    names = sorted(repos)
+    cfg: Config = repos[names[0]].cfg
+    budget = cfg.budget if budget is None else budget
+    if not isinstance(budget, int) or budget <= 0:
+        raise ConfigError(f"budget must be a positive integer: {budget!r}. Use e.g. --budget 32000")
+
+    def split(path: str) -> tuple[Any, str]:
+        name, _, rel = path.partition("/")
+        return repos[name], rel
+
+    ranked: list[RankedFile] = []
+    for n in names:
+        own = tuple(f.partition("/")[2] for f in focus if f.partition("/")[0] == n)
+        ranked += [replace(r, path=f"{n}/{r.path}") for r in rank_for(repos[n], query, own)]
+    ranked.sort(key=lambda r: (-r.score, r.path))
+    records = {f"{n}/{p}": replace(rec, path=f"{n}/{p}") for n in names for p, rec in repos[n].snapshot.files.items()}
+
+    def chunks_for(paths: list[str]) -> list[Chunk]:
+        out: list[Chunk] = []
+        for p in paths:
+            repo, rel = split(p)
+            out += [replace(c, path=p) for c in repo.chunks_for([rel])]
+        return out
+
+    def symbols_for(p: str) -> list[Symbol]:
+        repo, rel = split(p)
+        return [replace(s, path=p) for s in repo.symbols_by_path.get(rel, [])]
+
+    def read_text(p: str) -> str | None:
+        repo, rel = split(p)
+        return repo.read_text(rel)  # type: ignore[no-any-return]
+
+    def redact(p: str, text: str, first: int) -> tuple[str, tuple[Redaction, ...]]:
+        repo, rel = split(p)
+        red, found = repo.redact(rel, text, first)
+        return red, tuple(replace(r, path=p) for r in found)
+
+    skipped = tuple(Skipped(f"{n}/{s.path}", s.reason) for n in names for s in repos[n].snapshot.manifest.skipped)
+    inputs = PackInputs(records=records, read_text=read_text, chunks_for=chunks_for, symbols_for=symbols_for,
+                        redact=redact if cfg.redact else None)
+    pack = pack_files(query=query, ranked=ranked, inputs=inputs, budget=budget, counter=get_counter(cfg.encoding),
+                      fmt=fmt or cfg.format, skipped=skipped, policy=PackPolicy.from_config(cfg))
+    lanes = [repos[n].lanes() for n in names]
+    dense = [ln["dense"] for ln in lanes]
+    commits = sum(ln["history"] for ln in lanes if ln["history"] is not False)
+    return replace(pack, lanes={"lexical": True, "dense": True if all(d is True for d in dense) else
+                                False if all(d is False for d in dense) else "partial",
+                                "history": commits if any(ln["history"] is not False for ln in lanes) else False})
+
+
+def index_many(roots: list[Path], engine: str = "local", *, address: str | None = None, workers: int | None = None,
+               catalog: bool = False, rebuild: bool = False, progress: Progress = no_progress,
+               **overrides: Any) -> IndexRun:
+    """Index with an engine (issue 7): one repository in its own index, or several into the
+    multi-repository index at ``overrides["index_dir"]`` (always so with ``catalog``).
+
+    Args:
+        roots: repository roots.
+        engine: "local" or "ray" (``address``, ``workers``: where and how wide Ray runs).
+        catalog: write a multi-repository index even for one repository.
+        rebuild: ignore existing indexes.
+        progress: called as ``progress(stage, done, total)``.
+        overrides: settings, as for ``config.load_config``.
+
+    Raises:
+        ConfigError: bad engine options, several repositories without an index directory, not a directory.
+        MissingDependency: ``ray`` without the ``ctxpack[ray]`` extra.
+        IndexLocked: another process is writing one of the indexes.
+    """
+    from .engines.base import Target
+    from .engines.local import make_engine
+    from .engines.run import index_targets
+    from .index.catalog import targets_for
+
+    index_dir = overrides.get("index_dir")
+    eng = make_engine(engine, address, workers)
+    start = getattr(eng, "start", None)
+    if start is not None:
+        start()  # before lancedb is imported (Ray forks its processes)
+    try:
+        if len(roots) > 1 or catalog:
+            if not index_dir:
+                raise ConfigError("several repositories need --index-dir DIR (the multi-repository index)")
+            targets = targets_for(index_dir, roots, **{k: v for k, v in overrides.items() if k != "index_dir"})
+        else:
+            root = roots[0]
+            if not root.is_dir():
+                raise ConfigError(f"not a directory: {root}. Pass the repository root")
+            targets = [Target(root.resolve().name, root.resolve(), load_config(str(root), **overrides))]
+        return index_targets(targets, eng, rebuild=rebuild, progress=progress)
+    finally:
+        eng.close()
+
+
+def dense_backend_missing(cfg: Config) -> bool:
+    """True when the dense lane is off only because no embedding backend is installed
+    (and the bundled default model was asked for): worth a hint, not an error."""
+    from .embed.backends import DEFAULT_MODEL, dense_available
+
+    return not dense_available() and cfg.model == DEFAULT_MODEL

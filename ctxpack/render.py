@@ -8,11 +8,17 @@ the packer adds up counts instead of re-counting the whole text.
 from __future__ import annotations
 
 import json
-from typing import Any
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
 
-from .models import Pack, PackedFile
+from .models import Chunk, EmbedStats, IndexStats, Pack, PackedFile
 
-__all__ = ["JSON_SCHEMA_VERSION", "block", "block_parts", "context_parts", "file_to_dict", "footer", "header", "pack_to_dict", "render", "render_context", "summary_line"]
+if TYPE_CHECKING:
+    from .engines.run import IndexRun
+
+__all__ = ["JSON_SCHEMA_VERSION", "block", "block_parts", "context_parts", "embed_stats_to_dict", "file_to_dict", "footer",
+           "header", "hit_to_dict", "index_run_to_dict", "index_stats_to_dict", "pack_to_dict", "render",
+           "render_context", "search_to_dict", "summary_line", "to_json"]
 
 JSON_SCHEMA_VERSION = 1
 
@@ -125,3 +131,47 @@ def summary_line(p: Pack) -> str:
             + (f"; {len(p.redactions)} secrets redacted" if p.redactions else "")
             + ("" if p.lanes.get("dense") in (True, False) else f"; dense lane {p.lanes['dense']} embedded"
                " (run `ctxpack index` or pass --wait-embeddings)"))
+
+
+# ---- the other JSON documents (``index --format json``, ``search --format json``, the server) ----
+
+
+def to_json(doc: dict[str, Any]) -> str:
+    """A summary document as printed: 2-space indent, ASCII, trailing newline."""
+    return json.dumps(doc, indent=2) + "\n"
+
+
+def index_stats_to_dict(stats: IndexStats) -> dict[str, object]:
+    """IndexStats as a JSON-ready dict."""
+    d = asdict(stats)
+    d["skipped"] = [{"path": s.path, "reason": s.reason} for s in stats.skipped]
+    return d
+
+
+def embed_stats_to_dict(e: EmbedStats | None) -> dict[str, object] | None:
+    """EmbedStats as a JSON-ready dict (None: the dense lane was off)."""
+    if e is None:
+        return None
+    return {"model": e.model, "chunks": e.chunks, "embedded": e.embedded, "cached": e.cached,
+            "seconds": round(e.seconds, 3), "complete": e.complete}
+
+
+def index_run_to_dict(run: IndexRun) -> dict[str, object]:
+    """What an engine run (``pipeline.index_many``) did, as a JSON-ready dict."""
+    return {"schema": JSON_SCHEMA_VERSION, "engine": run.engine, "files_sent": run.files_sent,
+            "repos": {n: index_stats_to_dict(st) for n, st in run.repos.items()},
+            "embeddings": embed_stats_to_dict(run.embeddings)}
+
+
+def hit_to_dict(chunk: Chunk, score: float, *, digits: int = 4, text: bool = False) -> dict[str, object]:
+    """One search hit: where the chunk is, its score (rounded to ``digits``), and its text if asked."""
+    d: dict[str, object] = {"path": chunk.path, "start_line": chunk.start_line, "end_line": chunk.end_line,
+                            "score": round(score, digits), "symbols": list(chunk.symbols), "tokens": chunk.tokens}
+    if text:
+        d["text"] = chunk.text
+    return d
+
+
+def search_to_dict(query: str, hits: list[dict[str, object]]) -> dict[str, object]:
+    """A search answer (schema 1) around hits from ``hit_to_dict``."""
+    return {"schema": JSON_SCHEMA_VERSION, "query": query, "hits": hits}

@@ -22,7 +22,8 @@ from ctxpack.embed.vectors import VectorStore
 from ctxpack.engines.local import LocalEngine, make_engine
 from ctxpack.engines.run import index_targets
 from ctxpack.errors import ConfigError, MissingDependency
-from ctxpack.index.catalog import pack_many, select, targets_for
+from ctxpack.index.catalog import select, targets_for
+from ctxpack.pipeline import pack_many
 from ctxpack.render import render
 from ctxpack.store.tables import IndexStore
 

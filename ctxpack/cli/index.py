@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from pathlib import Path
@@ -64,7 +63,8 @@ def index(paths: tuple[str, ...], rebuild: bool, format_: str, repos_file: str |
 def _index_one(path: str, rebuild: bool, format_: str, no_embed: bool, model: str | None, embed_backend: str | None,
                encoding: str | None, index_dir: str | None, include: tuple[str, ...], exclude: tuple[str, ...],
                no_redact: bool, quiet: bool, verbose: bool) -> None:
-    from ..pipeline import build_index, stats_dict
+    from ..pipeline import build_index
+    from ..render import embed_stats_to_dict, index_stats_to_dict, to_json
 
     estats = None
     try:
@@ -85,45 +85,25 @@ def _index_one(path: str, rebuild: bool, format_: str, no_embed: bool, model: st
         fail(exc)
         return
     if format_ == "json":
-        doc = stats_dict(stats)
-        doc["embeddings"] = None if estats is None else {
-            "model": estats.model, "chunks": estats.chunks, "embedded": estats.embedded, "cached": estats.cached,
-            "seconds": round(estats.seconds, 3), "complete": estats.complete}
-        emit(json.dumps(doc, indent=2) + "\n", None)
+        doc = index_stats_to_dict(stats)
+        doc["embeddings"] = embed_stats_to_dict(estats)
+        emit(to_json(doc), None)
 
 
 def _index_many(paths: tuple[str, ...], repos_file: str | None, engine_name: str, address: str | None,
                 workers: int | None, rebuild: bool, format_: str, quiet: bool, verbose: bool, **overrides: Any) -> None:
     """Index with an engine: one repository in its own index, or several into a catalog (issue 7)."""
-    from ..engines.base import Target
-    from ..engines.local import make_engine
-    from ..engines.run import index_targets
-    from ..index.catalog import read_repo_list, targets_for
-    from ..pipeline import stats_dict
+    from ..pipeline import index_many, read_repo_list
+    from ..render import index_run_to_dict, to_json
 
     roots = [Path(p) for p in paths] + (read_repo_list(repos_file) if repos_file else [])
-    index_dir = overrides.get("index_dir")
-    eng = make_engine(engine_name, address, workers)
     if not verbose:
         for name in ("ray", "ray.data"):  # Ray logs every execution and its settings (-v shows them)
             logging.getLogger(name).setLevel(logging.ERROR)
-    start = getattr(eng, "start", None)
-    if start is not None:
-        start()  # before lancedb is imported (Ray forks its processes)
-    try:
-        if len(roots) > 1 or repos_file or has_catalog(index_dir):
-            if not index_dir:
-                raise ConfigError("several repositories need --index-dir DIR (the multi-repository index)")
-            targets = targets_for(index_dir, roots, **{k: v for k, v in overrides.items() if k != "index_dir"})
-        else:
-            root = roots[0]
-            if not root.is_dir():
-                raise ConfigError(f"not a directory: {root}. Pass the repository root")
-            targets = [Target(root.resolve().name, root.resolve(), config_for(str(root), **overrides))]
-        with progress_bar(quiet) as progress:
-            run = index_targets(targets, eng, rebuild=rebuild, progress=progress)
-    finally:
-        eng.close()
+    with progress_bar(quiet) as progress:
+        run = index_many(roots, engine_name, address=address, workers=workers,
+                         catalog=bool(repos_file) or has_catalog(overrides.get("index_dir")), rebuild=rebuild,
+                         progress=progress, **overrides)
     if not quiet:
         for name, st in run.repos.items():
             report_skipped(tuple(type(s)(f"{name}/{s.path}", s.reason) for s in st.skipped), verbose)
@@ -134,21 +114,14 @@ def _index_many(paths: tuple[str, ...], repos_file: str | None, engine_name: str
                    + ("" if e is None else f"; embedded {e.embedded} chunks ({e.cached} cached) with {e.model} "
                       f"in {e.seconds:.2f}s"), err=True)
     if format_ == "json":
-        e = run.embeddings
-        doc = {"schema": 1, "engine": run.engine, "files_sent": run.files_sent,
-               "repos": {n: stats_dict(st) for n, st in run.repos.items()},
-               "embeddings": None if e is None else {
-                   "model": e.model, "chunks": e.chunks, "embedded": e.embedded, "cached": e.cached,
-                   "seconds": round(e.seconds, 3), "complete": e.complete}}
-        emit(json.dumps(doc, indent=2) + "\n", None)
+        emit(to_json(index_run_to_dict(run)), None)
 
 
 def _embed_lane(path: str, cfg: Config, quiet: bool) -> Any:
     """Run the embedding lane after indexing; Ctrl-C stops it and keeps what was done."""
-    from ..embed.backends import DEFAULT_MODEL, dense_available
-    from ..pipeline import embed_index
+    from ..pipeline import dense_backend_missing, embed_index
 
-    if not dense_available() and cfg.model == DEFAULT_MODEL:
+    if dense_backend_missing(cfg):
         if not quiet:
             click.echo("Dense lane off: no embedding backend installed (pip install 'ctxpack[embed]')", err=True)
         return None

@@ -77,8 +77,7 @@ def _pack_many(index_dir: str, names: tuple[str, ...], query: str | None, query_
                format_: str | None, focus: tuple[str, ...], no_map: bool, wait_embeddings: bool, quiet: bool,
                **overrides: Any) -> Any:
     """Pack across repositories of a multi-repository index (REPO names, or ``all``)."""
-    from ..index.catalog import pack_many, select
-    from ..pipeline import open_repo
+    from ..pipeline import open_repo, pack_many, select
 
     targets = select(index_dir, list(names), budget=budget, format=format_, repo_map=False if no_map else None,
                      **overrides)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from ..errors import CtxpackError
@@ -24,6 +22,7 @@ def search(path: str, query: str, k: int, format_: str, no_embed: bool, model: s
            no_redact: bool, quiet: bool, verbose: bool) -> None:
     """Search the index's chunks: BM25 (identifier-aware), fused with the dense lane when it is ready."""
     from ..pipeline import search_chunks
+    from ..render import hit_to_dict, search_to_dict, to_json
 
     try:
         cfg = config_for(path, encoding=encoding, index_dir=index_dir, include=include or None, exclude=exclude or None,
@@ -34,9 +33,6 @@ def search(path: str, query: str, k: int, format_: str, no_embed: bool, model: s
         fail(exc)
         return
     if format_ == "json":
-        doc = {"schema": 1, "query": query, "hits": [
-            {"path": c.path, "start_line": c.start_line, "end_line": c.end_line, "score": round(s, 4),
-             "symbols": list(c.symbols), "tokens": c.tokens} for c, s in hits]}
-        emit(json.dumps(doc, indent=2) + "\n", None)
+        emit(to_json(search_to_dict(query, [hit_to_dict(c, s, digits=4) for c, s in hits])), None)
     else:
         emit("".join(f"{s:8.3f}  {c.path}:{c.start_line}-{c.end_line}  {', '.join(c.symbols[:4])}\n" for c, s in hits), None)

@@ -17,7 +17,7 @@ from .options import SERVE_OPTIONS, apply_options
 
 def service_for(paths: tuple[str, ...], no_embed: bool, model: str | None, encoding: str | None,
              index_dir: str | None, no_redact: bool) -> Any:
-    from ..index.catalog import is_catalog, select
+    from ..pipeline import is_catalog, select
     from ..serve.service import Service
 
     overrides = {"embed": False if no_embed else None, "model": model, "encoding": encoding,

@@ -13,8 +13,8 @@ the others and a repository is dropped by deleting its folder. The part that is 
 to compute, the vectors, *is* shared: chunks are content-addressed, so a file vendored in
 ten repositories is embedded once.
 
-``pack_many`` packs across selected repositories: each is ranked on its own, the ranked
-lists are merged by score, and paths are prefixed with the repository's name.
+``pipeline.pack_many`` packs across selected repositories: each is ranked on its own, the
+ranked lists are merged by score, and paths are prefixed with the repository's name.
 """
 
 from __future__ import annotations
@@ -26,14 +26,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..config import Config, load_config
+from ..config import load_config
 from ..errors import ConfigError, IndexNotFound
-from ..models import Chunk, Pack, RankedFile, Redaction, Skipped, Symbol
 
 if TYPE_CHECKING:  # the engine loads the pipeline (numpy): `is_catalog` must stay cheap
     from ..engines.base import Target
 
-__all__ = ["CATALOG", "Catalog", "is_catalog", "pack_many", "read_repo_list", "select", "targets_for"]
+__all__ = ["CATALOG", "Catalog", "is_catalog", "read_repo_list", "select", "targets_for"]
 
 CATALOG = "catalog.json"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -172,70 +171,3 @@ def select(index_dir: str | os.PathLike[str], names: list[str], **overrides: Any
 
 
 # ---- packing across repositories ----------------------------------------------------------
-
-
-def pack_many(repos: dict[str, Any], query: str, *, budget: int | None = None, fmt: str | None = None,
-              focus: tuple[str, ...] = ()) -> Pack:
-    """Pack the context for ``query`` from several loaded repositories (``pipeline.Repo``).
-
-    Each repository is ranked alone; the lists are merged by score (then path), and
-    every path is prefixed with the repository's name (``name/path``). ``focus`` paths
-    are given the same way.
-
-    Raises:
-        ConfigError, BudgetError: as ``pipeline.pack_for``.
-    """
-    from ..pack.files import PackInputs, pack_files
-    from ..pack.policy import PackPolicy
-    from ..pipeline import check_query, rank_for
-    from ..tokens import get_counter
-
-    query = check_query(query)
-    names = sorted(repos)
-    cfg: Config = repos[names[0]].cfg
-    budget = cfg.budget if budget is None else budget
-    if not isinstance(budget, int) or budget <= 0:
-        raise ConfigError(f"budget must be a positive integer: {budget!r}. Use e.g. --budget 32000")
-
-    def split(path: str) -> tuple[Any, str]:
-        name, _, rel = path.partition("/")
-        return repos[name], rel
-
-    ranked: list[RankedFile] = []
-    for n in names:
-        own = tuple(f.partition("/")[2] for f in focus if f.partition("/")[0] == n)
-        ranked += [replace(r, path=f"{n}/{r.path}") for r in rank_for(repos[n], query, own)]
-    ranked.sort(key=lambda r: (-r.score, r.path))
-    records = {f"{n}/{p}": replace(rec, path=f"{n}/{p}") for n in names for p, rec in repos[n].snapshot.files.items()}
-
-    def chunks_for(paths: list[str]) -> list[Chunk]:
-        out: list[Chunk] = []
-        for p in paths:
-            repo, rel = split(p)
-            out += [replace(c, path=p) for c in repo.chunks_for([rel])]
-        return out
-
-    def symbols_for(p: str) -> list[Symbol]:
-        repo, rel = split(p)
-        return [replace(s, path=p) for s in repo.symbols_by_path.get(rel, [])]
-
-    def read_text(p: str) -> str | None:
-        repo, rel = split(p)
-        return repo.read_text(rel)  # type: ignore[no-any-return]
-
-    def redact(p: str, text: str, first: int) -> tuple[str, tuple[Redaction, ...]]:
-        repo, rel = split(p)
-        red, found = repo.redact(rel, text, first)
-        return red, tuple(replace(r, path=p) for r in found)
-
-    skipped = tuple(Skipped(f"{n}/{s.path}", s.reason) for n in names for s in repos[n].snapshot.manifest.skipped)
-    inputs = PackInputs(records=records, read_text=read_text, chunks_for=chunks_for, symbols_for=symbols_for,
-                        redact=redact if cfg.redact else None)
-    pack = pack_files(query=query, ranked=ranked, inputs=inputs, budget=budget, counter=get_counter(cfg.encoding),
-                      fmt=fmt or cfg.format, skipped=skipped, policy=PackPolicy.from_config(cfg))
-    lanes = [repos[n].lanes() for n in names]
-    dense = [ln["dense"] for ln in lanes]
-    commits = sum(ln["history"] for ln in lanes if ln["history"] is not False)
-    return replace(pack, lanes={"lexical": True, "dense": True if all(d is True for d in dense) else
-                                False if all(d is False for d in dense) else "partial",
-                                "history": commits if any(ln["history"] is not False for ln in lanes) else False})

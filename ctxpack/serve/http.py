@@ -26,7 +26,7 @@ from typing import Any
 from ..config import FORMATS, MAX_BUDGET, MAX_QUERY_CHARS
 from ..errors import Cancelled, ConfigError, CtxpackError, MissingDependency
 from ..models import Pack, PackedFile
-from ..render import file_to_dict, pack_to_dict, render
+from ..render import file_to_dict, pack_to_dict, render, search_to_dict
 from .service import Service
 
 __all__ = ["create_app", "serve"]
@@ -134,7 +134,7 @@ def create_app(service: Service, token: str | None = None) -> Any:
         if not isinstance(k, int) or isinstance(k, bool):
             raise ConfigError("\"k\" must be an integer")
         hits = await asyncio.to_thread(service.search, body.get("repo"), body["query"], k)
-        return {"schema": 1, "query": body["query"], "hits": hits}
+        return search_to_dict(body["query"], hits)
 
     @app.get("/files", summary="Indexed files of a repository")
     async def files(repo: str | None = None) -> Any:

@@ -15,6 +15,7 @@ from ..config import Config, load_config
 from ..errors import ConfigError
 from ..models import Pack, PackedFile
 from ..pipeline import Repo, pack_for, search_repo
+from ..render import hit_to_dict
 from .repo_service import RepoService
 from .worker import Worker
 
@@ -91,7 +92,7 @@ class Service:
                 names = [rs.name for rs in chosen]
                 if len(set(names)) < len(names):
                     raise ConfigError(f"served repositories share a name: {', '.join(sorted(names))}")
-                from ..index.catalog import pack_many
+                from ..pipeline import pack_many
 
                 repos = {rs.name: rs.repo for rs in chosen}
                 for f in focus:
@@ -123,9 +124,7 @@ class Service:
         if not 1 <= k <= 200:
             raise ConfigError(f"k must be between 1 and 200: {k}")
         r = self.get(repo).repo
-        return [{"path": c.path, "start_line": c.start_line, "end_line": c.end_line, "score": round(s, 6),
-                 "symbols": list(c.symbols), "tokens": c.tokens, "text": c.text}
-                for c, s in search_repo(r, query, k)]
+        return [hit_to_dict(c, s, digits=6, text=True) for c, s in search_repo(r, query, k)]
 
     def status(self) -> dict[str, Any]:
         return {"repos": [rs.status() for rs in self.repos.values()]}
