@@ -9,10 +9,10 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
+from helpers import wait_for
 
 from ctxpack import build_index, load_config
 from ctxpack.pipeline import open_repo, pack_for
@@ -41,15 +41,6 @@ def _cli(*args: str, daemon: bool, env: dict[str, str] | None = None) -> subproc
                           capture_output=True, text=True, env=e, timeout=120)
 
 
-def _wait_for(cond, timeout: float = 30.0) -> bool:  # type: ignore[no-untyped-def]
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(0.1)
-    return False
-
-
 def test_daemon_packs_exactly_what_the_command_packs(shop: Path, tmp_path: Path, runtime: Path) -> None:
     index = tmp_path / "index"
     args = (str(shop), "--query", QUERY, "--budget", "3000", "--format", "json", "--index-dir", str(index))
@@ -59,14 +50,14 @@ def test_daemon_packs_exactly_what_the_command_packs(shop: Path, tmp_path: Path,
     assert first.returncode == 0, first.stderr
     assert (first.stdout, first.stderr) == (reference.stdout, reference.stderr)
     sock = socket_path(index.resolve())
-    assert sock is not None and _wait_for(lambda: is_running(index.resolve())), "the daemon did not start"
+    assert sock is not None and wait_for(lambda: is_running(index.resolve())), "the daemon did not start"
 
     served = _cli(*args, daemon=True, env=env)
     assert served.returncode == 0, served.stderr
     assert served.stdout == first.stdout
     assert served.stderr == first.stderr
     log = sock.with_suffix(".log")
-    assert _wait_for(lambda: "packed" in log.read_text())  # the answer came from the daemon
+    assert wait_for(lambda: "packed" in log.read_text())  # the answer came from the daemon
 
     # An edit is seen on the next request, exactly as a fresh process sees it.
     checkout = shop / "shop" / "services" / "checkout.py"
@@ -96,13 +87,13 @@ def test_daemon_packs_exactly_what_the_command_packs(shop: Path, tmp_path: Path,
     # A client from another environment does not use it: the daemon exits, the pack is made in-process.
     other_env = _cli(*args, daemon=True, env={**env, "CTXPACK_CHUNK_NOTE": "x"})
     assert other_env.returncode == 0 and other_env.stdout == after.stdout
-    assert _wait_for(lambda: not is_running(index.resolve()) or "mismatch" in log.read_text())
+    assert wait_for(lambda: not is_running(index.resolve()) or "mismatch" in log.read_text())
     _stop(index.resolve(), sock)
 
 
 def _stop(index: Path, sock: Path) -> None:
     """Stop the daemon (the one the last in-process fallback may have started) and wait for its socket to go."""
-    if _wait_for(lambda: is_running(index), 5):
+    if wait_for(lambda: is_running(index), 5):
         assert stop_daemon(index)
     assert not sock.exists()
 

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import wait_for
 
 from ctxpack import build_index, load_config, open_repo, pack_for
 from ctxpack.errors import IndexCorrupt
@@ -116,7 +117,7 @@ def test_vanishing_files_during_index(tmp_path: Path) -> None:
     repo = _make_repo(tmp_path / "repo", n=200)
     idx = tmp_path / "idx"
     proc = subprocess.Popen(_index_cmd(repo, idx), stderr=subprocess.PIPE, text=True)
-    time.sleep(0.3)
+    wait_for(lambda: (idx / "write.lock").exists(), 30, 0.01, "the index run to take its lock")  # it is indexing
     victims = sorted(repo.rglob("*.py"))[::3]
     for v in victims:
         v.unlink()

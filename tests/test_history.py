@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from helpers import wait_for
 
 from ctxpack import load_config, open_repo
 from ctxpack.index.history import MAX_FILES_PER_COMMIT, head_commit, read_history
@@ -178,7 +179,6 @@ def test_a_commit_refreshes_the_history_of_a_live_repo(repo: Path, tmp_path: Pat
 
 def test_the_watcher_follows_head_to_a_new_commit(repo: Path, tmp_path: Path) -> None:
     import threading
-    import time
 
     from ctxpack.serve.service import RepoService
     from ctxpack.serve.watch import watch_repos
@@ -188,12 +188,17 @@ def test_the_watcher_follows_head_to_a_new_commit(repo: Path, tmp_path: Path) ->
     stop = threading.Event()
     try:
         watch_repos([rs], stop)
-        time.sleep(0.3)  # the watcher is up
+        probe = repo / "pkg" / "probe.py"
+        n = iter(range(10_000))
+
+        def watching() -> bool:  # the watcher is up once a new file reaches the live repo
+            probe.write_text(f"PROBE = {next(n)}\n")
+            return "pkg/probe.py" in rs.repo.snapshot.files
+
+        wait_for(watching, 20, 0.1, "the watcher to start")
         commit(repo, {"pkg/b.py": "def beta():\n    return 20\n"}, "beta returns twenty")
-        deadline = time.monotonic() + 20
-        while rs.repo.rank_index.hist.history.head != head_commit(repo):  # type: ignore[union-attr]
-            assert time.monotonic() < deadline, "the history never followed HEAD"
-            time.sleep(0.05)
+        wait_for(lambda: rs.repo.rank_index.hist.history.head == head_commit(repo),  # type: ignore[union-attr]
+                 20, what="the history to follow HEAD")
         assert rs.repo.rank_index.hist.subjects[0] == "beta returns twenty"  # type: ignore[union-attr]
     finally:
         stop.set()

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import wait_for
 
 from ctxpack import build_index, load_config, open_repo, pack_for
 from ctxpack.pipeline import Repo, refresh_repo
@@ -189,18 +190,18 @@ def test_worker_process_exits_when_the_server_dies() -> None:
     import os
     import subprocess
     import sys
-    import time
 
     code = ("import os; from ctxpack.serve.worker import Worker; w = Worker(); "
             "print(w.run(os.getpid), flush=True); os._exit(1)")  # dies without closing anything
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     worker = int(out.stdout.strip())
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
+    def gone() -> bool:
         try:
             os.kill(worker, 0)
         except ProcessLookupError:
-            return
-        time.sleep(0.2)
-    os.kill(worker, 9)
-    raise AssertionError("the worker outlived its server")
+            return True
+        return False
+
+    if not wait_for(gone, 10, 0.2):
+        os.kill(worker, 9)
+        raise AssertionError("the worker outlived its server")

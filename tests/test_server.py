@@ -7,7 +7,6 @@ import json
 import os
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +16,7 @@ pytest.importorskip("fastapi")
 import httpx  # noqa: E402
 import uvicorn  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
+from helpers import wait_for
 from websockets.exceptions import InvalidStatus  # noqa: E402
 from websockets.sync.client import connect  # noqa: E402
 
@@ -38,10 +38,7 @@ class _Server:
         self.server = uvicorn.Server(cfg)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.02)
+        wait_for(lambda: self.server.started, 20, 0.02, "the server to start")
         self.port = self.server.servers[0].sockets[0].getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
 
@@ -97,14 +94,15 @@ def test_focus_and_cursor_favour_the_edited_file(live: _Server) -> None:
 def test_an_edit_shows_in_the_next_pack(live: _Server, shop: Path) -> None:
     target = shop / "shop/services/pricing.py"
     target.write_text(target.read_text() + "\n\ndef zanzibar_surcharge(total):\n    return total * 2\n")
-    deadline = time.monotonic() + 15
-    while True:
-        doc = httpx.post(f"{live.url}/pack", json={"query": "change zanzibar_surcharge", "budget": 4000}).json()
-        top = doc["files"][0]
-        if top["path"] == "shop/services/pricing.py" and any("zanzibar_surcharge" in r for r in top["reasons"]):
-            break
-        assert time.monotonic() < deadline, f"edit never reflected: {top}"
-        time.sleep(0.05)
+    got: dict = {}
+
+    def reflected() -> bool:
+        got["doc"] = httpx.post(f"{live.url}/pack", json={"query": "change zanzibar_surcharge", "budget": 4000}).json()
+        top = got["doc"]["files"][0]
+        return top["path"] == "shop/services/pricing.py" and any("zanzibar_surcharge" in r for r in top["reasons"])
+
+    wait_for(reflected, 15, what="the edit to reach the served pack")
+    doc = got["doc"]
     assert "zanzibar_surcharge" in doc["context"]
 
 
