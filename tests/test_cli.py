@@ -2,34 +2,21 @@
 
 from __future__ import annotations
 
-import difflib
 import json
-import os
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from helpers import check_golden
 
 from ctxpack.cli import main
 from ctxpack.tokens import get_counter
 
-GOLDEN = Path(__file__).parent / "golden"
 QUERY = "add a discount code to checkout"
 
 
 def _run(*args: str, input: str | None = None):  # type: ignore[no-untyped-def]
     return CliRunner().invoke(main, list(args), input=input, catch_exceptions=False)
-
-
-def _golden(name: str, text: str) -> None:
-    path = GOLDEN / name
-    if os.environ.get("CTXPACK_UPDATE_GOLDEN") == "1":
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    expected = path.read_text(encoding="utf-8")
-    if text != expected:
-        diff = "".join(difflib.unified_diff(expected.splitlines(True), text.splitlines(True), "golden", "actual", n=2))
-        pytest.fail(f"output differs from {path.name} (CTXPACK_UPDATE_GOLDEN=1 rewrites):\n{diff[:4000]}")
 
 
 def test_index_reports_on_stderr_only(shop: Path) -> None:
@@ -39,14 +26,24 @@ def test_index_reports_on_stderr_only(shop: Path) -> None:
     assert "Indexed" in r.stderr and "files" in r.stderr
 
 
+def _ranking(doc: dict) -> str:
+    """What the ranking golden keeps of a pack: each file's path, mode and tokens (not scores or text,
+    so a refitted coefficient that changes no choice changes no golden)."""
+    lines = [f"{f['path']}\t{f['mode']}\t{f['tokens']}\n" for f in doc["files"]]
+    return f"# {doc['query']!r} budget {doc['budget']}: {doc['tokens']} tokens, map {doc['repo_map_tokens']}\n" + \
+        "".join(lines)
+
+
 @pytest.mark.parametrize("fmt", ["xml", "markdown", "plain", "json"])
 def test_pack_golden(shop: Path, fmt: str) -> None:
+    """One ranking golden for the sample repo; how each format renders is tests/test_render.py's."""
     r = _run("pack", str(shop), "--query", QUERY, "--budget", "6000", "--format", fmt)
     assert r.exit_code == 0, r.stderr
     assert "Packed" in r.stderr
-    _golden(f"shop_api/pack-6000.{fmt}", r.stdout)
+    doc = json.loads(_run("pack", str(shop), "--query", QUERY, "--budget", "6000", "--format", "json").stdout)
     if fmt == "json":
-        doc = json.loads(r.stdout)
+        check_golden("shop_api/pack-6000.ranking", _ranking(doc))
+        assert r.stdout == json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
         assert list(doc)[:5] == ["schema", "query", "budget", "tokens", "encoding"]
         assert doc["schema"] == 1 and doc["budget"] == 6000
         assert get_counter("o200k_base").count(doc["context"]) == doc["tokens"] <= 6000
@@ -54,6 +51,11 @@ def test_pack_golden(shop: Path, fmt: str) -> None:
         for f in doc["files"]:
             assert set(f) == {"path", "mode", "tokens", "score", "reasons", "ranges"}
             assert f["mode"] in {"full", "chunks", "skeleton"} and not f["path"].startswith("/")
+    elif fmt == "xml":
+        assert r.stdout == doc["context"]  # --format json carries the xml context
+    else:  # the same files, rendered in another format, within the budget
+        assert get_counter("o200k_base").count(r.stdout) <= 6000
+        assert all(f["path"] in r.stdout for f in doc["files"])
 
 
 def test_query_sources_agree(shop: Path, tmp_path: Path) -> None:
