@@ -63,7 +63,7 @@ def live(shop: Path) -> Repo:
     build_index(shop, cfg)
     repo = open_repo(shop, cfg)
     pack_for(repo, QUERY, budget=4000)  # fills the derived caches a patch must carry over correctly
-    assert repo.rank_index._walk is not None and repo.rank_index.static_cache
+    assert repo.rank_index.walk_cache is not None and repo.rank_index.static_cache
     return repo
 
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from helpers import check_golden
 
 from ctxpack.models import Pack, PackedFile, Redaction, Skipped
 from ctxpack.render import context_parts, pack_to_dict, render, render_context, summary_line
 from ctxpack.tokens import get_counter
-from helpers import check_golden
 
 FILES = (
     PackedFile("shop/checkout.py", "full", "def checkout(cart):\n    return cart.total()\n", 20, 0.91,

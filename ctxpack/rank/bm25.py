@@ -34,20 +34,20 @@ def bm25_weight(tf: Any, doc_len: Any, avg_len: float, scale: Any = 1.0) -> Any:
 
 def _postings_of(ri: RankIndex, t: str) -> tuple[np.ndarray, np.ndarray] | None:
     """A term's postings as arrays: (file indices, BM25 term-frequency factor), cached per index."""
-    got = ri._term_arrays.get(t)
+    got = ri.term_arrays.get(t)
     if got is None:
         packed = ri.postings.get(t)
         if packed is None or not packed.size:
             return None
-        if ri._doc_len is None:
-            ri._doc_len = np.asarray(ri.doc_len, dtype=np.float64)
+        if ri.doc_len_array is None:
+            ri.doc_len_array = np.asarray(ri.doc_len, dtype=np.float64)
         idx = packed >> POSTING_SHIFT
         tf = (packed & ((1 << POSTING_SHIFT) - 1)).astype(np.float64)
-        dl = ri._doc_len[idx]
+        dl = ri.doc_len_array[idx]
         got = (idx, bm25_weight(tf, dl, ri.avg_len))
-        if len(ri._term_arrays) > 20_000:
-            ri._term_arrays.clear()
-        ri._term_arrays[t] = got
+        if len(ri.term_arrays) > 20_000:
+            ri.term_arrays.clear()
+        ri.term_arrays[t] = got
     return got
 
 
@@ -76,15 +76,15 @@ def bm25_scores(ri: RankIndex, q: QueryInfo) -> tuple[np.ndarray, np.ndarray, li
 
 def path_overlap(ri: RankIndex, qset: set[str]) -> np.ndarray:
     """How many of the query's terms each file's path has."""
-    if ri._path_index is None:
+    if ri.path_index is None:
         acc: dict[str, list[int]] = defaultdict(list)
         for i, pts in enumerate(ri.path_terms):
             for t in pts:
                 acc[t].append(i)
-        ri._path_index = {t: np.asarray(v, np.int64) for t, v in acc.items()}
+        ri.path_index = {t: np.asarray(v, np.int64) for t, v in acc.items()}
     out = np.zeros(len(ri.paths))
     for t in qset:
-        idx = ri._path_index.get(t)
+        idx = ri.path_index.get(t)
         if idx is not None:
             out[idx] += 1
     return out

@@ -29,10 +29,10 @@ def _walk_rows(edges: dict[int, dict[int, float]], rows: list[int]) -> tuple[lis
 
 def walk_arrays(ri: RankIndex) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The graph as edge arrays sorted by (source, target), row-normalised (built once per index)."""
-    if ri._walk is None:
+    if ri.walk_cache is None:
         src, dst, wts = _walk_rows(ri.edges, sorted(ri.edges))
-        ri._walk = (np.asarray(src, np.int64), np.asarray(dst, np.int64), np.asarray(wts, np.float64))
-    return ri._walk
+        ri.walk_cache = (np.asarray(src, np.int64), np.asarray(dst, np.int64), np.asarray(wts, np.float64))
+    return ri.walk_cache
 
 
 def patched_walk(old: tuple[np.ndarray, np.ndarray, np.ndarray] | None, edges: dict[int, dict[int, float]],

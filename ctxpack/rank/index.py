@@ -59,10 +59,10 @@ class RankIndex:
     user_count: list[int] = field(default_factory=list)
     hist: HistoryIndex | None = None  # the git history at HEAD over these files (None without one)
     static_cache: dict[tuple[object, ...], StaticScores] = field(default_factory=dict)
-    _walk: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # (sources, targets, transition weights)
-    _term_arrays: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # see _postings_of
-    _doc_len: np.ndarray | None = None  # doc_len as an array
-    _path_index: dict[str, np.ndarray] | None = None  # path term -> files whose path has it
+    walk_cache: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # (sources, targets, transition weights)
+    term_arrays: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # see bm25._postings_of
+    doc_len_array: np.ndarray | None = None  # doc_len as an array
+    path_index: dict[str, np.ndarray] | None = None  # path term -> files whose path has it
 
 
 POSTING_SHIFT = 32  # a posting is one int64: file index in the high bits, term frequency in the low

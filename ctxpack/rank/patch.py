@@ -158,7 +158,7 @@ def patch_rank_index(ri: RankIndex, old_terms: dict[str, tuple[list[str], list[i
                     edge_names, indegree, ri.path_terms, ri.kind, refs, users, ri.modules, links, user_count,
                     ri.hist)  # the same files: the same history
     # Derived caches: recompute only what the change touched.
-    out._walk = patched_walk(ri._walk, edges, {x for pair in pairs for x in pair})
+    out.walk_cache = patched_walk(ri.walk_cache, edges, {x for pair in pairs for x in pair})
     stale = {i for i, (a, b) in enumerate(zip(indegree, ri.indegree, strict=True)) if a != b} | set(changed_idx)
     for key, st in list(ri.static_cache.items()):
         w, priors = key
@@ -166,5 +166,5 @@ def patch_rank_index(ri: RankIndex, old_terms: dict[str, tuple[list[str], list[i
         for i in stale:
             set_static(fresh, out, w, dict(priors), i)  # type: ignore[arg-type]
         out.static_cache[key] = fresh
-    out._path_index = ri._path_index  # the same paths
+    out.path_index = ri.path_index  # the same paths
     return out

@@ -92,6 +92,11 @@ class RepoService:
         release_memory()
 
     @property
+    def loaded(self) -> bool:
+        """True once the repository's index is loaded (``repo`` answers)."""
+        return self._repo is not None
+
+    @property
     def repo(self) -> Repo:
         repo = self._repo
         if repo is None:

@@ -27,7 +27,7 @@ _IGNORED_DIRS = {".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", 
 
 
 def _filter(rs: RepoService) -> Callable[[object, str], bool]:
-    index_dir = rs.repo.store.dir if rs._repo is not None else rs.root / ".ctxpack"
+    index_dir = rs.repo.store.dir if rs.loaded else rs.root / ".ctxpack"
 
     def keep(_change: object, path: str) -> bool:
         p = Path(path)
