@@ -29,10 +29,7 @@ import contextlib
 import dataclasses
 import logging
 import os
-import re
-import shutil
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -47,27 +44,24 @@ from .columns import (
     cached_part,
     chunk_columns,
     chunks_of,
-    create_fts_index,
     file_columns,
     interned,
     lancedb_module,
     patched_columns,
     snapshot_from_columns,
     symbol_columns,
-    table_schemas,
 )
 from .journal import JOURNAL_RE, Journal, read_journal, write_journal
 from .lock import exclusive_lock
 from .manifest import SCHEMA_VERSION, Manifest
+from .versions import DB_NAME_RE, compact_tables, drop_stale, publish_manifest, write_tables
 
 __all__ = ["IndexStore"]
 
 log = logging.getLogger(__name__)
 
-_DB_NAME = re.compile(r"db-[0-9a-f]{12}")
 _OPTIMIZE_EVERY = 20  # updates between compactions (each write makes a version)
 _JOURNAL_MAX_PATHS = 500  # a deferred update that would leave more changed paths pending is written through
-_KEEP_OLD_S = 600  # old table versions and journals stay readable this long (a reader may be on them)
 
 
 class IndexStore:
@@ -300,7 +294,7 @@ class IndexStore:
         if not gi.exists():
             ours = {".gitignore", "manifest.json", "write.lock", CACHE, "vectors"}
             foreign = [c.name for c in self.dir.iterdir()
-                       if c.name not in ours and not _DB_NAME.fullmatch(c.name) and not JOURNAL_RE.fullmatch(c.name)]
+                       if c.name not in ours and not DB_NAME_RE.fullmatch(c.name) and not JOURNAL_RE.fullmatch(c.name)]
             if foreign:
                 raise IndexCorrupt(
                     f"{self.dir} is not a ctxpack index (it holds {foreign[0]!r} and more). "
@@ -369,7 +363,7 @@ class IndexStore:
             man = Manifest(SCHEMA_VERSION, encoding, settings, old.db, old.versions, tuple(skipped), time.time(),
                            old.updates, name)
         else:
-            man = self._write_tables(old, encoding, settings, cols, changed_by_table, skipped)
+            man = write_tables(self.dir, old, encoding, settings, cols, changed_by_table, skipped)
         return self._commit(man, old, cached)
 
     def fold(self) -> Manifest:
@@ -379,93 +373,22 @@ class IndexStore:
         if journal is None:
             return man
         cached = read_cached_columns(self.dir, man)  # the same content: only the key changes
-        new = self._write_tables(man, man.encoding, man.settings, journal[1], journal[0], list(man.skipped))
+        new = write_tables(self.dir, man, man.encoding, man.settings, journal[1], journal[0], list(man.skipped))
         return self._commit(new, man, cached)
 
     def _commit(self, man: Manifest, old: Manifest | None, cached: dict[str, dict[str, list[Any]]] | None) -> Manifest:
         """Publish ``man`` (replacing ``old``), compact now and then, drop what it no longer names,
         and write the snapshot cache ``cached`` (its state) when there is one."""
-        self._publish(man, old)
+        publish_manifest(self.dir, man, old)
         if old is not None and not man.pending and man.updates % _OPTIMIZE_EVERY == 0:
             self._optimize(man.db)
-        self._drop_stale(man)
+        drop_stale(self.dir, man)
         man = self.manifest()
         if cached is not None:
             write_cached_columns(self.dir, man, cached)
             self._fresh = (man, cached)
         return man
 
-    def _write_tables(self, old: Manifest | None, encoding: str, settings: str, cols: dict[str, dict[str, list[Any]]],
-                      changed_by_table: dict[str, set[str]], skipped: list[Skipped]) -> Manifest:
-        """Write ``cols`` to the tables (a fresh database when ``old`` is None, else delete the rows of
-        ``changed_by_table`` and add); the manifest to publish."""
-        import pyarrow as pa
-
-        schemas = table_schemas()
-        lancedb = lancedb_module()
-        data = {name: pa.Table.from_pydict(cols[name], schema=schemas[name]) for name in TABLES}
-        versions: dict[str, int] = {}
-        if old is None:
-            db_name = f"db-{uuid.uuid4().hex[:12]}"
-            db = lancedb.connect(str(self.dir / db_name))
-            for name in TABLES:
-                tbl = db.create_table(name, data=data[name], schema=schemas[name], mode="overwrite")
-                if name == "chunks":
-                    create_fts_index(tbl)
-                versions[name] = tbl.version
-            return Manifest(SCHEMA_VERSION, encoding, settings, db_name, versions, tuple(skipped), time.time(), 0)
-        db = lancedb.connect(str(self.dir / old.db))
-        for name in TABLES:
-            tbl = db.open_table(name)
-            if tbl.version != old.versions[name]:
-                # A writer died after touching this table: go back to what readers see.
-                tbl.restore(old.versions[name])
-            changed = sorted(changed_by_table[name])
-            for i in range(0, len(changed), 500):
-                part = changed[i: i + 500]
-                tbl.delete("path IN (" + ", ".join("'" + p.replace("'", "''") + "'" for p in part) + ")")
-            if data[name].num_rows:
-                tbl.add(data[name])
-            # No full-text re-index per update: LanceDB searches rows added since the index
-            # was built by a flat scan next to it, and ``_optimize`` folds them in.
-            versions[name] = tbl.version
-        return Manifest(SCHEMA_VERSION, encoding, settings, old.db, versions, tuple(skipped), time.time(),
-                        old.updates + 1)
-
-    def _publish(self, man: Manifest, old: Manifest | None = None) -> None:
-        """Replace the manifest atomically (the commit point of every write). A journal ``old``
-        named and ``man`` does not is retired: its clock for ``_drop_stale`` starts now."""
-        tmp = self.dir / f"manifest.{os.getpid()}.tmp"
-        tmp.write_text(man.to_json(), encoding="utf-8")
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.manifest_path)
-        if old is not None and old.pending and old.pending != man.pending:
-            with contextlib.suppress(OSError):
-                os.utime(self.dir / old.pending)
-
     def _optimize(self, db_name: str) -> None:
-        from datetime import timedelta
-
-        db = lancedb_module().connect(str(self.dir / db_name))
-        for name in TABLES:
-            try:
-                db.open_table(name).optimize(cleanup_older_than=timedelta(seconds=_KEEP_OLD_S))
-            except Exception as exc:  # compaction is an optimisation: never fail the update
-                log.warning("index compaction of %s failed: %s", name, exc)
-        man = self.manifest()
-        self._publish(dataclasses.replace(man, versions={name: db.open_table(name).version for name in TABLES}))
-
-    def _drop_stale(self, man: Manifest) -> None:
-        """Remove what ``man`` does not name: other databases, leftover temporary files, and other
-        journals once no reader can still be on them (kept as long as the tables' old versions)."""
-        now = time.time()
-        for child in self.dir.iterdir():
-            name = child.name
-            with contextlib.suppress(OSError):
-                if child.is_dir() and _DB_NAME.fullmatch(name) and name != man.db:
-                    shutil.rmtree(child, ignore_errors=True)
-                elif name.startswith(("manifest.", "pending-")) and name.endswith(".tmp"):
-                    child.unlink()
-                elif JOURNAL_RE.fullmatch(name) and name != man.pending and now - child.stat().st_mtime > _KEEP_OLD_S:
-                    child.unlink()
+        versions = compact_tables(self.dir, db_name)
+        publish_manifest(self.dir, dataclasses.replace(self.manifest(), versions=versions))
