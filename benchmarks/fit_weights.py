@@ -2,7 +2,7 @@
 """Fit the relevance model (RankWeights.coef/intercept) on the dev tasks, with honest CV.
 
 1. For every dev task, rank the task's tree with the model switched off (coef=()) and
-   record each file's features (``rank.model_inputs``), size and whether the edit changed it.
+   record each file's features (``rank.model.model_inputs``), size and whether the edit changed it.
 2. Fit an L2-regularised logistic regression (Newton's method, numpy only), holding out
    one repository at a time (leave-one-repository-out), and score the held-out
    repository by simulating whole-file packing at 8K / 32K / 128K, both in rank order and
