@@ -20,7 +20,6 @@ from .errors import Cancelled, ConfigError, IndexCorrupt, IndexNotFound, IndexOu
 from .index.catalog import is_catalog, read_repo_list, select
 from .index.discover import list_candidates
 from .index.history import read_history
-from .index.repo import Prepared, Repo, refresh_history, refresh_repo, stat_key
 from .index.update import Seen, index_excludes, is_fresh, locked_update
 from .models import (
     Chunk,
@@ -40,8 +39,10 @@ from .pack.policy import PackPolicy
 from .rank.index import build_rank_index
 from .rank.query import analyze_query
 from .rank.score import rank
+from .repo import Prepared, Repo, refresh_history, refresh_repo, stat_key
 from .search import search_repo
 from .store.columns import IndexSnapshot
+from .store.manifest import Manifest
 from .store.tables import IndexStore
 from .tokens import get_counter
 
@@ -50,9 +51,9 @@ if TYPE_CHECKING:
     from .engines.run import IndexRun
 
 __all__ = ["Prepared", "Progress", "Repo", "build_index", "check_query", "dense_backend_missing", "dense_scores",
-           "embed_index", "index_dir_for", "index_many", "is_catalog", "open_repo", "pack_for", "pack_many", "rank_for",
-           "read_repo_list", "refresh_history", "refresh_repo", "search_chunks", "search_repo", "select", "stat_key",
-           "vector_store_for"]
+           "embed_index", "index_dir_for", "index_many", "is_catalog", "open_repo", "pack_for", "pack_many",
+           "persist_index", "rank_for", "read_repo_list", "refresh_history", "refresh_repo", "search_chunks",
+           "search_repo", "select", "stat_key", "vector_store_for"]
 
 
 def build_index(path: str | os.PathLike[str], cfg: Config, *, rebuild: bool = False,
@@ -77,6 +78,14 @@ def build_index(path: str | os.PathLike[str], cfg: Config, *, rebuild: bool = Fa
     store = IndexStore(index_dir_for(root, cfg))
     stats, _ = locked_update(root, store, cfg, rebuild, progress, load=False)
     return stats
+
+
+def persist_index(root: Path, cfg: Config) -> tuple[dict[str, str], Manifest]:
+    """Bring the on-disk index of ``root`` up to date (``build_index``); what it now holds
+    (path -> content sha1) and its manifest (a warm server's worker persists its edits so)."""
+    build_index(root, cfg)
+    snap = IndexStore(index_dir_for(root, cfg)).load()
+    return {p: r.sha1 for p, r in snap.files.items()}, snap.manifest
 
 
 def embed_index(path: str | os.PathLike[str], cfg: Config, *, progress: Progress = no_progress,

@@ -10,7 +10,7 @@ from .embed.lane import embedder_for
 from .models import Chunk
 
 if TYPE_CHECKING:
-    from .index.repo import Repo
+    from .repo import Repo
 
 _RRF_K = 60  # reciprocal-rank fusion constant (Cormack et al.)
 

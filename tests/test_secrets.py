@@ -140,7 +140,7 @@ def test_a_later_process_skips_texts_found_clean_but_never_a_secret(tmp_path: Pa
     """What one `pack` scanned and found clean is recorded in the index directory: the next
     process skips scanning it (and importing the scanner). Texts with secrets are never recorded."""
     from ctxpack import load_config, open_repo
-    from ctxpack.index import repo as repo_module
+    from ctxpack import repo as repo_module
     from ctxpack.index import secrets
 
     root = _repo(tmp_path)

@@ -15,7 +15,7 @@ from ..store.tables import IndexStore
 from .vectors import VectorStore
 
 if TYPE_CHECKING:
-    from ..index.repo import Repo
+    from ..repo import Repo
     from .backends import Embedder, ModelRef
 
 

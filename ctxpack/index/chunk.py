@@ -12,16 +12,11 @@ import hashlib
 
 from ..config import Config
 from ..models import Chunk, SourceFile, Symbol
-from ..tokens import TokenCounter
+from ..tokens import TokenCounter, estimate_tokens
 
 __all__ = ["chunk_file", "estimate_tokens"]
 
 Span = tuple[int, int]  # 1-based inclusive line range
-
-
-def estimate_tokens(text: str) -> int:
-    """A fast upper-leaning estimate (about 3.5 characters per token for code)."""
-    return int(len(text) / 3.5) + 1
 
 
 def _line_windows(start: int, end: int, cost: list[int], target: int) -> list[Span]:

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import PurePosixPath
 
-from ..index.chunk import estimate_tokens
 from ..models import Symbol
-from ..tokens import TokenCounter
+from ..tokens import TokenCounter, estimate_tokens
 from .blocks import block_tokens
 
 __all__ = ["fit_map", "repo_map_text"]

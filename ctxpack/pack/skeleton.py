@@ -6,9 +6,8 @@ import bisect
 import functools
 import itertools
 
-from ..index.chunk import estimate_tokens
 from ..models import FileRecord, PackedFile, RankedFile, Symbol
-from ..tokens import TokenCounter
+from ..tokens import TokenCounter, estimate_tokens
 from .blocks import block_tokens
 
 __all__ = ["as_skeleton", "skeleton_text"]

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import Config
-from ..pipeline import Prepared, build_index, open_repo
+from ..pipeline import Prepared, open_repo, persist_index
 
 __all__ = ["Worker", "persist_in_worker", "prepare_in_worker", "release_memory"]
 
@@ -91,12 +91,7 @@ def _exit_with_parent(parent: int) -> None:
 
 def persist_in_worker(root: Path, cfg: Config) -> tuple[dict[str, str], Any]:
     """In the worker process: update the on-disk index; what it now holds (path -> sha1) and its manifest."""
-    from ..pipeline import index_dir_for
-    from ..store.tables import IndexStore
-
-    build_index(root, cfg)
-    snap = IndexStore(index_dir_for(root, cfg)).load()
-    return {p: r.sha1 for p, r in snap.files.items()}, snap.manifest
+    return persist_index(root, cfg)
 
 
 def prepare_in_worker(root: Path, cfg: Config) -> Prepared:

@@ -10,26 +10,26 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..config import Config
-from ..embed.lane import DenseLane, load_dense
-from ..models import Chunk, Redaction, Skipped, Symbol
-from ..pack.blocks import full_body
-from ..pack.skeleton import skeleton_text
-from ..rank.index import RankIndex, build_rank_index
-from ..rank.patch import patch_rank_index
-from ..rank.score import warm as warm_rank_index
-from ..store.columns import ChunkSpan, IndexSnapshot
-from ..store.tables import IndexStore
-from ..tokens import get_counter
-from .discover import Candidate, list_candidates
-from .history import head_commit, index_history, read_history
-from .process import process_file
-from .secrets import load_clean, save_clean
-from .secrets import redact as redact_secrets
-from .update import index_excludes, read_changed, stat_changed
+from .config import Config
+from .embed.lane import DenseLane, load_dense
+from .index.discover import Candidate, list_candidates
+from .index.history import head_commit, index_history, read_history
+from .index.process import process_file
+from .index.secrets import load_clean, save_clean
+from .index.secrets import redact as redact_secrets
+from .index.update import index_excludes, read_changed, stat_changed
+from .models import Chunk, Redaction, Skipped, Symbol
+from .pack.blocks import full_body
+from .pack.skeleton import skeleton_text
+from .rank.index import RankIndex, build_rank_index
+from .rank.patch import patch_rank_index
+from .rank.score import warm as warm_rank_index
+from .store.columns import ChunkSpan, IndexSnapshot
+from .store.tables import IndexStore
+from .tokens import get_counter
 
 if TYPE_CHECKING:
-    from ..embed.backends import Embedder
+    from .embed.backends import Embedder
 
 
 @dataclass(frozen=True, slots=True)
