@@ -551,27 +551,46 @@ def _service(paths: tuple[str, ...], no_embed: bool, model: str | None, encoding
 @click.option("--port", type=int, default=8765, show_default=True)
 @click.option("--token", envvar="CTXPACK_TOKEN", default=None, help="require 'Authorization: Bearer TOKEN'")
 @click.option("--no-watch", is_flag=True, help="do not watch the files (the index changes only on restart)")
+@click.option("--allow-origin", "allow_origin", multiple=True, envvar="CTXPACK_ALLOW_ORIGINS",
+              help="a browser origin allowed to call the server, e.g. http://localhost:3000 (repeatable; none by default)")
 @_apply(_serve_opts)
-def serve(paths: tuple[str, ...], host: str, port: int, token: str | None, no_watch: bool, no_embed: bool,
-          model: str | None, encoding: str | None, index_dir: str | None, no_redact: bool) -> None:
+def serve(paths: tuple[str, ...], host: str, port: int, token: str | None, no_watch: bool,
+          allow_origin: tuple[str, ...], no_embed: bool, model: str | None, encoding: str | None,
+          index_dir: str | None, no_redact: bool) -> None:
     """Serve packs over HTTP and WebSocket, keeping the repositories' indexes warm and current."""
+    import signal
     import threading
 
+    from .http_guard import parse_origins
+    from .server import LOOPBACK, bind
     from .server import serve as run_server
     from .watch import watch_repos
 
     try:
-        svc = _service(paths, no_embed, model, encoding, index_dir, no_redact)
-        stop = threading.Event()
-        if not no_watch:
-            watch_repos(list(svc.repos.values()), stop)
-        click.echo(f"Serving {len(svc.repos)} repositor{'y' if len(svc.repos) == 1 else 'ies'} on http://{host}:{port} "
-                   f"(docs at /docs){'' if no_watch else ', watching for changes'}", err=True)
+        origins = parse_origins(allow_origin)
+        if host not in LOOPBACK and not token:
+            raise ConfigError(f"binding {host} exposes your code: set --token (or CTXPACK_TOKEN) to require auth")
+        sock = bind(host, port)  # before loading: a busy port fails at once, in one line
         try:
-            run_server(svc, host, port, token)
+            svc = _service(paths, no_embed, model, encoding, index_dir, no_redact)
+            stop = threading.Event()
+            if not no_watch:
+                watch_repos(list(svc.repos.values()), stop)
+            click.echo(f"Serving {len(svc.repos)} repositor{'y' if len(svc.repos) == 1 else 'ies'} on "
+                       f"http://{host}:{sock.getsockname()[1]} (docs at /docs)"
+                       f"{'' if no_watch else ', watching for changes'}", err=True)
+            # uvicorn stops on SIGTERM, then raises it again: with the default handler that killed
+            # the process before the service closed (its worker's semaphores leaked, issue 18).
+            signal.signal(signal.SIGTERM, _interrupt)
+            try:
+                run_server(svc, host, port, token, origins, sock=sock)
+            except KeyboardInterrupt:
+                pass
+            finally:
+                stop.set()
+                svc.close()
         finally:
-            stop.set()
-            svc.close()
+            sock.close()
     except CtxpackError as exc:
         _fail(exc)
 
@@ -585,11 +604,13 @@ def watch(paths: tuple[str, ...], no_embed: bool, model: str | None, encoding: s
     import signal
     import threading
 
+    from .render import lanes_text
     from .watch import watch_repos
 
     def report(rs: Any, n: int) -> None:
         st = rs.status()
-        click.echo(f"Updated {rs.root.name}: {n} change(s); {st.get('files')} files, lanes {st.get('lanes')}", err=True)
+        click.echo(f"Updated {rs.name}: {n} change{'' if n == 1 else 's'}; {st.get('files')} files indexed; "
+                   f"lanes: {lanes_text(st.get('lanes') or {})}", err=True)
 
     try:
         svc = _service(paths, no_embed, model, encoding, index_dir, no_redact)

@@ -24,7 +24,7 @@ from .config import Config
 from .errors import ConfigError
 from .languages import language_for
 from .models import Skipped, SourceFile
-from .secrets import is_secret_file
+from .secrets import is_mostly_key, is_secret_file
 
 __all__ = ["Candidate", "list_candidates", "read_source"]
 
@@ -245,12 +245,15 @@ def _content_reason(path: str, data: bytes) -> tuple[str | None, str]:
     return None, text
 
 
-def read_source(root: Path, cand: Candidate) -> SourceFile | Skipped:
+def read_source(root: Path, cand: Candidate, redact: bool = True) -> SourceFile | Skipped:
     """Read and vet one candidate.
+
+    Args:
+        redact: leave out a file that is mostly a private key, whatever its name.
 
     Returns:
         The decoded SourceFile, or a Skipped with the reason (binary, non-UTF-8,
-        minified, generated, unreadable, vanished).
+        minified, generated, a private key, unreadable, vanished).
     """
     try:
         with open(root / cand.path, "rb") as fh:
@@ -263,6 +266,8 @@ def read_source(root: Path, cand: Candidate) -> SourceFile | Skipped:
     reason, text = _content_reason(cand.path, data)
     if reason:
         return Skipped(cand.path, reason)
+    if redact and is_mostly_key(text):
+        return Skipped(cand.path, "secret file: a private key (excluded by default; --no-redact includes it)")
     return SourceFile(
         path=cand.path,
         language=language_for(cand.path),

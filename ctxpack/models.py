@@ -171,6 +171,11 @@ class Redaction:
     line: int  # 1-based line in the file; 0 when not known (skeletons)
     type: str
 
+    @property
+    def marker(self) -> str:
+        """What replaced the secret in the text: ``[REDACTED:<type>]``."""
+        return f"[REDACTED:{self.type.lower().replace(' ', '-')}]"
+
 
 @dataclass(frozen=True, slots=True)
 class Pack:

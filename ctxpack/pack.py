@@ -231,7 +231,6 @@ def pack_files(
         body = clean(r.path, full_body(text), 1)  # memoized (and pre-computed by a warm server)
         t = block_tokens(counter, fmt, r.path, "full", body, rec.language)
         if t > remaining:
-            found.pop(r.path, None)
             return False
         add(PackedFile(r.path, "full", body, t, r.score, r.reasons, ((1, max(rec.lines, 1)),), rec.language), pos)
         seen_hashes.add(rec.sha1)
@@ -313,9 +312,25 @@ def pack_files(
         Skipped(r.path, f"did not fit: {inputs.records[r.path].tokens} tokens, score {r.score:.3f}")
         for r in ranked[:_MAX_CANDIDATES] if r.score > 0 and r.path not in inside and r.path in inputs.records
     ), 20))
-    inside_all = {f.path for f in pack.files}
-    redactions = tuple(x for p in sorted(found) if p in inside_all for x in found[p])
-    return replace(pack, omitted=omitted, redactions=redactions)
+    return replace(pack, omitted=omitted, redactions=_shown(pack.files, found))
+
+
+def _shown(files: tuple[PackedFile, ...], found: dict[str, tuple[Redaction, ...]]) -> tuple[Redaction, ...]:
+    """The redactions in the packed text, and only those: a text scanned but not packed (a whole
+    file that did not fit, chunks dropped to fit, skeleton lines cut) reports nothing."""
+    by_path = {f.path: f for f in files if f.mode != "map"}
+    out: dict[Redaction, None] = {}
+    for path in sorted(found):
+        f = by_path.get(path)
+        if f is None:
+            continue
+        for x in found[path]:
+            if x.line == 0 and f.mode == "skeleton" and x.marker in f.text:
+                out[x] = None
+            elif x.line > 0 and f.mode != "skeleton" and any(a <= x.line <= b for a, b in (
+                    ((1, f.text.count("\n") + 1),) if f.mode == "full" else f.ranges)):
+                out[x] = None
+    return tuple(out)
 
 
 @functools.lru_cache(maxsize=64)  # bounded: a big file's skeleton is tens of KB

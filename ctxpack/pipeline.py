@@ -65,7 +65,7 @@ def _noop(_stage: str, _done: int, _total: int) -> None:
 
 def _settings_key(cfg: Config) -> str:
     key = (f"{cfg.encoding}|{cfg.chunk_tokens}|{cfg.max_chunk_tokens}|{cfg.max_file_bytes}|{cfg.include}|"
-           f"{cfg.exclude}|{cfg.redact}|parser {PARSER_VERSION}")
+           f"{cfg.exclude}|{cfg.redact}|parser {PARSER_VERSION}" + ("|keys 1" if cfg.redact else ""))
     return hashlib.sha1(key.encode()).hexdigest()[:12]
 
 
@@ -226,7 +226,7 @@ def plan_update(root: Path, store: IndexStore, cfg: Config, rebuild: bool = Fals
     known = prior.files if prior else {}
     to_read = _stat_changed(cands, known)
     unchanged = {c.path for c in cands} - {c.path for c in to_read}
-    sources, restat, unreadable = _read_changed(root, to_read, known, progress)
+    sources, restat, unreadable = _read_changed(root, to_read, known, progress, cfg.redact)
     skipped += unreadable
     unchanged |= {r.path for r in restat}
     # Same content, new stat (a checkout, a touch): no re-parse.
@@ -296,14 +296,14 @@ def _stat_changed(cands: list[Candidate], known: dict[str, FileRecord]) -> list[
     return [c for c in cands if (k := known.get(c.path)) is None or (k.size, k.mtime_ns) != (c.size, c.mtime_ns)]
 
 
-def _read_changed(root: Path, to_read: list[Candidate], known: dict[str, FileRecord], progress: Progress = _noop
-                  ) -> tuple[list[SourceFile], list[FileRecord], list[Skipped]]:
+def _read_changed(root: Path, to_read: list[Candidate], known: dict[str, FileRecord], progress: Progress = _noop,
+                  redact: bool = True) -> tuple[list[SourceFile], list[FileRecord], list[Skipped]]:
     """Read files whose stat changed: (new content to parse, known content under a new stat, unreadable)."""
     sources: list[SourceFile] = []
     restat: list[FileRecord] = []
     skipped: list[Skipped] = []
     for i, c in enumerate(to_read):
-        got = read_source(root, c)
+        got = read_source(root, c, redact)
         if isinstance(got, Skipped):
             skipped.append(got)
         elif (k := known.get(got.path)) is not None and k.sha1 == got.sha1:
@@ -745,7 +745,7 @@ def refresh_repo(repo: Repo, paths: Iterable[str] | None = None) -> Repo:
     """
     snap = repo.snapshot
     to_read, removed, path_skips = _changed_candidates(repo, paths)
-    sources, restat, unreadable = _read_changed(repo.root, to_read, snap.files)
+    sources, restat, unreadable = _read_changed(repo.root, to_read, snap.files, redact=repo.cfg.redact)
     removed += [s.path for s in unreadable if s.path in snap.files]
     # What a pack reports as left out, as an index update would record it (files skipped for
     # their content are not indexed, so they are read again each time, as the update does).
@@ -931,7 +931,15 @@ def search_chunks(path: str | os.PathLike[str], cfg: Config, query: str, k: int 
 
 
 def search_repo(repo: Repo, query: str, k: int = 10) -> list[tuple[Chunk, float]]:
-    """``search_chunks`` on a loaded repository (the warm path a server uses)."""
+    """``search_chunks`` on a loaded repository (the warm path a server uses); chunk texts are
+    redacted as in a pack unless the config turns redaction off."""
+    hits = _search_repo(repo, query, k)
+    if not repo.cfg.redact:
+        return hits
+    return [(replace(c, text=repo.redact(c.path, c.text, c.start_line)[0]), s) for c, s in hits]
+
+
+def _search_repo(repo: Repo, query: str, k: int) -> list[tuple[Chunk, float]]:
     lexical = repo.store.search_chunks(query, k * 3 if repo.dense_lane() else k)
     lane = repo.dense_lane()
     if lane is None or lane.ready == 0:

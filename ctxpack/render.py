@@ -8,13 +8,25 @@ the packer adds up counts instead of re-counting the whole text.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from .models import Pack, PackedFile
 
-__all__ = ["JSON_SCHEMA_VERSION", "block", "block_parts", "context_parts", "file_to_dict", "footer", "header", "pack_to_dict", "render", "render_context", "summary_line"]
+__all__ = ["JSON_SCHEMA_VERSION", "block", "block_parts", "context_parts", "file_to_dict", "footer", "header", "pack_to_dict", "render", "lanes_text", "render_context", "summary_line", "xml_body"]
 
 JSON_SCHEMA_VERSION = 1
+
+
+# The tags of the xml wrapper. Issue 18: a file holding "</file></context>" closed the wrapper
+# and what followed read as the prompt's own text. Any opening or closing tag of these names
+# inside a body loses its "<" to "&lt;"; nothing else in the code is touched.
+_WRAPPER_TAG = re.compile(r"<(?=/?(?:file|context|repo_map)(?![\w.:-]))", re.IGNORECASE)
+
+
+def xml_body(body: str) -> str:
+    """``body`` unable to open or close a tag of the xml wrapper (``<file``, ``</context`` ...)."""
+    return _WRAPPER_TAG.sub("&lt;", body) if "<" in body else body
 
 
 def _xml_attr(value: str) -> str:
@@ -58,6 +70,7 @@ def block_parts(fmt: str, path: str, mode: str, body: str, language: str = "text
         body += "\n"
     fmt = _ctx_fmt(fmt)
     if fmt == "xml":
+        body = xml_body(body)
         if mode == "map":
             return "<repo_map>\n", body, "</repo_map>\n"
         extra = f' lines="{_ranges_attr(ranges)}"' if mode == "chunks" else ""
@@ -125,3 +138,17 @@ def summary_line(p: Pack) -> str:
             + (f"; {len(p.redactions)} secrets redacted" if p.redactions else "")
             + ("" if p.lanes.get("dense") in (True, False) else f"; dense lane {p.lanes['dense']} embedded"
                " (run `ctxpack index` or pass --wait-embeddings)"))
+
+
+def lanes_text(lanes: dict[str, Any]) -> str:
+    """The ranking lanes for a person: ``lexical, dense 120/800 chunks, history 2000 commits``."""
+    out = ["lexical"] if lanes.get("lexical") else []
+    dense = lanes.get("dense")
+    if dense is True:
+        out.append("dense")
+    elif dense:
+        out.append(f"dense {dense}")
+    history = lanes.get("history")
+    if history is not False and history is not None:
+        out.append(f"history {history} commits")
+    return ", ".join(out) or "none"

@@ -133,7 +133,8 @@ def test_websocket_streams_header_files_summary_and_cancels(live: _Server) -> No
 
 def test_bad_requests_get_one_line_errors(live: _Server) -> None:
     u = live.url
-    assert httpx.post(f"{u}/pack", content=b"{not json").json() == {"error": "request body is not valid JSON"}
+    assert httpx.post(f"{u}/pack", content=b"{not json", headers={"Content-Type": "application/json"}).json() == {
+        "error": "request body is not valid JSON"}
     r = httpx.post(f"{u}/pack", json={"query": "x", "budget": 10**9})
     assert r.status_code == 400 and "budget" in r.json()["error"]
     assert httpx.post(f"{u}/pack", json={"query": "x", "colour": 1}).status_code == 400
