@@ -44,7 +44,7 @@ _BASE64_LINE = re.compile(r"""^[\s"'`]*[A-Za-z0-9+/]{40,}={0,2}(?:\\[rn])*[\s"'`
 _NOT_A_VALUE = "$%<{[(*`"  # a variable, a template, a placeholder, a substitution: not a literal secret
 _MYSQL = re.compile(
     r"\b(?:mysql|mysqldump|mysqladmin|mysqlimport|mysqlshow|mysqlcheck|mysqlpump|mysqlsh|mariadb(?:-dump|-admin)?)\b"
-    r"[^\n;|&]*?\s-p(?P<v>[^\s'\";|&`]+)")
+    r"[^\n;|&]*?\s-p(?P<q>['\"]?)(?P<v>[^\s'\";|&`]+)(?P=q)")
 _PASSWORD_FLAG = re.compile(
     r"(?<![\w-])--?(?:password|passwd|pass|pwd|db-password|db-pass|admin-password|root-password)"
     r"(?:=|[ \t]+)(?P<q>['\"]?)(?P<v>[^\s'\";|&`]+)(?P=q)")

@@ -106,9 +106,9 @@ def _key_spans(root: Path, path: str, lines: list[str], first_line: int) -> list
             file_lines = (root / path).read_text("utf-8", errors="replace").removeprefix("\ufeff").split("\n")
         except OSError:
             return spans
-        window = file_lines[first_line - 1: first_line - 1 + len(lines)]
-        if window and window[: len(lines)] == lines[: len(window)] and len(lines) - len(window) <= 1:
-            return key_lines_in(file_lines, first_line - 1, len(window))
+        n = len(lines) - (lines[-1] == "")  # a text ending with a newline: its last "line" is empty
+        if n and file_lines[first_line - 1: first_line - 1 + n] == lines[:n]:  # the file still holds these lines
+            return key_lines_in(file_lines, first_line - 1, n)
     return spans
 
 
