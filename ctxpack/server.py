@@ -289,7 +289,7 @@ def serve(service: Service, host: str = "127.0.0.1", port: int = 8765, token: st
 
 
 def bind(host: str, port: int) -> Any:
-    """A TCP socket bound to ``host:port`` (uvicorn listens on it).
+    """A TCP socket bound to ``host:port`` and listening (uvicorn serves on it).
 
     Bound here rather than by uvicorn, which logs a raw error and exits when the port is taken.
 
@@ -315,5 +315,6 @@ def bind(host: str, port: int) -> Any:
             raise CtxpackError(f"port {port} on {host} is already in use. Pick another with --port, "
                                "or stop the program using it") from None
         raise CtxpackError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.listen(2048)  # connections queue from now on, before the app is up
     sock.set_inheritable(True)
     return sock
