@@ -100,8 +100,9 @@ def _marker(kind: str) -> str:
 def _key_spans(root: Path, path: str, lines: list[str], first_line: int) -> list[Span]:
     """The private key blocks in ``lines``; for lines of a file from ``first_line`` > 1 that
     may start inside a key (a chunk), the blocks as the whole file has them."""
-    spans = find_key_blocks(lines)
-    if first_line > 1 and has_base64_lines("\n".join(lines)):
+    text = "\n".join(lines)
+    spans = find_key_blocks(lines) if "PRIVATE KEY" in text else []
+    if first_line > 1 and has_base64_lines(text):
         try:
             file_lines = (root / path).read_text("utf-8", errors="replace").removeprefix("\ufeff").split("\n")
         except OSError:
