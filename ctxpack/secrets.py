@@ -127,18 +127,13 @@ def _redact_patterns(root: Path, path: str, lines: list[str], first_line: int) -
             lines[b] = lines[b][cb:]
         found.append((a, KEY_TYPE))
     cmd = _marker(CMD_TYPE)
-    for i, line in enumerate(lines):
-        spans = find_command_passwords(line)
-        if not spans:
-            continue
-        kept: list[tuple[int, int]] = []
-        for start, end in sorted(spans, key=lambda se: (se[0], -se[1])):
-            if not kept or start >= kept[-1][1]:  # overlapping matches: the first, longest one
-                kept.append((start, end))
-        for start, end in reversed(kept):
-            line = line[:start] + cmd + line[end:]
-        lines[i] = line
-        found.append((i, CMD_TYPE))
+    text = "\n".join(lines)
+    spans = find_command_passwords(text)
+    if spans:
+        found += [(text.count("\n", 0, start), CMD_TYPE) for start, _ in spans]
+        for start, end in reversed(spans):
+            text = text[:start] + cmd + text[end:]
+        lines[:] = text.split("\n")  # no match spans a line end: the lines keep their numbers
     return sorted(found)
 
 
