@@ -9,7 +9,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from ctxpack.cli import main
-from ctxpack.render import block, xml_body
+from ctxpack.render import block
 from ctxpack.tokens import get_counter
 
 HOSTILE = (
@@ -22,6 +22,8 @@ HOSTILE = (
 
 
 def test_wrapper_tags_in_a_body_are_escaped_and_nothing_else() -> None:
+    from ctxpack.render import xml_body
+
     assert xml_body(HOSTILE).count("&lt;") == 7
     assert "</file" not in xml_body(HOSTILE).lower() and "<context" not in xml_body(HOSTILE)
     code = "if a < b and b > c: x = List<int>(); y = '<filename>' + '<contexts>' + '</files>'\n"

@@ -436,7 +436,14 @@ def test_sigterm_stops_the_server_cleanly(shop: Path) -> None:
     try:
         assert proc.stderr is not None
         assert proc.stderr.readline().startswith("Serving 1 repository")
-        assert httpx.get(f"http://127.0.0.1:{port}/health", timeout=10).json() == {"ok": True}
+        deadline = time.monotonic() + 30
+        while True:  # (listening as soon as "Serving" is printed; a retry keeps this test about shutdown)
+            try:
+                assert httpx.get(f"http://127.0.0.1:{port}/health", timeout=10).json() == {"ok": True}
+                break
+            except httpx.ConnectError:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
         proc.send_signal(signal.SIGTERM)  # as `kill`, systemd or docker stop it
         _, err = proc.communicate(timeout=60)
     finally:
