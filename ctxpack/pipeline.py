@@ -41,6 +41,7 @@ from .rank import RankIndex, build_rank_index, patch_rank_index, rank
 from .rank import warm as warm_rank_index
 from .secrets import load_clean, save_clean
 from .secrets import redact as redact_secrets
+from .secrets import redact_reasons
 from .store import ChunkSpan, FileRow, IndexSnapshot, IndexStore
 from .terms import terms
 from .tokens import get_counter
@@ -836,7 +837,8 @@ def rank_for(repo: Repo, query: str, focus: tuple[str, ...] = (), *, dense: bool
     """Rank the repository's files for ``query`` (with the dense lane when ready and ``dense``)."""
     query = _check_query(query)
     sims = dense_scores(repo, query) if dense else None
-    return rank(analyze_query(query), repo.rank_index, repo.cfg.weights, focus, sims)
+    ranked = rank(analyze_query(query), repo.rank_index, repo.cfg.weights, focus, sims)
+    return redact_reasons(ranked, repo.redact) if repo.cfg.redact else ranked
 
 
 def _check_query(query: str) -> str:

@@ -14,10 +14,12 @@ import logging
 import os
 import pickle
 import re
+from collections.abc import Callable
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
 
-from .models import Redaction
+from .models import RankedFile, Redaction
 from .secret_patterns import (
     CMD_TYPE,
     KEY_TYPE,
@@ -30,7 +32,10 @@ from .secret_patterns import (
     might_hold,
 )
 
-__all__ = ["Redaction", "is_mostly_key", "is_secret_file", "load_clean", "redact", "save_clean"]
+__all__ = ["Redaction", "is_mostly_key", "is_secret_file", "load_clean", "redact", "redact_reasons", "save_clean"]
+
+# Reasons quoting repository text that is not code: a past commit's subject (history signals).
+_QUOTING_REASONS = ("changed by a past commit",)
 
 log = logging.getLogger(__name__)
 
@@ -187,6 +192,19 @@ def redact(root: Path, path: str, text: str, first_line: int = 1) -> tuple[str, 
     if not redactions:
         return text, ()
     return "\n".join(lines), tuple(dict.fromkeys(sorted(redactions, key=lambda r: (r.line, r.type))))
+
+
+def redact_reasons(ranked: list[RankedFile],
+                   redact_text: Callable[[str, str, int], tuple[str, tuple[Redaction, ...]]]) -> list[RankedFile]:
+    """``ranked`` with the reasons that quote commit messages redacted (a subject may name a key)."""
+    out = ranked
+    for i, r in enumerate(ranked):
+        if any(x.startswith(_QUOTING_REASONS) for x in r.reasons):
+            reasons = tuple(redact_text(r.path, x, 0)[0] if x.startswith(_QUOTING_REASONS) else x for x in r.reasons)
+            if reasons != r.reasons:
+                out = out if out is not ranked else list(ranked)
+                out[i] = replace(r, reasons=reasons)
+    return out
 
 
 # ---- "found clean", remembered across processes --------------------------------------------------

@@ -355,3 +355,24 @@ def test_redaction_keeps_the_budget_and_exact_counts(hostile_indexed: Path, enco
             assert r.marker in p.context
 
     check()
+
+
+def test_reasons_quoting_a_commit_message_are_redacted(tmp_path: Path) -> None:
+    import subprocess
+
+    root = _repo(tmp_path)
+    (root / "app" / "ledger.py").write_text("def ledger_rotation():\n    return 'rotated'\n")
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@example.com", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    git = ["git", "-C", str(root), "-c", "commit.gpgsign=false"]
+    subprocess.run([*git, "init", "-q"], check=True, env=env)
+    subprocess.run([*git, "add", "app/client.py"], check=True, env=env)
+    subprocess.run([*git, "commit", "-qm", "initial"], check=True, env=env)
+    subprocess.run([*git, "add", "app/ledger.py"], check=True, env=env)
+    subprocess.run([*git, "commit", "-qm", f"Ledger rotation: new key {FAKE['github']}"], check=True, env=env)
+    r = CliRunner().invoke(main, ["pack", str(root), "--query", "ledger rotation key", "--budget", "8000",
+                                  "--format", "json"])
+    assert r.exit_code == 0, r.stderr
+    reasons = [x for f in json.loads(r.stdout)["files"] for x in f["reasons"] if "past commit" in x]
+    assert reasons and all(FAKE["github"] not in x and "[REDACTED:" in x for x in reasons), reasons
+    assert FAKE["github"] not in r.stdout
