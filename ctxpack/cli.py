@@ -552,7 +552,8 @@ def _service(paths: tuple[str, ...], no_embed: bool, model: str | None, encoding
 @click.option("--token", envvar="CTXPACK_TOKEN", default=None, help="require 'Authorization: Bearer TOKEN'")
 @click.option("--no-watch", is_flag=True, help="do not watch the files (the index changes only on restart)")
 @click.option("--allow-origin", "allow_origin", multiple=True, envvar="CTXPACK_ALLOW_ORIGINS",
-              help="a browser origin allowed to call the server, e.g. http://localhost:3000 (repeatable; none by default)")
+              help="a browser origin allowed to call the server, e.g. http://localhost:3000 "
+                   "(repeatable; none by default)")
 @_apply(_serve_opts)
 def serve(paths: tuple[str, ...], host: str, port: int, token: str | None, no_watch: bool,
           allow_origin: tuple[str, ...], no_embed: bool, model: str | None, encoding: str | None,

@@ -39,9 +39,8 @@ from .parse import PARSER_VERSION, parse_source
 from .query import analyze_query
 from .rank import RankIndex, build_rank_index, patch_rank_index, rank
 from .rank import warm as warm_rank_index
-from .secrets import load_clean, save_clean
+from .secrets import load_clean, redact_reasons, save_clean
 from .secrets import redact as redact_secrets
-from .secrets import redact_reasons
 from .store import ChunkSpan, FileRow, IndexSnapshot, IndexStore
 from .terms import terms
 from .tokens import get_counter

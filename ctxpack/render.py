@@ -13,7 +13,8 @@ from typing import Any
 
 from .models import Pack, PackedFile
 
-__all__ = ["JSON_SCHEMA_VERSION", "block", "block_parts", "context_parts", "file_to_dict", "footer", "header", "pack_to_dict", "render", "lanes_text", "render_context", "summary_line", "xml_body"]
+__all__ = ["JSON_SCHEMA_VERSION", "block", "block_parts", "context_parts", "file_to_dict", "footer", "header",
+           "lanes_text", "pack_to_dict", "render", "render_context", "summary_line", "xml_body"]
 
 JSON_SCHEMA_VERSION = 1
 

@@ -51,7 +51,8 @@ _PASSWORD_FLAG = re.compile(
 _PASSWORD_ENV = re.compile(
     r"(?<![\w.])(?:PGPASSWORD|MYSQL_PWD|[A-Z][A-Z0-9_]*_(?:PASSWORD|PASSWD|PWD|PASS)|PASSWORD|PASSWD)"
     r"=(?P<q>['\"]?)(?P<v>[^\s'\";|&`]+)(?P=q)")
-_CURL_USER = re.compile(r"\bcurl\b[^\n;|&]*?[ \t](?:-u|--user)[ \t=]*(?P<q>['\"]?)[^\s:'\"]+:(?P<v>[^\s'\";|&`]+)(?P=q)")
+_CURL_USER = re.compile(
+    r"\bcurl\b[^\n;|&]*?[ \t](?:-u|--user)[ \t=]*(?P<q>['\"]?)[^\s:'\"]+:(?P<v>[^\s'\";|&`]+)(?P=q)")
 # Each pattern runs only on the lines holding one of its literal triggers (Python's re has no
 # literal prefilter: a pattern over a whole 400 KB text costs ~60 ms, the triggers ~1 ms).
 _CMD_PATTERNS = (
