@@ -18,6 +18,7 @@ Programs (httpx, curl, editors, agents) send no ``Origin`` and pass.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -27,6 +28,7 @@ __all__ = ["Guard", "parse_origins"]
 
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 _WILDCARD = frozenset({"0.0.0.0", "::", ""})
+_ORIGIN = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/\s]+/?")
 
 
 def _host_name(host_header: str) -> str:
@@ -48,7 +50,7 @@ def parse_origins(values: Iterable[str]) -> tuple[str, ...]:
     out: list[str] = []
     for v in values:
         for item in v.replace(",", " ").split():
-            if not item.startswith(("http://", "https://")):
+            if not _ORIGIN.fullmatch(item):  # also chrome-extension://ID, vscode-webview://ID
                 raise ConfigError(f"not an origin: {item!r}. Use the form http://host:port or https://host")
             out.append(_normal_origin(item))
     return tuple(dict.fromkeys(out))

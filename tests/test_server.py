@@ -449,3 +449,21 @@ def test_sigterm_stops_the_server_cleanly(shop: Path) -> None:
     finally:
         proc.kill()
     assert proc.returncode == 0 and "leaked" not in err and "Traceback" not in err, err
+
+
+def test_guard_parses_hosts_and_origins() -> None:
+    from ctxpack.http_guard import Guard, parse_origins
+
+    g = Guard("127.0.0.1", parse_origins(["vscode-webview://abc, http://localhost:3000/"]))
+    for ok in ("127.0.0.1:8765", "localhost:8765", "LOCALHOST.:1", "[::1]:8765", "127.0.0.1", None):
+        assert g.host_ok(ok), ok
+    for bad in ("attacker.example", "127.0.0.1.nip.io:8765", "localhost.attacker.example", "[::2]:8765"):
+        assert not g.host_ok(bad), bad
+    assert g.origin_ok(None, "127.0.0.1:8765") and g.origin_ok("http://127.0.0.1:8765", "127.0.0.1:8765")
+    assert g.origin_ok("vscode-webview://abc", "127.0.0.1:8765") and g.origin_ok("http://localhost:3000", None)
+    assert not g.origin_ok("http://127.0.0.1:9999", "127.0.0.1:8765")  # another local port is another site
+    assert not g.origin_ok("http://attacker.example:8765", "attacker.example:8765")  # rebinding
+    assert not g.origin_ok("null", "127.0.0.1:8765")
+    assert Guard("0.0.0.0").host_ok("build-box.internal:8765")  # a wildcard bind (token required) takes any name
+    assert Guard("127.0.0.1").body_refusal("POST", {"content-type": "text/plain;charset=UTF-8"})[0] == 415
+    assert Guard("127.0.0.1").body_refusal("GET", {}) is None
