@@ -85,6 +85,14 @@ def find_key_blocks(lines: list[str]) -> list[Span]:
         line = lines[i]
         m = _BEGIN.search(line)
         if m is None:
+            end = _END.search(line)
+            if end is not None:  # an END whose BEGIN is before these lines: back over its body
+                first = spans[-1][2] + 1 if spans else 0
+                k = i
+                while k > first and (_BODY_LINE.fullmatch(lines[k - 1]) or _HEADER_LINE.fullmatch(lines[k - 1])
+                                     or _BLANK_LINE.fullmatch(lines[k - 1])):
+                    k -= 1
+                spans.append((k, 0, i, end.end()) if k < i else (i, 0, i, end.end()))
             i += 1
             continue
         end = _END.search(line, m.end())

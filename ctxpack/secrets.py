@@ -107,7 +107,7 @@ def _key_spans(root: Path, path: str, lines: list[str], first_line: int) -> list
     may start inside a key (a chunk), the blocks as the whole file has them."""
     text = "\n".join(lines)
     spans = find_key_blocks(lines) if "PRIVATE KEY" in text else []
-    if first_line > 1 and has_base64_lines(text):
+    if first_line > 1 and (spans or has_base64_lines(text)):
         try:
             file_lines = (root / path).read_text("utf-8", errors="replace").removeprefix("\ufeff").split("\n")
         except OSError:

@@ -376,3 +376,15 @@ def test_reasons_quoting_a_commit_message_are_redacted(tmp_path: Path) -> None:
     reasons = [x for f in json.loads(r.stdout)["files"] for x in f["reasons"] if "past commit" in x]
     assert reasons and all(FAKE["github"] not in x and "[REDACTED:" in x for x in reasons), reasons
     assert FAKE["github"] not in r.stdout
+
+
+def test_the_tail_of_a_key_without_its_file_is_redacted(tmp_path: Path) -> None:
+    """Lines from inside a key whose file cannot be consulted (changed or gone): the body before
+    an END line goes with it, however short its last line."""
+    from ctxpack.secrets import redact
+
+    body = KEY_BODY["yaml"]
+    text = f"    {body[-2]}\n    {body[-1][:10]}==\n    -----END EC PRIVATE KEY-----\n  tls.crt: x\n"
+    out, found = redact(tmp_path, "gone.yaml", text, 40)
+    assert body[-2] not in out and body[-1][:10] not in out and "-----END" not in out and "tls.crt: x" in out
+    assert [(r.line, r.type) for r in found] == [(40, "Private Key")] and out.count("\n") == 4
