@@ -209,14 +209,16 @@ def pack_files(
                 on_file(by_path[candidates[settled][0].path])
                 settled += 1
 
-    found: dict[str, tuple[Redaction, ...]] = {}
+    found: dict[str, tuple[Redaction, ...]] = {}  # in chunks and skeletons
+    found_full: dict[str, tuple[Redaction, ...]] = {}  # in whole files
 
-    def clean(path: str, text: str, first_line: int) -> str:
+    def clean(path: str, text: str, first_line: int, whole: bool = False) -> str:
         if inputs.redact is None:
             return text
         text, red = inputs.redact(path, text, first_line)
         if red:
-            found[path] = found.get(path, ()) + red
+            into = found_full if whole else found
+            into[path] = into.get(path, ()) + red
         return text
 
     def try_full(pos: int) -> bool:
@@ -228,7 +230,7 @@ def pack_files(
         text = inputs.read_text(r.path)
         if text is None:
             return True
-        body = clean(r.path, full_body(text), 1)  # memoized (and pre-computed by a warm server)
+        body = clean(r.path, full_body(text), 1, whole=True)  # memoized (and pre-computed by a warm server)
         t = block_tokens(counter, fmt, r.path, "full", body, rec.language)
         if t > remaining:
             return False
@@ -312,24 +314,22 @@ def pack_files(
         Skipped(r.path, f"did not fit: {inputs.records[r.path].tokens} tokens, score {r.score:.3f}")
         for r in ranked[:_MAX_CANDIDATES] if r.score > 0 and r.path not in inside and r.path in inputs.records
     ), 20))
-    return replace(pack, omitted=omitted, redactions=_shown(pack.files, found))
+    return replace(pack, omitted=omitted, redactions=_shown(pack.files, found, found_full))
 
 
-def _shown(files: tuple[PackedFile, ...], found: dict[str, tuple[Redaction, ...]]) -> tuple[Redaction, ...]:
+def _shown(files: tuple[PackedFile, ...], found: dict[str, tuple[Redaction, ...]],
+           found_full: dict[str, tuple[Redaction, ...]]) -> tuple[Redaction, ...]:
     """The redactions in the packed text, and only those: a text scanned but not packed (a whole
     file that did not fit, chunks dropped to fit, skeleton lines cut) reports nothing."""
-    by_path = {f.path: f for f in files if f.mode != "map"}
     out: dict[Redaction, None] = {}
-    for path in sorted(found):
-        f = by_path.get(path)
-        if f is None:
-            continue
-        for x in found[path]:
-            if x.line == 0 and f.mode == "skeleton" and x.marker in f.text:
-                out[x] = None
-            elif x.line > 0 and f.mode != "skeleton" and any(a <= x.line <= b for a, b in (
-                    ((1, f.text.count("\n") + 1),) if f.mode == "full" else f.ranges)):
-                out[x] = None
+    for f in sorted((f for f in files if f.mode != "map"), key=lambda f: f.path):
+        if f.mode == "full":
+            out.update(dict.fromkeys(found_full.get(f.path, ())))
+        elif f.mode == "skeleton":
+            out.update(dict.fromkeys(x for x in found.get(f.path, ()) if x.line == 0 and x.marker in f.text))
+        else:
+            out.update(dict.fromkeys(x for x in found.get(f.path, ())
+                                     if x.line > 0 and any(a <= x.line <= b for a, b in f.ranges)))
     return tuple(out)
 
 
