@@ -167,6 +167,9 @@ def test_bearer_token_required_when_set(shop: Path) -> None:
                      additional_headers={"Authorization": f"Bearer {TOKEN}"}) as ws:
             ws.send(json.dumps({"query": QUERY, "budget": 2000}))
             assert json.loads(ws.recv(timeout=20))["type"] == "header"
+        with connect(f"ws://127.0.0.1:{srv.port}/ws/pack?token={TOKEN}") as ws:  # documented for browsers
+            ws.send(json.dumps({"query": QUERY, "budget": 2000}))
+            assert json.loads(ws.recv(timeout=20))["type"] == "header"
     finally:
         srv.stop()
         svc.close()
