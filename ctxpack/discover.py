@@ -14,7 +14,6 @@ import hashlib
 import logging
 import os
 import stat
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -22,6 +21,7 @@ import pathspec
 
 from .config import Config
 from .errors import ConfigError
+from .gitcmd import run_git
 from .languages import language_for
 from .models import Skipped, SourceFile
 from .secrets import is_secret_file
@@ -76,26 +76,13 @@ def _read_lines(path: Path) -> list[str]:
 def _git_files(root: Path) -> list[str] | None:
     """Tracked + untracked-not-ignored files under ``root``, or None outside git."""
     if not (root / ".git").exists():
-        try:
-            inside = subprocess.run(
-                ["git", "rev-parse", "--is-inside-work-tree"], cwd=root, capture_output=True,
-                text=True, timeout=10,
-            )
-        except (OSError, subprocess.SubprocessError):
+        inside = run_git(root, "rev-parse", "--is-inside-work-tree", timeout=10)
+        if inside is None or inside.decode("utf-8", "replace").strip() != "true":
             return None
-        if inside.returncode != 0 or inside.stdout.strip() != "true":
-            return None
-    try:
-        out = subprocess.run(
-            ["git", "-c", "core.quotepath=off", "ls-files", "-z", "--cached", "--others",
-             "--exclude-standard", "--deduplicate"],
-            cwd=root, capture_output=True, timeout=120,
-        )
-    except (OSError, subprocess.SubprocessError):
+    out = run_git(root, "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--deduplicate", timeout=120)
+    if out is None:
         return None
-    if out.returncode != 0:
-        return None
-    names = out.stdout.decode("utf-8", errors="surrogateescape").split("\0")
+    names = out.decode("utf-8", errors="surrogateescape").split("\0")
     return sorted({n for n in names if n})
 
 
