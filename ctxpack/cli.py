@@ -59,7 +59,29 @@ def _fail(exc: CtxpackError) -> None:
 
 
 def _config(path: str, **overrides: Any) -> Config:
-    return load_config(path, **overrides)
+    return load_config(path, **{**_guards(), **overrides})
+
+
+def _keep_guard(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    if value:
+        ctx.meta[f"ctxpack.{param.name}"] = value
+    return value
+
+
+def _guards() -> dict[str, Any]:
+    """The guard options (``--allow-broad``, ``--max-files``) of the running command, as config overrides."""
+    ctx = click.get_current_context(silent=True)
+    meta = ctx.meta if ctx is not None else {}
+    return {"allow_broad": True if meta.get("ctxpack.allow_broad") else None, "max_files": meta.get("ctxpack.max_files")}
+
+
+# Options every command that reads a repository takes; kept out of the command signatures (issue 18).
+_guard_opts = [
+    click.option("--allow-broad", is_flag=True, expose_value=False, callback=_keep_guard,
+                 help="allow a filesystem root or home directory as the repository"),
+    click.option("--max-files", type=click.IntRange(min=1), default=None, expose_value=False, callback=_keep_guard,
+                 help="stop when discovery finds more files than this [200000]"),
+]
 
 
 def _read_query(query: str | None, query_file: str | None) -> str:
@@ -111,6 +133,7 @@ _common = [
     click.option("--no-redact", is_flag=True, help="include secret files and do not redact secret strings"),
     click.option("-q", "--quiet", is_flag=True, help="no progress or summaries on stderr"),
     click.option("-v", "--verbose", is_flag=True, help="list skipped files and log details"),
+    *_guard_opts,
 ]
 
 _embed_opts = [
@@ -207,7 +230,7 @@ def index(paths: tuple[str, ...], rebuild: bool, format_: str, repos_file: str |
         if not paths and not repos_file:
             raise ConfigError("no repository given. Pass REPO... or --repos FILE")
         if len(paths) > 1 or repos_file or engine != "local" or is_catalog(index_dir):
-            _index_many(paths, repos_file, engine, address, workers, rebuild, format_, quiet, verbose,
+            _index_many(paths, repos_file, engine, address, workers, rebuild, format_, quiet, verbose, **_guards(),
                         encoding=encoding, index_dir=index_dir, include=include or None, exclude=exclude or None,
                         redact=False if no_redact else None, **_embed_cfg(no_embed, model, embed_backend))
             return
@@ -342,7 +365,7 @@ def _do_pack(paths: tuple[str, ...], query: str | None, query_file: str | None, 
 
     if _has_catalog(index_dir):
         return _pack_many(index_dir, paths, query, query_file, budget, format_, focus, no_map, wait_embeddings,
-                          quiet, encoding=encoding, include=include or None, exclude=exclude or None,
+                          quiet, **_guards(), encoding=encoding, include=include or None, exclude=exclude or None,
                           redact=False if no_redact else None, **_embed_cfg(no_embed, model, embed_backend))
     if len(paths) != 1:
         raise ConfigError(f"{len(paths)} repositories given. Pass one, or several with --index-dir DIR "
@@ -431,7 +454,7 @@ def pack(paths: tuple[str, ...], query: str | None, query_file: str | None, budg
     try:
         if daemon and len(paths) == 1 and not wait_embeddings and not _has_catalog(index_dir):
             overrides = dict(encoding=encoding, index_dir=index_dir, include=include or None,
-                             exclude=exclude or None, budget=budget, format=format_,
+                             exclude=exclude or None, budget=budget, format=format_, **_guards(),
                              repo_map=False if no_map else None, redact=False if no_redact else None,
                              **_embed_cfg(no_embed, model, embed_backend))
             query_text = _read_query(query, query_file)
@@ -523,6 +546,7 @@ _serve_opts = [
     click.option("--index-dir", type=click.Path(file_okay=False), default=None,
                  help="index location (one repository only) [REPO/.ctxpack]"),
     click.option("--no-redact", is_flag=True, help="include secret files and do not redact secret strings"),
+    *_guard_opts,
 ]
 
 
@@ -532,7 +556,7 @@ def _service(paths: tuple[str, ...], no_embed: bool, model: str | None, encoding
     from .service import Service
 
     overrides = {"embed": False if no_embed else None, "model": model, "encoding": encoding,
-                 "redact": False if no_redact else None}
+                 "redact": False if no_redact else None, **_guards()}
     if index_dir and is_catalog(index_dir):  # a multi-repository index: PATHS are its names (or all)
         targets = [(t.name, t.root, t.cfg) for t in select(index_dir, list(paths), **overrides)]
         svc = Service([], targets)

@@ -14,6 +14,7 @@ import hashlib
 import logging
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -22,6 +23,7 @@ import pathspec
 from .config import Config
 from .errors import ConfigError
 from .gitcmd import run_git
+from .guard import check_file_count, check_scope
 from .languages import language_for
 from .models import Skipped, SourceFile
 from .secrets import is_secret_file
@@ -86,8 +88,9 @@ def _git_files(root: Path) -> list[str] | None:
     return sorted({n for n in names if n})
 
 
-def _walk(root: Path, skipped: list[Skipped]) -> list[str]:
-    """Sorted walk honouring nested .gitignore files, never following symlinks."""
+def _walk(root: Path, skipped: list[Skipped], cfg: Config,
+          progress: Callable[[str, int, int], None] | None = None) -> list[str]:
+    """Sorted walk honouring nested .gitignore files, never following symlinks; stops past ``cfg.max_files``."""
     found: list[str] = []
     stack: list[tuple[str, list[tuple[str, pathspec.PathSpec]]]] = [("", [])]
     while stack:
@@ -118,6 +121,10 @@ def _walk(root: Path, skipped: list[Skipped]) -> list[str]:
                 subdirs.append(rel)
             else:
                 found.append(rel)
+                if len(found) % 2000 == 0:
+                    check_file_count(root, len(found), cfg)
+                    if progress is not None:
+                        progress("discover", len(found), 0)
         stack.extend((d, specs) for d in reversed(subdirs))
     return sorted(found)
 
@@ -146,26 +153,31 @@ def _path_reason(path: str) -> str | None:
     return None
 
 
-def list_candidates(root: Path, cfg: Config, extra_excludes: tuple[str, ...] = ()) -> tuple[list[Candidate], list[Skipped]]:
+def list_candidates(root: Path, cfg: Config, extra_excludes: tuple[str, ...] = (),
+                    progress: Callable[[str, int, int], None] | None = None) -> tuple[list[Candidate], list[Skipped]]:
     """Path-level discovery: which regular files to consider, and what was left out.
 
     Args:
         root: repository root (must be a directory).
-        cfg: include/exclude globs and the size limit.
+        cfg: include/exclude globs, the size limit and the file-count guard.
         extra_excludes: more gitignore-style patterns (e.g. the index directory).
+        progress: called as ``progress("discover", files found, 0)`` during a long walk.
 
     Returns:
         Candidates sorted by path, and skipped paths with reasons.
 
     Raises:
-        ConfigError: ``root`` is not a directory.
+        ConfigError: ``root`` is not a directory, is a filesystem root or home directory
+            (without ``cfg.allow_broad``), or holds more than ``cfg.max_files`` files.
     """
     if not root.is_dir():
         raise ConfigError(f"no such directory: {root}. Pass the repository root")
+    check_scope(root, cfg)
     skipped: list[Skipped] = []
     names = _git_files(root)
     if names is None:
-        names = _walk(root, skipped)
+        names = _walk(root, skipped, cfg, progress)
+    check_file_count(root, len(names), cfg)
     ctxignore = _spec(_read_lines(root / ".ctxpackignore"))
     include = _spec(list(cfg.include))
     exclude = _spec([*cfg.exclude, *extra_excludes])

@@ -20,6 +20,7 @@ from .config import Config, index_dir_for
 from .config import repo_root as _root
 from .discover import Candidate, list_candidates, read_source
 from .errors import Cancelled, ConfigError, CtxpackError, IndexCorrupt, IndexNotFound, IndexOutdated
+from .guard import check_scope
 from .history import head_commit, index_history, read_history
 from .models import (
     Chunk,
@@ -133,6 +134,7 @@ def build_index(path: str | os.PathLike[str], cfg: Config, *, rebuild: bool = Fa
         CtxpackError: the index directory cannot be written.
     """
     root = _root(path)
+    check_scope(root, cfg)  # before anything is written there
     store = IndexStore(index_dir_for(root, cfg))
     stats, _ = _locked_update(root, store, cfg, rebuild, progress, load=False)
     return stats
@@ -220,7 +222,8 @@ def plan_update(root: Path, store: IndexStore, cfg: Config, rebuild: bool = Fals
             log.warning("%s; rebuilding", str(exc).split(". Run:")[0])
             prior = None
     progress("discover", 0, 0)
-    cands, skipped = seen.listed if seen is not None else list_candidates(root, cfg, _index_excludes(root, store))
+    cands, skipped = seen.listed if seen is not None else list_candidates(root, cfg, _index_excludes(root, store),
+                                                                            progress)
     skipped = list(skipped)
     progress("discover", len(cands), len(cands))
     known = prior.files if prior else {}
@@ -710,6 +713,7 @@ def open_repo(path: str | os.PathLike[str], cfg: Config, *, refresh: bool = True
         IndexLocked: another writer kept the lock too long.
     """
     root = _root(path)
+    check_scope(root, cfg)  # before anything is written there
     store = IndexStore(index_dir_for(root, cfg))
     snap: IndexSnapshot | None = None
     if store.exists() or not refresh:
