@@ -21,6 +21,7 @@ import click
 from . import __version__
 from .config import ENCODINGS, FORMATS, Config, load_config
 from .errors import ConfigError, CtxpackError
+from .focus import cli_focus
 
 _debug = False
 
@@ -72,7 +73,8 @@ def _guards() -> dict[str, Any]:
     """The guard options (``--allow-broad``, ``--max-files``) of the running command, as config overrides."""
     ctx = click.get_current_context(silent=True)
     meta = ctx.meta if ctx is not None else {}
-    return {"allow_broad": True if meta.get("ctxpack.allow_broad") else None, "max_files": meta.get("ctxpack.max_files")}
+    return {"allow_broad": True if meta.get("ctxpack.allow_broad") else None,
+            "max_files": meta.get("ctxpack.max_files")}
 
 
 # Options every command that reads a repository takes; kept out of the command signatures (issue 18).
@@ -377,7 +379,7 @@ def _do_pack(paths: tuple[str, ...], query: str | None, query_file: str | None, 
     text = _read_query(query, query_file) if query_text is None else query_text
     with _progress(quiet) as progress:
         repo = open_repo(path, cfg, progress=progress)
-    p = pack_for(repo, text, focus=tuple(f.replace("\\", "/").removeprefix("./") for f in focus),
+    p = pack_for(repo, text, focus=cli_focus(focus),
                  wait_embeddings=wait_embeddings)
     repo.remember_clean()
     return p
@@ -400,7 +402,7 @@ def _pack_via_daemon(path: str, overrides: dict[str, Any], query_text: str, focu
     if cfg.index_dir:
         overrides = {**overrides, "index_dir": str(index_dir)}  # resolved here: the daemon runs in another cwd
     reply = pack_via_daemon(index_dir, {"root": str(root), "overrides": overrides, "query": query_text,
-                                        "focus": [f.replace("\\", "/").removeprefix("./") for f in focus]})
+                                        "focus": list(cli_focus(focus))})
     if reply is None:
         return index_dir
     for line in reply.get("messages", []):

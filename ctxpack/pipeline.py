@@ -20,6 +20,7 @@ from .config import Config, index_dir_for
 from .config import repo_root as _root
 from .discover import Candidate, list_candidates, read_source
 from .errors import Cancelled, ConfigError, CtxpackError, IndexCorrupt, IndexNotFound, IndexOutdated
+from .focus import resolve_focus
 from .guard import check_scope
 from .history import head_commit, index_history, read_history
 from .models import (
@@ -839,6 +840,7 @@ def _changed_candidates(repo: Repo, paths: Iterable[str] | None
 def rank_for(repo: Repo, query: str, focus: tuple[str, ...] = (), *, dense: bool = True) -> list[RankedFile]:
     """Rank the repository's files for ``query`` (with the dense lane when ready and ``dense``)."""
     query = _check_query(query)
+    focus = resolve_focus(repo.root, repo.snapshot.files, focus)  # absolute or repo-relative; warns on the rest
     sims = dense_scores(repo, query) if dense else None
     return rank(analyze_query(query), repo.rank_index, repo.cfg.weights, focus, sims)
 
