@@ -2,8 +2,8 @@
 
 In a git work tree: tracked plus untracked-but-not-ignored files (``git ls-files``);
 elsewhere: a sorted walk honouring every ``.gitignore``. Both then honour
-``.ctxpackignore`` and the ``include``/``exclude`` globs. Symlinks are never followed
-(so loops and links out of the repository are harmless), unreadable paths are
+``.ctxpackignore`` (the ``include``/``exclude`` globs filter at query time: ``filters``).
+Symlinks are never followed (so loops and links out of the repository are harmless), unreadable paths are
 reported, and binary, oversized, minified, generated, lock and vendored files are
 skipped with a reason.
 """
@@ -159,7 +159,7 @@ def list_candidates(root: Path, cfg: Config, extra_excludes: tuple[str, ...] = (
 
     Args:
         root: repository root (must be a directory).
-        cfg: include/exclude globs, the size limit and the file-count guard.
+        cfg: the size limit, redaction and the guards (include/exclude apply at query time: ``filters``).
         extra_excludes: more gitignore-style patterns (e.g. the index directory).
         progress: called as ``progress("discover", files found, 0)`` during a long walk.
 
@@ -179,15 +179,13 @@ def list_candidates(root: Path, cfg: Config, extra_excludes: tuple[str, ...] = (
         names = _walk(root, skipped, cfg, progress)
     check_file_count(root, len(names), cfg)
     ctxignore = _spec(_read_lines(root / ".ctxpackignore"))
-    include = _spec(list(cfg.include))
-    exclude = _spec([*cfg.exclude, *extra_excludes])
+    # cfg.include/exclude are applied at query time (filters.py): the index holds every file found here.
+    exclude = _spec(list(extra_excludes))
     out: list[Candidate] = []
     for rel in names:
         if rel.startswith(".ctxpack/") or (ctxignore is not None and ctxignore.match_file(rel)):
             continue
         if exclude is not None and exclude.match_file(rel):
-            continue
-        if include is not None and not include.match_file(rel):
             continue
         reason = _path_reason(rel)
         if reason is None and cfg.redact and is_secret_file(rel):
