@@ -119,7 +119,7 @@ def _report_skipped(skipped: tuple[Any, ...], verbose: bool) -> None:
         return
     if verbose:
         for s in skipped:
-            click.echo(f"Warning: skipped {s.path}: {s.reason}", err=True)
+            click.echo(f"Skipped {s.path}: {s.reason}", err=True)  # routine, not a warning
         return
     by_reason = Counter(re.split(r" \(| to |: ", s.reason)[0] for s in skipped)  # "symlink to X" -> "symlink"
     summary = ", ".join(f"{n} {r}" for r, n in by_reason.most_common())
@@ -493,17 +493,18 @@ def preview(paths: tuple[str, ...], query: str | None, query_file: str | None, b
             output: str | None, focus: tuple[str, ...], no_map: bool, wait_embeddings: bool, no_embed: bool,
             model: str | None, embed_backend: str | None, encoding: str | None, index_dir: str | None,
             include: tuple[str, ...], exclude: tuple[str, ...], no_redact: bool, quiet: bool, verbose: bool) -> None:
-    """Show what would be packed, and why (a table on stdout). PATHS: as for ``pack``."""
+    """Show what would be packed, and why (a table on stdout; --format json: the pack's JSON without the
+    context; -o FILE: the table or JSON to FILE). PATHS: as for ``pack``."""
     from rich.console import Console
 
-    from .preview import preview_renderable
-    from .render import render
+    from .preview import preview_json, preview_renderable, preview_text
 
     try:
         p = _do_pack(paths, query, query_file, budget, format_, focus, no_map, wait_embeddings, no_embed, model,
                      embed_backend, encoding, index_dir, include, exclude, no_redact, quiet)
-        if output:
-            _emit(render(p), output)
+        if format_ == "json" or output:
+            _emit(preview_json(p) if format_ == "json" else preview_text(p, verbose), output)
+            return
     except CtxpackError as exc:
         _fail(exc)
         return
