@@ -154,8 +154,8 @@ def _locked_update(root: Path, store: IndexStore, cfg: Config, rebuild: bool, pr
         with store.lock():
             stats = _update(root, store, cfg, rebuild, progress, seen, defer=load)
             if not load:
-                if store.manifest().pending:  # an explicit index run leaves the tables complete
-                    store.fold()
+                if store.manifest().pending:  # an explicit index run leaves the tables complete, and no journal
+                    store.fold(drop=True)
                 store.refresh_cache()  # right after a write, so the next process skips LanceDB
                 return stats, None
             return stats, store.load()  # also (re)writes the snapshot cache
