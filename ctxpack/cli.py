@@ -568,7 +568,8 @@ def _service(paths: tuple[str, ...], no_embed: bool, model: str | None, encoding
             raise ConfigError("--index-dir works with one repository (or a multi-repository index: "
                               "ctxpack index --index-dir DIR REPO...)")
         svc = Service(list(paths), index_dir=index_dir, **overrides)
-    svc.load()
+    with _progress(False) as progress:  # a first index of a big repository takes a while: show it on stderr
+        svc.load(progress)
     return svc
 
 

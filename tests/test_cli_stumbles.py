@@ -52,3 +52,16 @@ def test_one_secret_is_singular() -> None:
     p = Pack(query="q", budget=100, tokens=10, encoding="o200k_base", format="xml", files=(), omitted=(),
              skipped=(), redactions=(Redaction("a.py", 1, "AWS Access Key"),), context="", lanes={"dense": False})
     assert summary_line(p).endswith("; 1 secret redacted")
+
+
+def test_a_served_repository_shows_its_first_index(shop: Path) -> None:
+    """serve/watch/mcp build a missing index before serving: the CLI draws these stages as a bar."""
+    from ctxpack.service import Service
+
+    stages: list[str] = []
+    svc = Service([str(shop)], embed=False)
+    try:
+        svc.load(lambda stage, _done, _total: stages.append(stage))
+    finally:
+        svc.close()
+    assert {"discover", "parse", "write"} <= set(stages)
