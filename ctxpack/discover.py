@@ -76,16 +76,23 @@ def _read_lines(path: Path) -> list[str]:
 
 
 def _git_files(root: Path) -> list[str] | None:
-    """Tracked + untracked-not-ignored files under ``root``, or None outside git."""
-    if not (root / ".git").exists():
-        inside = run_git(root, "rev-parse", "--is-inside-work-tree", timeout=10)
-        if inside is None or inside.decode("utf-8", "replace").strip() != "true":
-            return None
+    """Tracked + untracked-not-ignored files under ``root``, or None outside git.
+
+    Also None when git's work tree does not hold ``root``: a repository's ``core.worktree``
+    can point git at another folder, whose listing would not be this tree's files."""
+    top = run_git(root, "rev-parse", "--show-toplevel", timeout=10)
+    if top is None:
+        return None
+    try:
+        root.resolve().relative_to(Path(top.decode("utf-8", "surrogateescape").strip()).resolve())
+    except (ValueError, OSError):
+        log.debug("git's work tree for %s is elsewhere (core.worktree); walking the folder instead", root)
+        return None
     out = run_git(root, "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--deduplicate", timeout=120)
     if out is None:
         return None
     names = out.decode("utf-8", errors="surrogateescape").split("\0")
-    return sorted({n for n in names if n})
+    return sorted({n for n in names if n and not n.startswith("/") and ".." not in n.split("/")})
 
 
 def _walk(root: Path, skipped: list[Skipped], cfg: Config,

@@ -141,3 +141,20 @@ def test_run_git_neutralizes_every_program_setting(hostile: tuple[Path, Path], a
     if args[0] in ("diff", "show"):
         assert b"shop/pricing.py" in out or b"shop/" in out
     assert _runs(marker) == []
+
+
+def test_core_worktree_pointing_elsewhere_does_not_replace_the_tree(tmp_path: Path) -> None:
+    """``core.worktree`` makes git list another folder's files: discovery walks the tree instead."""
+    repo = tmp_path / "repo"
+    other = tmp_path / "other"
+    (repo / "src").mkdir(parents=True)
+    other.mkdir()
+    (repo / "src" / "billing.py").write_text("def invoice_total(lines):\n    return sum(lines)\n", encoding="utf-8")
+    (other / "private.txt").write_text("not this repository's\n", encoding="utf-8")
+    _git(repo, "init", "-q")
+    _git(repo, "config", "core.worktree", str(other))
+    got = _ctxpack("pack", str(repo), "--query", "invoice total", "--budget", "2000", "--format", "json")
+    assert got.returncode == 0, got.stderr
+    doc = json.loads(got.stdout)
+    assert "src/billing.py" in {f["path"] for f in doc["files"]}
+    assert "private.txt" not in got.stdout
