@@ -64,10 +64,13 @@ _SUBCOMMAND_FLAGS = {
     "show": ("--no-show-signature", "--no-ext-diff", "--no-textconv"),
     "diff": ("--no-ext-diff", "--no-textconv"),
 }
-# The variables git reads that could point it elsewhere or run something; the rest of the
-# user's environment is kept (their global config, HOME, PATH).
+# The variables git reads that could run something, or point it at another repository than
+# the one it runs in (set when ctxpack runs inside a git hook); the rest of the user's
+# environment is kept (their global config, HOME, PATH).
 _DROPPED_ENV = ("GIT_EXTERNAL_DIFF", "GIT_PAGER", "PAGER", "GIT_ASKPASS", "SSH_ASKPASS", "GIT_EDITOR", "EDITOR",
-                "VISUAL", "GIT_SSH", "GIT_SSH_COMMAND", "GIT_PROXY_COMMAND", "GIT_CONFIG_SYSTEM")
+                "VISUAL", "GIT_SSH", "GIT_SSH_COMMAND", "GIT_PROXY_COMMAND", "GIT_CONFIG_SYSTEM", "GIT_DIR",
+                "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+                "GIT_COMMON_DIR", "GIT_NAMESPACE", "GIT_PREFIX")
 
 
 def git_env() -> dict[str, str]:
