@@ -183,6 +183,8 @@ class _Messages(logging.Handler):
         self.lines: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
+        if record.name == "ctxpack.config_files":
+            return  # the client loaded the same config files first and reported them itself
         self.lines.append(f"{record.levelname}: {record.getMessage()}")
 
 
