@@ -185,6 +185,7 @@ def pack_many(repos: dict[str, Any], query: str, *, budget: int | None = None, f
     Raises:
         ConfigError, BudgetError: as ``pipeline.pack_for``.
     """
+    from .filters import path_filter
     from .pack import PackInputs, pack_files
     from .pipeline import _check_query, rank_for
     from .tokens import get_counter
@@ -205,7 +206,9 @@ def pack_many(repos: dict[str, Any], query: str, *, budget: int | None = None, f
         own = tuple(f.partition("/")[2] for f in focus if f.partition("/")[0] == n)
         ranked += [replace(r, path=f"{n}/{r.path}") for r in rank_for(repos[n], query, own)]
     ranked.sort(key=lambda r: (-r.score, r.path))
-    records = {f"{n}/{p}": replace(rec, path=f"{n}/{p}") for n in names for p, rec in repos[n].snapshot.files.items()}
+    allowed = {n: path_filter(repos[n].cfg) for n in names}  # include/exclude, as rank_for applied them
+    records = {f"{n}/{p}": replace(rec, path=f"{n}/{p}") for n in names for p, rec in repos[n].snapshot.files.items()
+               if allowed[n] is None or allowed[n](p)}
 
     def chunks_for(paths: list[str]) -> list[Chunk]:
         out: list[Chunk] = []

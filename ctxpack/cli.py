@@ -21,6 +21,7 @@ import click
 from . import __version__
 from .config import ENCODINGS, FORMATS, Config, load_config
 from .errors import ConfigError, CtxpackError
+from .focus import cli_focus
 
 _debug = False
 
@@ -59,7 +60,30 @@ def _fail(exc: CtxpackError) -> None:
 
 
 def _config(path: str, **overrides: Any) -> Config:
-    return load_config(path, **overrides)
+    return load_config(path, **{**_guards(), **overrides})
+
+
+def _keep_guard(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    if value:
+        ctx.meta[f"ctxpack.{param.name}"] = value
+    return value
+
+
+def _guards() -> dict[str, Any]:
+    """The guard options (``--allow-broad``, ``--max-files``) of the running command, as config overrides."""
+    ctx = click.get_current_context(silent=True)
+    meta = ctx.meta if ctx is not None else {}
+    return {"allow_broad": True if meta.get("ctxpack.allow_broad") else None,
+            "max_files": meta.get("ctxpack.max_files")}
+
+
+# Options every command that reads a repository takes; kept out of the command signatures (issue 18).
+_guard_opts = [
+    click.option("--allow-broad", is_flag=True, expose_value=False, callback=_keep_guard,
+                 help="allow a filesystem root or home directory as the repository"),
+    click.option("--max-files", type=click.IntRange(min=1), default=None, expose_value=False, callback=_keep_guard,
+                 help="stop when discovery finds more files than this [200000]"),
+]
 
 
 def _read_query(query: str | None, query_file: str | None) -> str:
@@ -95,7 +119,7 @@ def _report_skipped(skipped: tuple[Any, ...], verbose: bool) -> None:
         return
     if verbose:
         for s in skipped:
-            click.echo(f"Warning: skipped {s.path}: {s.reason}", err=True)
+            click.echo(f"Skipped {s.path}: {s.reason}", err=True)  # routine, not a warning
         return
     by_reason = Counter(re.split(r" \(| to |: ", s.reason)[0] for s in skipped)  # "symlink to X" -> "symlink"
     summary = ", ".join(f"{n} {r}" for r, n in by_reason.most_common())
@@ -111,6 +135,7 @@ _common = [
     click.option("--no-redact", is_flag=True, help="include secret files and do not redact secret strings"),
     click.option("-q", "--quiet", is_flag=True, help="no progress or summaries on stderr"),
     click.option("-v", "--verbose", is_flag=True, help="list skipped files and log details"),
+    *_guard_opts,
 ]
 
 _embed_opts = [
@@ -174,6 +199,27 @@ def main(debug: bool) -> None:
     _debug = debug
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s: %(message)s",
                         stream=sys.stderr)
+    for handler in logging.getLogger().handlers:  # a fresh "once" filter per command
+        for f in [f for f in handler.filters if isinstance(f, _Once)]:
+            handler.removeFilter(f)
+        handler.addFilter(_Once())
+
+
+class _Once(logging.Filter):
+    """Each warning once per command (the config is loaded more than once on some paths)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[tuple[str, str]] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = (record.name, record.getMessage())
+        if record.levelno < logging.WARNING:
+            return True
+        if key in self.seen:
+            return False
+        self.seen.add(key)
+        return True
 
 
 @main.command()
@@ -207,7 +253,7 @@ def index(paths: tuple[str, ...], rebuild: bool, format_: str, repos_file: str |
         if not paths and not repos_file:
             raise ConfigError("no repository given. Pass REPO... or --repos FILE")
         if len(paths) > 1 or repos_file or engine != "local" or is_catalog(index_dir):
-            _index_many(paths, repos_file, engine, address, workers, rebuild, format_, quiet, verbose,
+            _index_many(paths, repos_file, engine, address, workers, rebuild, format_, quiet, verbose, **_guards(),
                         encoding=encoding, index_dir=index_dir, include=include or None, exclude=exclude or None,
                         redact=False if no_redact else None, **_embed_cfg(no_embed, model, embed_backend))
             return
@@ -342,7 +388,7 @@ def _do_pack(paths: tuple[str, ...], query: str | None, query_file: str | None, 
 
     if _has_catalog(index_dir):
         return _pack_many(index_dir, paths, query, query_file, budget, format_, focus, no_map, wait_embeddings,
-                          quiet, encoding=encoding, include=include or None, exclude=exclude or None,
+                          quiet, **_guards(), encoding=encoding, include=include or None, exclude=exclude or None,
                           redact=False if no_redact else None, **_embed_cfg(no_embed, model, embed_backend))
     if len(paths) != 1:
         raise ConfigError(f"{len(paths)} repositories given. Pass one, or several with --index-dir DIR "
@@ -354,7 +400,7 @@ def _do_pack(paths: tuple[str, ...], query: str | None, query_file: str | None, 
     text = _read_query(query, query_file) if query_text is None else query_text
     with _progress(quiet) as progress:
         repo = open_repo(path, cfg, progress=progress)
-    p = pack_for(repo, text, focus=tuple(f.replace("\\", "/").removeprefix("./") for f in focus),
+    p = pack_for(repo, text, focus=cli_focus(focus),
                  wait_embeddings=wait_embeddings)
     repo.remember_clean()
     return p
@@ -377,7 +423,7 @@ def _pack_via_daemon(path: str, overrides: dict[str, Any], query_text: str, focu
     if cfg.index_dir:
         overrides = {**overrides, "index_dir": str(index_dir)}  # resolved here: the daemon runs in another cwd
     reply = pack_via_daemon(index_dir, {"root": str(root), "overrides": overrides, "query": query_text,
-                                        "focus": [f.replace("\\", "/").removeprefix("./") for f in focus]})
+                                        "focus": list(cli_focus(focus))})
     if reply is None:
         return index_dir
     for line in reply.get("messages", []):
@@ -431,7 +477,7 @@ def pack(paths: tuple[str, ...], query: str | None, query_file: str | None, budg
     try:
         if daemon and len(paths) == 1 and not wait_embeddings and not _has_catalog(index_dir):
             overrides = dict(encoding=encoding, index_dir=index_dir, include=include or None,
-                             exclude=exclude or None, budget=budget, format=format_,
+                             exclude=exclude or None, budget=budget, format=format_, **_guards(),
                              repo_map=False if no_map else None, redact=False if no_redact else None,
                              **_embed_cfg(no_embed, model, embed_backend))
             query_text = _read_query(query, query_file)
@@ -468,17 +514,18 @@ def preview(paths: tuple[str, ...], query: str | None, query_file: str | None, b
             output: str | None, focus: tuple[str, ...], no_map: bool, wait_embeddings: bool, no_embed: bool,
             model: str | None, embed_backend: str | None, encoding: str | None, index_dir: str | None,
             include: tuple[str, ...], exclude: tuple[str, ...], no_redact: bool, quiet: bool, verbose: bool) -> None:
-    """Show what would be packed, and why (a table on stdout). PATHS: as for ``pack``."""
+    """Show what would be packed, and why (a table on stdout; --format json: the pack's JSON without the
+    context; -o FILE: the table or JSON to FILE). PATHS: as for ``pack``."""
     from rich.console import Console
 
-    from .preview import preview_renderable
-    from .render import render
+    from .preview import preview_json, preview_renderable, preview_text
 
     try:
         p = _do_pack(paths, query, query_file, budget, format_, focus, no_map, wait_embeddings, no_embed, model,
                      embed_backend, encoding, index_dir, include, exclude, no_redact, quiet)
-        if output:
-            _emit(render(p), output)
+        if format_ == "json" or output:
+            _emit(preview_json(p) if format_ == "json" else preview_text(p, verbose), output)
+            return
     except CtxpackError as exc:
         _fail(exc)
         return
@@ -523,6 +570,7 @@ _serve_opts = [
     click.option("--index-dir", type=click.Path(file_okay=False), default=None,
                  help="index location (one repository only) [REPO/.ctxpack]"),
     click.option("--no-redact", is_flag=True, help="include secret files and do not redact secret strings"),
+    *_guard_opts,
 ]
 
 
@@ -532,7 +580,7 @@ def _service(paths: tuple[str, ...], no_embed: bool, model: str | None, encoding
     from .service import Service
 
     overrides = {"embed": False if no_embed else None, "model": model, "encoding": encoding,
-                 "redact": False if no_redact else None}
+                 "redact": False if no_redact else None, **_guards()}
     if index_dir and is_catalog(index_dir):  # a multi-repository index: PATHS are its names (or all)
         targets = [(t.name, t.root, t.cfg) for t in select(index_dir, list(paths), **overrides)]
         svc = Service([], targets)
@@ -541,7 +589,8 @@ def _service(paths: tuple[str, ...], no_embed: bool, model: str | None, encoding
             raise ConfigError("--index-dir works with one repository (or a multi-repository index: "
                               "ctxpack index --index-dir DIR REPO...)")
         svc = Service(list(paths), index_dir=index_dir, **overrides)
-    svc.load()
+    with _progress(False) as progress:  # a first index of a big repository takes a while: show it on stderr
+        svc.load(progress)
     return svc
 
 

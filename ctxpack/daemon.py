@@ -49,7 +49,7 @@ _REPLY_TIMEOUT_S = 600.0  # a first pack of a big new tree parses it
 _IDLE_S = 900.0
 _KEEP_REPOS = 3
 _PACK_ONLY = ("budget", "format", "repo_map", "outline_share", "chunk_share", "skeleton_share", "map_share",
-              "size_exponent")
+              "size_exponent", "include", "exclude")
 _ENV_PREFIXES = ("CTXPACK_", "TIKTOKEN_", "HF_", "SENTENCE_TRANSFORMERS_", "TRANSFORMERS_", "OMP_")
 
 
@@ -183,6 +183,8 @@ class _Messages(logging.Handler):
         self.lines: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
+        if record.name == "ctxpack.config_files":
+            return  # the client loaded the same config files first and reported them itself
         self.lines.append(f"{record.levelname}: {record.getMessage()}")
 
 

@@ -20,6 +20,9 @@ from .config import Config, index_dir_for
 from .config import repo_root as _root
 from .discover import Candidate, list_candidates, read_source
 from .errors import Cancelled, ConfigError, CtxpackError, IndexCorrupt, IndexNotFound, IndexOutdated
+from .filters import keep, path_filter, select_paths
+from .focus import resolve_focus
+from .guard import check_scope
 from .history import head_commit, index_history, read_history
 from .models import (
     Chunk,
@@ -64,8 +67,9 @@ def _noop(_stage: str, _done: int, _total: int) -> None:
 
 
 def _settings_key(cfg: Config) -> str:
-    key = (f"{cfg.encoding}|{cfg.chunk_tokens}|{cfg.max_chunk_tokens}|{cfg.max_file_bytes}|{cfg.include}|"
-           f"{cfg.exclude}|{cfg.redact}|parser {PARSER_VERSION}" + ("|keys 1" if cfg.redact else ""))
+    # include/exclude are not here: they filter at query time, on one index (filters.py)
+    key = (f"{cfg.encoding}|{cfg.chunk_tokens}|{cfg.max_chunk_tokens}|{cfg.max_file_bytes}|{cfg.redact}|"
+           f"parser {PARSER_VERSION}" + ("|keys 1" if cfg.redact else ""))
     return hashlib.sha1(key.encode()).hexdigest()[:12]
 
 
@@ -133,6 +137,7 @@ def build_index(path: str | os.PathLike[str], cfg: Config, *, rebuild: bool = Fa
         CtxpackError: the index directory cannot be written.
     """
     root = _root(path)
+    check_scope(root, cfg)  # before anything is written there
     store = IndexStore(index_dir_for(root, cfg))
     stats, _ = _locked_update(root, store, cfg, rebuild, progress, load=False)
     return stats
@@ -149,8 +154,8 @@ def _locked_update(root: Path, store: IndexStore, cfg: Config, rebuild: bool, pr
         with store.lock():
             stats = _update(root, store, cfg, rebuild, progress, seen, defer=load)
             if not load:
-                if store.manifest().pending:  # an explicit index run leaves the tables complete
-                    store.fold()
+                if store.manifest().pending:  # an explicit index run leaves the tables complete, and no journal
+                    store.fold(drop=True)
                 store.refresh_cache()  # right after a write, so the next process skips LanceDB
                 return stats, None
             return stats, store.load()  # also (re)writes the snapshot cache
@@ -211,7 +216,8 @@ def plan_update(root: Path, store: IndexStore, cfg: Config, rebuild: bool = Fals
     if not rebuild:
         prior = seen.prior if seen is not None and _current(store, seen.prior) else _prior_index(store)
     if prior is not None and (prior.manifest.encoding != cfg.encoding or prior.manifest.settings != settings):
-        log.warning("index settings changed (encoding, chunking or parser); rebuilding %s", store.dir)
+        log.warning("index settings changed (encoding, chunk sizes, file size limit, redaction or parser version); "
+                    "rebuilding %s", store.dir)
         prior = None
     if prior is not None and prior.manifest.pending:
         try:
@@ -220,7 +226,8 @@ def plan_update(root: Path, store: IndexStore, cfg: Config, rebuild: bool = Fals
             log.warning("%s; rebuilding", str(exc).split(". Run:")[0])
             prior = None
     progress("discover", 0, 0)
-    cands, skipped = seen.listed if seen is not None else list_candidates(root, cfg, _index_excludes(root, store))
+    cands, skipped = seen.listed if seen is not None else list_candidates(root, cfg, _index_excludes(root, store),
+                                                                            progress)
     skipped = list(skipped)
     progress("discover", len(cands), len(cands))
     known = prior.files if prior else {}
@@ -710,6 +717,7 @@ def open_repo(path: str | os.PathLike[str], cfg: Config, *, refresh: bool = True
         IndexLocked: another writer kept the lock too long.
     """
     root = _root(path)
+    check_scope(root, cfg)  # before anything is written there
     store = IndexStore(index_dir_for(root, cfg))
     snap: IndexSnapshot | None = None
     if store.exists() or not refresh:
@@ -835,8 +843,10 @@ def _changed_candidates(repo: Repo, paths: Iterable[str] | None
 def rank_for(repo: Repo, query: str, focus: tuple[str, ...] = (), *, dense: bool = True) -> list[RankedFile]:
     """Rank the repository's files for ``query`` (with the dense lane when ready and ``dense``)."""
     query = _check_query(query)
+    focus = resolve_focus(repo.root, repo.snapshot.files, focus)  # absolute or repo-relative; warns on the rest
+    allowed = select_paths(repo.cfg, repo.snapshot.files)  # include/exclude (warns on an include matching nothing)
     sims = dense_scores(repo, query) if dense else None
-    ranked = rank(analyze_query(query), repo.rank_index, repo.cfg.weights, focus, sims)
+    ranked = keep(rank(analyze_query(query), repo.rank_index, repo.cfg.weights, focus, sims), lambda r: r.path, allowed)
     return redact_reasons(ranked, repo.redact) if repo.cfg.redact else ranked
 
 
@@ -893,8 +903,10 @@ def pack_for(repo: Repo, query: str, *, budget: int | None = None, fmt: str | No
         raise Cancelled("pack cancelled")
     counter = get_counter(cfg.encoding)
     man = repo.snapshot.manifest
+    allowed = path_filter(cfg)
+    records = repo.snapshot.files if allowed is None else {p: r for p, r in repo.snapshot.files.items() if allowed(p)}
     inputs = PackInputs(
-        records=repo.snapshot.files,
+        records=records,
         read_text=repo.read_text,
         chunks_for=repo.chunks_for,
         symbols_for=lambda p: repo.symbols_by_path.get(p, []),
@@ -941,7 +953,9 @@ def search_repo(repo: Repo, query: str, k: int = 10) -> list[tuple[Chunk, float]
 
 
 def _search_repo(repo: Repo, query: str, k: int) -> list[tuple[Chunk, float]]:
-    lexical = repo.store.search_chunks(query, k * 3 if repo.dense_lane() else k)
+    allowed = select_paths(repo.cfg, repo.snapshot.files)
+    lexical = repo.store.search_chunks(query, k * 3 if repo.dense_lane() or allowed is not None else k)
+    lexical = keep(lexical, lambda hit: hit[0].path, allowed)
     lane = repo.dense_lane()
     if lane is None or lane.ready == 0:
         return lexical[:k]
@@ -960,5 +974,6 @@ def _search_repo(repo: Repo, query: str, k: int) -> list[tuple[Chunk, float]]:
     missing = sorted({p for p, s in fused if (p, s) not in chunk_of})
     for c in repo.chunks_for(missing):
         chunk_of.setdefault((c.path, c.start_line), c)
-    best = sorted((kv for kv in fused.items() if kv[0] in chunk_of), key=lambda kv: (-kv[1], kv[0]))[:k]
+    best = sorted((kv for kv in fused.items() if kv[0] in chunk_of and (allowed is None or kv[0][0] in allowed)),
+                  key=lambda kv: (-kv[1], kv[0]))[:k]
     return [(chunk_of[key], round(score, 6)) for key, score in best]

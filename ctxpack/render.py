@@ -136,7 +136,7 @@ def summary_line(p: Pack) -> str:
     return (f"Packed {p.tokens}/{p.budget} tokens ({p.encoding}): {counts.get('full', 0)} full, "
             f"{counts.get('chunks', 0)} chunked, {counts.get('skeleton', 0)} skeletons"
             + (", repo map" if counts.get("map") else "")
-            + (f"; {len(p.redactions)} secrets redacted" if p.redactions else "")
+            + (f"; {len(p.redactions)} secret{'' if len(p.redactions) == 1 else 's'} redacted" if p.redactions else "")
             + ("" if p.lanes.get("dense") in (True, False) else f"; dense lane {p.lanes['dense']} embedded"
                " (run `ctxpack index` or pass --wait-embeddings)"))
 

@@ -30,6 +30,7 @@ from .errors import ConfigError, CtxpackError
 from .models import Pack, PackedFile
 from .pipeline import (
     Prepared,
+    Progress,
     Repo,
     build_index,
     embed_index,
@@ -147,12 +148,13 @@ class RepoService:
         if self.worker is None:
             self.worker = _Worker()
 
-    def load(self) -> None:
-        """First load: bring the index up to date (building it if needed), then start the dense lane
-        and, in the worker process, the secret scan of every file (packs then skip it)."""
+    def load(self, progress: Progress | None = None) -> None:
+        """First load: bring the index up to date (building it if needed; ``progress`` as for
+        ``open_repo``), then start the dense lane and, in the worker process, the secret scan of
+        every file (packs then skip it)."""
         # The tokenizer first: its load peaks (the rank table is parsed, then dropped) before the index is in memory.
         get_counter(self.cfg.encoding)
-        self._swap(open_repo(self.root, self.cfg, refresh=True))
+        self._swap(open_repo(self.root, self.cfg, refresh=True, progress=progress or (lambda _s, _d, _t: None)))
         self.state = "ready"
         self.start_embedding()
         threading.Thread(target=self._prepare, name=f"prepare:{self.name}", daemon=True).start()
@@ -382,9 +384,9 @@ class Service:
                 raise ConfigError(f"not a directory: {p}. Pass repository roots")
             self.repos[str(root)] = RepoService(root, load_config(root, **overrides), worker=self.worker)
 
-    def load(self) -> None:
+    def load(self, progress: Progress | None = None) -> None:
         for rs in self.repos.values():
-            rs.load()
+            rs.load(progress)
 
     def get(self, repo: str | None) -> RepoService:
         """The served repository named by ``repo`` (a path or folder name; may be omitted with one repo).

@@ -276,14 +276,20 @@ class IndexStore:
         Raises:
             IndexNotFound, IndexOutdated, IndexCorrupt: see ``manifest``.
         """
-        man = self.manifest()
-        fresh, self._fresh = self._fresh, None
-        if fresh is not None and fresh[0] == man:
-            return _snapshot_from_columns(fresh[1], man)
-        cached = self._read_cache(man)
-        if cached is not None:
-            return cached
-        return _snapshot_from_columns(self._read_columns(man), man)
+        for attempt in range(3):
+            man = self.manifest()
+            fresh, self._fresh = self._fresh, None
+            if fresh is not None and fresh[0] == man:
+                return _snapshot_from_columns(fresh[1], man)
+            cached = self._read_cache(man)
+            if cached is not None:
+                return cached
+            try:
+                return _snapshot_from_columns(self._read_columns(man), man)
+            except IndexCorrupt:
+                if attempt == 2 or self.manifest() == man:
+                    raise  # not a writer moving on (and dropping the journal) under us
+        raise AssertionError("unreachable")
 
     def refresh_cache(self) -> None:
         """Rewrite the snapshot cache for the current manifest (after a write), unless it is current."""
@@ -577,15 +583,22 @@ class IndexStore:
             man = self._write_tables(old, encoding, settings, cols, changed_by_table, skipped)
         return self._commit(man, old, cached)
 
-    def fold(self) -> Manifest:
-        """Write the journal's updates to the tables (call under ``lock``); the new manifest."""
+    def fold(self, *, drop: bool = False) -> Manifest:
+        """Write the journal's updates to the tables (call under ``lock``); the new manifest.
+
+        ``drop``: delete the journal right away (an explicit index run: a reader that loads
+        meanwhile finds the manifest moved on and loads again, see ``load``)."""
         man = self.manifest()
         journal = self._journal(man)
         if journal is None:
             return man
         cached = self._cached_columns(man)  # the same content: only the key changes
         new = self._write_tables(man, man.encoding, man.settings, journal[1], journal[0], list(man.skipped))
-        return self._commit(new, man, cached)
+        new = self._commit(new, man, cached)
+        if drop:
+            with contextlib.suppress(OSError):
+                (self.dir / man.pending).unlink()
+        return new
 
     def _commit(self, man: Manifest, old: Manifest | None, cached: dict[str, dict[str, list[Any]]] | None) -> Manifest:
         """Publish ``man`` (replacing ``old``), compact now and then, drop what it no longer names,
