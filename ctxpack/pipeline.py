@@ -147,7 +147,13 @@ def _locked_update(root: Path, store: IndexStore, cfg: Config, rebuild: bool, pr
     small, so the pack does not import LanceDB (``IndexStore.write``)."""
     try:
         with store.lock():
-            stats = _update(root, store, cfg, rebuild, progress, seen, defer=load)
+            try:
+                stats = _update(root, store, cfg, rebuild, progress, seen, defer=load)
+            except IndexCorrupt as exc:  # damage the quick check cannot see (found while writing)
+                if rebuild:
+                    raise
+                log.warning("%s; rebuilding it from the files", _damage_line(exc))
+                stats = _update(root, store, cfg, True, progress, None, defer=load)
             if not load:
                 if store.manifest().pending:  # an explicit index run leaves the tables complete
                     store.fold()
@@ -213,11 +219,14 @@ def plan_update(root: Path, store: IndexStore, cfg: Config, rebuild: bool = Fals
     if prior is not None and (prior.manifest.encoding != cfg.encoding or prior.manifest.settings != settings):
         log.warning("index settings changed (encoding, chunking or parser); rebuilding %s", store.dir)
         prior = None
+    if prior is not None and (damage := store.damage(prior.manifest)):
+        log.warning("index damaged (%s); rebuilding it from the files", damage)
+        prior = None
     if prior is not None and prior.manifest.pending:
         try:
             store.check_journal(prior.manifest)  # the update would build on it
         except IndexCorrupt as exc:
-            log.warning("%s; rebuilding", str(exc).split(". Run:")[0])
+            log.warning("%s; rebuilding it from the files", _damage_line(exc))
             prior = None
     progress("discover", 0, 0)
     cands, skipped = seen.listed if seen is not None else list_candidates(root, cfg, _index_excludes(root, store))
@@ -270,10 +279,15 @@ def _prior_index(store: IndexStore) -> IndexSnapshot | None:
     try:
         return store.load()
     except (IndexOutdated, IndexCorrupt) as exc:
-        log.warning("%s; rebuilding", str(exc).split(". Run:")[0])
+        log.warning("%s; rebuilding it from the files", _damage_line(exc))
     except IndexNotFound:
         pass
     return None
+
+
+def _damage_line(exc: IndexCorrupt) -> str:
+    """The damage an ``IndexCorrupt`` names, without its advice (we act on it)."""
+    return str(exc).split(". Run:")[0]
 
 
 def _current(store: IndexStore, snap: IndexSnapshot) -> bool:
@@ -719,9 +733,15 @@ def open_repo(path: str | os.PathLike[str], cfg: Config, *, refresh: bool = True
             if not refresh:
                 raise
     seen: _Seen | None = None
-    if refresh and snap is not None:
+    damage = store.damage(snap.manifest) if snap is not None else None
+    if damage and refresh:
+        log.warning("index damaged (%s); rebuilding it from the files", damage)
+        _, snap = _locked_update(root, store, cfg, True, progress, load=True)
+    elif damage:
+        log.warning("index damaged (%s); answering from its last snapshot. Run: ctxpack index", damage)
+    if refresh and snap is not None and not damage:
         seen = _Seen(snap, list_candidates(root, cfg, _index_excludes(root, store)))
-    if refresh and (seen is None or not _is_fresh(cfg, seen.prior, seen.listed[0])):
+    if refresh and not damage and (seen is None or not _is_fresh(cfg, seen.prior, seen.listed[0])):
         _, snap = _locked_update(root, store, cfg, False, progress, load=True, seen=seen)
     if snap is None:
         raise IndexNotFound(f"no index for {root}. Run: ctxpack index {root}")
