@@ -36,6 +36,9 @@ class RankWeights:
     path_named: float = 3.0  # query names the file's path or basename (log-odds boost under the model)
     stem_named: float = 1.2  # query names the file's stem ("checkout" -> checkout.py)
     trace_frame: float = 3.0  # file appears in a stack trace in the query (log-odds boost)
+    # The file is changed in the working tree or git's index (log-odds boost, like a focus file
+    # but weaker: uncommitted edits may be unrelated). Hand-set; checked on benchmarks/worktree_bench.py.
+    worktree: float = 1.5
     graph: float = 0.6  # personalized PageRank share
     test_penalty: float = 0.6  # multiplier for test files unless the query asks for tests
     doc_penalty: float = 0.1  # multiplier for non-code files (docs, data, markup)

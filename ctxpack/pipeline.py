@@ -45,6 +45,7 @@ from .store import ChunkSpan, FileRow, IndexSnapshot, IndexStore
 from .terms import terms
 from .tokens import get_counter
 from .vectors import VectorStore
+from .worktree import changes as working_changes
 
 if TYPE_CHECKING:
     from .embed import Embedder, ModelRef
@@ -856,7 +857,8 @@ def rank_for(repo: Repo, query: str, focus: tuple[str, ...] = (), *, dense: bool
     """Rank the repository's files for ``query`` (with the dense lane when ready and ``dense``)."""
     query = _check_query(query)
     sims = dense_scores(repo, query) if dense else None
-    return rank(analyze_query(query), repo.rank_index, repo.cfg.weights, focus, sims)
+    changed = tuple(working_changes(repo.root).files) if repo.cfg.weights.worktree else ()
+    return rank(analyze_query(query), repo.rank_index, repo.cfg.weights, focus, sims, changed)
 
 
 def _check_query(query: str) -> str:

@@ -1,0 +1,81 @@
+"""The working tree as a ranking input: what git says is uncommitted, on real repositories."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+from pathlib import Path
+
+from ctxpack import load_config, open_repo
+from ctxpack.pipeline import rank_for
+from ctxpack.worktree import changes, diff_text
+
+
+def _git(root: Path, *args: str) -> None:
+    subprocess.run(["git", "-c", "user.email=t@t", "-c", "user.name=t", *args], cwd=root, check=True,
+                   capture_output=True)
+
+
+def _repo(root: Path) -> Path:
+    root.mkdir()
+    for i in range(8):
+        (root / f"mod_{i}.py").write_text("".join(f"def order_step_{i}_{j}(order):\n    return order + {j}\n\n"
+                                                  for j in range(6)))
+    _git(root, "init", "-q")
+    _git(root, "add", "-A")
+    _git(root, "commit", "-qm", "init")
+    return root
+
+
+def test_changes_lists_modified_staged_and_untracked_with_hunks(tmp_path: Path) -> None:
+    root = _repo(tmp_path / "r")
+    assert not changes(root)
+    text = (root / "mod_1.py").read_text().splitlines(keepends=True)
+    text[4] = "def order_step_1_2(order):  # edited\n"
+    (root / "mod_1.py").write_text("".join(text))
+    (root / "mod_2.py").write_text((root / "mod_2.py").read_text() + "def extra(order):\n    return 1\n")
+    _git(root, "add", "mod_2.py")
+    (root / "new.py").write_text("x = 1\n")
+    (root / "mod_3.py").unlink()
+    found = changes(root)
+    assert set(found.files) == {"mod_1.py", "mod_2.py", "new.py"}
+    assert found.files["mod_1.py"] == ((5, 5),)
+    assert found.files["mod_2.py"] == ((19, 20),)
+    assert found.files["new.py"] == ()
+    assert "+def extra(order):" in diff_text(root) and "-def order_step_3_0" in diff_text(root)
+
+
+def test_changes_outside_git_is_empty(tmp_path: Path) -> None:
+    (tmp_path / "a.py").write_text("x = 1\n")
+    assert not changes(tmp_path) and diff_text(tmp_path) == ""
+
+
+def test_repository_config_runs_no_program(tmp_path: Path) -> None:
+    root = _repo(tmp_path / "r")
+    marker = tmp_path / "ran"
+    for key in ("core.fsmonitor", "diff.external", "core.pager"):
+        _git(root, "config", key, f"touch {marker}")
+    _git(root, "config", "diff.py.textconv", f"touch {marker}; cat")
+    (root / ".gitattributes").write_text("*.py diff=py\n")
+    (root / "mod_0.py").write_text("def changed():\n    return 2\n")
+    assert "mod_0.py" in changes(root).files
+    assert "+def changed():" in diff_text(root)
+    assert not marker.exists()
+
+
+def test_changed_file_is_favoured_with_a_reason_and_clean_tree_ranks_as_before(tmp_path: Path) -> None:
+    root = _repo(tmp_path / "r")
+    cfg = load_config(root, index_dir=str(tmp_path / "idx"), embed=False)
+    query = "order step totals"
+    clean = rank_for(open_repo(root, cfg), query)
+    off = dataclasses.replace(cfg, weights=dataclasses.replace(cfg.weights, worktree=0.0))
+    assert rank_for(open_repo(root, off), query) == clean  # no signal on a clean tree
+    last = clean[-1].path
+    with open(root / last, "a") as fh:
+        fh.write("# wip\n")
+    ranked = rank_for(open_repo(root, cfg), query)
+    pos = {r.path: i for i, r in enumerate(ranked)}
+    assert pos[last] < len(ranked) - 1 and pos[last] == 0
+    assert "changed in the working tree" in ranked[0].reasons
+    unboosted = rank_for(open_repo(root, off), query)
+    assert all("changed in the working tree" not in r.reasons for r in unboosted)
