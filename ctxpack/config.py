@@ -72,6 +72,7 @@ class Config:
     chunk_tokens: int = 400  # target chunk size
     max_chunk_tokens: int = 1200  # a definition bigger than this is split
     repo_map: bool = True
+    diff: bool = False  # put the uncommitted diff (working tree and index against HEAD) in the pack
     redact: bool = True  # exclude secret files and redact secret strings (--no-redact turns both off)
     outline_share: float = 0.08  # kept for chunks/skeletons of files that do not fit whole
     chunk_share: float = 0.1  # one file's chunks may take at most this share of the budget

@@ -18,6 +18,7 @@ from pathlib import PurePosixPath
 import numpy as np
 
 from .chunk import estimate_tokens
+from .diffblock import DIFF_SHARE, diff_body, fit_diff
 from .errors import BudgetError, Cancelled
 from .models import Chunk, FileRecord, Pack, PackedFile, RankedFile, Redaction, Skipped, Symbol
 from .render import block_parts, context_parts, footer, header
@@ -31,6 +32,7 @@ _MAX_SKELETONS = 40
 _CHUNK_TOP = 8  # only the best files may go in as chunks
 _MIN_SHARE = 150  # least room one of those files gets for its chunks or outline
 _MIN_SKELETON = 80  # least room a skeleton may take: its path and a few signatures
+_DIFF_PATH = "\0diff"  # the diff block's key among packed paths (no file has it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +158,7 @@ def pack_files(
     map_share: float = 0.02,
     size_exponent: float = 0.5,
     on_file: Callable[[PackedFile], None] | None = None,
+    diff: str = "",
 ) -> Pack:
     """Pack ranked files into ``budget`` tokens of rendered ``fmt``.
 
@@ -175,6 +178,8 @@ def pack_files(
         size_exponent: whole files go in by ``score / tokens ** size_exponent`` (0: rank order).
         on_file: called with each packed file (not the map) in the final order, as soon as it
             and every better-ranked candidate are decided: a stream can start before packing ends.
+        diff: the uncommitted diff, packed first as its own block (at most ``DIFF_SHARE`` of the
+            budget; only files in ``inputs.records``, redacted like file text).
 
     Returns:
         The Pack, with ``context`` rendered and ``tokens`` counted exactly.
@@ -202,7 +207,7 @@ def pack_files(
         used_paths.add(pf.path)
         rank_pos[pf.path] = pos
         remaining -= pf.tokens
-        if on_file is not None and pf.mode != "map":
+        if on_file is not None and pf.mode not in ("map", "diff"):
             # A packed file is final (later passes only add), so the packed prefix of the ranking is.
             by_path[pf.path] = pf
             while settled < len(candidates) and candidates[settled][0].path in by_path:
@@ -238,6 +243,20 @@ def pack_files(
         return True
 
     candidates = [(r, inputs.records[r.path]) for r in ranked[:_MAX_CANDIDATES] if r.path in inputs.records]
+    diff_found: list[Redaction] = []
+    if diff:
+        def diff_clean(path: str, text: str, _line: int) -> str:
+            if inputs.redact is None:
+                return text
+            text, red = inputs.redact(path, text, 0)
+            diff_found.extend(red)
+            return text
+
+        body, _, _ = diff_body(diff, lambda p: p in inputs.records, diff_clean)
+        fitted = fit_diff(body, min(remaining, int(budget * DIFF_SHARE)),
+                          lambda text: block_tokens(counter, fmt, "", "diff", text, "diff")) if body else None
+        if fitted is not None:
+            add(PackedFile(_DIFF_PATH, "diff", fitted[0], fitted[1], 0.0, ("uncommitted changes",), (), "diff"), -1)
     # Room kept for the map and for outlines (chunks, skeletons) when the repository cannot fit whole.
     reserve_map = reserve_outline = 0
     if sum(r.tokens for r in inputs.records.values()) > budget:
@@ -303,7 +322,7 @@ def pack_files(
 
     pack = _finalize(query, budget, counter, fmt, packed, skipped)
     if on_file is not None:
-        streamed = [f for f in pack.files if f.mode != "map"]
+        streamed = [f for f in pack.files if f.mode not in ("map", "diff")]
         if any(f.path not in by_path for f in streamed[:settled]) or len(streamed) < settled:
             raise RuntimeError("a streamed file was trimmed from the pack")  # blocks join cleanly: cannot happen
         for f in streamed[settled:]:
@@ -315,6 +334,8 @@ def pack_files(
     ), 20))
     inside_all = {f.path for f in pack.files}
     redactions = tuple(x for p in sorted(found) if p in inside_all for x in found[p])
+    if _DIFF_PATH in inside_all:  # (all of the diff's, also of a part cut to fit: never fewer)
+        redactions = tuple(dict.fromkeys((*redactions, *diff_found)))
     return replace(pack, omitted=omitted, redactions=redactions)
 
 

@@ -46,6 +46,7 @@ from .terms import terms
 from .tokens import get_counter
 from .vectors import VectorStore
 from .worktree import changes as working_changes
+from .worktree import diff_text as working_diff
 
 if TYPE_CHECKING:
     from .embed import Embedder, ModelRef
@@ -874,7 +875,7 @@ def _check_query(query: str) -> str:
 def pack_for(repo: Repo, query: str, *, budget: int | None = None, fmt: str | None = None,
              focus: tuple[str, ...] = (), wait_embeddings: bool = False,
              ranked: list[RankedFile] | None = None, should_stop: Callable[[], bool] | None = None,
-             on_file: Callable[[PackedFile], None] | None = None) -> Pack:
+             on_file: Callable[[PackedFile], None] | None = None, diff: str | None = None) -> Pack:
     """Pack the context for ``query`` from a loaded repository.
 
     Args:
@@ -887,6 +888,7 @@ def pack_for(repo: Repo, query: str, *, budget: int | None = None, fmt: str | No
         ranked: pack this ranking instead of ranking the files here (experiments, other rankers).
         should_stop: polled between stages and files; True abandons the work.
         on_file: called with each packed file, in order, as soon as it is decided (streaming).
+        diff: the uncommitted diff to pack first (default: the repository's, with ``cfg.diff``).
 
     Returns:
         The Pack, rendered and counted.
@@ -926,7 +928,8 @@ def pack_for(repo: Repo, query: str, *, budget: int | None = None, fmt: str | No
     pack = pack_files(query=query, ranked=ranked, inputs=inputs, budget=budget, counter=counter,
                       fmt=fmt or cfg.format, skipped=man.skipped, repo_map=cfg.repo_map,
                       outline_share=cfg.outline_share, chunk_share=cfg.chunk_share, skeleton_share=cfg.skeleton_share,
-                      map_share=cfg.map_share, size_exponent=cfg.size_exponent, on_file=on_file)
+                      map_share=cfg.map_share, size_exponent=cfg.size_exponent, on_file=on_file,
+                      diff=diff if diff is not None else working_diff(repo.root) if cfg.diff else "")
     pack.lanes.update(repo.lanes())
     return pack
 

@@ -79,3 +79,41 @@ def test_changed_file_is_favoured_with_a_reason_and_clean_tree_ranks_as_before(t
     assert "changed in the working tree" in ranked[0].reasons
     unboosted = rank_for(open_repo(root, off), query)
     assert all("changed in the working tree" not in r.reasons for r in unboosted)
+
+
+def test_pack_diff_in_every_format_redacted_and_counted(tmp_path: Path) -> None:
+    import json
+    import os
+    import sys
+
+    from ctxpack.tokens import get_counter
+
+    root = _repo(tmp_path / "r")
+    (root / ".env").write_text("A=1\n")
+    _git(root, "add", "-f", ".env")
+    _git(root, "commit", "-qm", "env")
+    with open(root / "mod_4.py", "a") as fh:
+        fh.write("def refund(order):\n    key = 'AKIAIOSFODNN7EXAMPLE'\n    return order\n")
+    (root / ".env").write_text("PASSWORD=hunter2hunter2hunter2\n")
+    env = {**os.environ, "CTXPACK_EMBED": "0"}
+
+    def pack(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "ctxpack", "pack", str(root), "--query", "refund an order",
+                               "--index-dir", str(tmp_path / "idx"), *extra], capture_output=True, text=True, env=env)
+
+    openers = {"xml": "<diff>\n", "markdown": "## Uncommitted changes", "plain": "==> uncommitted changes (diff) <=="}
+    for fmt, opener in openers.items():
+        r = pack("--diff", "--format", fmt, "--budget", "4000")
+        assert r.returncode == 0, r.stderr
+        assert opener in r.stdout and "+def refund(order):" in r.stdout
+        assert "AKIAIOSFODNN7EXAMPLE" not in r.stdout and "hunter2" not in r.stdout
+        assert "1 more changed file left out" in r.stdout
+        assert "uncommitted diff" in r.stderr
+    doc = json.loads(pack("--diff", "--format", "json", "--budget", "4000").stdout)
+    assert doc["diff_tokens"] > 0 and doc["context"].startswith("<context>\n<diff>\n")
+    assert get_counter("o200k_base").count(doc["context"]) == doc["tokens"] <= 4000
+    assert {"path": "mod_4.py", "line": 0, "type": "AWS Access Key"} in doc["redacted"]
+    assert all(f["mode"] != "diff" for f in doc["files"])
+    plain = json.loads(pack("--format", "json", "--budget", "4000").stdout)
+    assert plain["diff_tokens"] == 0 and "<diff>" not in plain["context"]
+    assert plain["files"][0]["path"] == "mod_4.py" and "changed in the working tree" in plain["files"][0]["reasons"]
