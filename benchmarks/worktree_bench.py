@@ -3,14 +3,15 @@
 For each dev task with at least two gold files, the tree is checked out at the task's
 parent and the real diff of ONE gold file (the first in path order: no choice by outcome)
 is applied to the working tree, uncommitted, as a user midway through the change would
-have it. The remaining gold files are scored, with the working-tree signal at each
-weight given (0 = off, the ranking of a clean tree): their recall in the pack (full and
-any mode) at each budget, and the mean reciprocal rank of the best of them.
+have it. The remaining gold files are scored, with the working-tree signal at each pair
+of weights given (``worktree:worktree_link``; 0:0 = off, the ranking of a clean tree):
+their recall in the pack (full and any mode) at each budget, and the mean reciprocal
+rank of the best of them among the files not changed.
 
 Lexical lane only (``--no-embed``), both arms on the same index and the same tree.
 
     python benchmarks/worktree_bench.py --tasks /work/shared/bench/tasks-dev.jsonl \\
-        --mirrors /work/.mirror --scratch /tmp/wtbench --limit 10 --weights 0,1.5,3
+        --mirrors /work/.mirror --scratch /tmp/wtbench --limit 10 --weights 0:0,1.5:0,1.5:1
 
 Trees and indexes live under ``--scratch`` (a shared clone per repository); nothing is
 written to the mirrors.
@@ -68,11 +69,11 @@ def main() -> int:
     ap.add_argument("--scratch", required=True)
     ap.add_argument("--limit", type=int, default=10, help="tasks per repository")
     ap.add_argument("--budgets", default="8000,32000")
-    ap.add_argument("--weights", default="0,1.5,3")
+    ap.add_argument("--weights", default="0:0,1.5:0,1.5:1", help="worktree:worktree_link weight pairs")
     ap.add_argument("--out", help="per-task rows (JSON lines)")
     args = ap.parse_args()
     budgets = [int(b) for b in args.budgets.split(",")]
-    weights = [float(w) for w in args.weights.split(",")]
+    weights = [tuple(float(x) for x in w.split(":")) for w in args.weights.split(",")]
     scratch, mirrors = Path(args.scratch), Path(args.mirrors)
     tasks = [json.loads(line) for line in open(args.tasks, encoding="utf-8") if line.strip()]
     per_repo: dict[str, list[dict]] = defaultdict(list)
@@ -94,21 +95,22 @@ def main() -> int:
             rest = set(task["gold_existing"]) - {applied}
             cfg = load_config(tree, index_dir=str(idx), embed=False, history=False)
             repo = open_repo(tree, cfg)
-            changed = tuple(changes(tree).files)
+            work = changes(tree)
             q = analyze_query(task["query"])
             row: dict[str, object] = {"id": task["id"], "repo": repo_name, "applied": applied,
-                                      "rest": sorted(rest), "changed": list(changed)}
-            for w in weights:
-                wts = dataclasses.replace(cfg.weights, worktree=w)
-                ranked = rank(q, repo.rank_index, wts, (), None, changed if w else ())
-                pos = [i for i, r in enumerate(ranked) if r.path in rest]
-                row[f"mrr@{w:g}"] = 1.0 / (1 + pos[0]) if pos else 0.0
+                                      "rest": sorted(rest), "changed": list(work.files)}
+            for wt, wl in weights:
+                w = f"{wt:g}:{wl:g}"
+                wts = dataclasses.replace(cfg.weights, worktree=wt, worktree_link=wl)
+                ranked = rank(q, repo.rank_index, wts, (), None, work.files if wt or wl else None, work.names)
+                pos = [i for i, r in enumerate(r for r in ranked if r.path not in work.files) if r.path in rest]
+                row[f"mrr@{w}"] = 1.0 / (1 + pos[0]) if pos else 0.0
                 for b in budgets:
                     p = pack_for(repo, task["query"], budget=b, fmt="json", ranked=ranked)
                     full = {f.path for f in p.files if f.mode == "full"}
                     anym = {f.path for f in p.files}
-                    row[f"full@{w:g}@{b}"] = len(rest & full) / len(rest)
-                    row[f"any@{w:g}@{b}"] = len(rest & anym) / len(rest)
+                    row[f"full@{w}@{b}"] = len(rest & full) / len(rest)
+                    row[f"any@{w}@{b}"] = len(rest & anym) / len(rest)
             row["time_s"] = round(time.monotonic() - t0, 2)
             rows.append(row)
             if out:
@@ -121,13 +123,14 @@ def main() -> int:
         return 1
     counts = ", ".join(f"{r}: {sum(x['repo'] == r for x in rows)}" for r in per_repo)
     print(f"{len(rows)} tasks ({counts})")
-    print("| worktree weight | MRR (rest) | " + " | ".join(f"full@{b // 1000}K | any@{b // 1000}K" for b in budgets) + " |")
+    print("| worktree:link weights | MRR (rest, changed files left out) | " + " | ".join(f"full@{b // 1000}K | any@{b // 1000}K" for b in budgets) + " |")
     print("|---|---|" + "---|---|" * len(budgets))
-    for w in weights:
-        cells = [sum(r[f"mrr@{w:g}"] for r in rows) / len(rows)]
+    for wt, wl in weights:
+        w = f"{wt:g}:{wl:g}"
+        cells = [sum(r[f"mrr@{w}"] for r in rows) / len(rows)]
         for b in budgets:
-            cells += [sum(r[f"full@{w:g}@{b}"] for r in rows) / len(rows), sum(r[f"any@{w:g}@{b}"] for r in rows) / len(rows)]
-        print(f"| {w:g} | " + " | ".join(f"{c:.3f}" for c in cells) + " |")
+            cells += [sum(r[f"full@{w}@{b}"] for r in rows) / len(rows), sum(r[f"any@{w}@{b}"] for r in rows) / len(rows)]
+        print(f"| {w} | " + " | ".join(f"{c:.3f}" for c in cells) + " |")
     return 0
 
 

@@ -858,8 +858,9 @@ def rank_for(repo: Repo, query: str, focus: tuple[str, ...] = (), *, dense: bool
     """Rank the repository's files for ``query`` (with the dense lane when ready and ``dense``)."""
     query = _check_query(query)
     sims = dense_scores(repo, query) if dense else None
-    changed = tuple(working_changes(repo.root).files) if repo.cfg.weights.worktree else ()
-    return rank(analyze_query(query), repo.rank_index, repo.cfg.weights, focus, sims, changed)
+    work = working_changes(repo.root) if repo.cfg.weights.worktree or repo.cfg.weights.worktree_link else None
+    return rank(analyze_query(query), repo.rank_index, repo.cfg.weights, focus, sims,
+                work.files if work else None, work.names if work else ())
 
 
 def _check_query(query: str) -> str:

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 _TIMEOUT_S = 10.0
 _MAX_DIFF_BYTES = 8 * 1024 * 1024
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{2,}")
 _HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,(\d+))? @@", re.MULTILINE)
 
 
@@ -33,6 +34,7 @@ class WorkingChanges:
     (new side, 1-based inclusive; empty for a new or untracked file: all of it is new)."""
 
     files: dict[str, tuple[tuple[int, int], ...]] = field(default_factory=dict)
+    names: tuple[str, ...] = ()  # identifiers on the changed lines (added or removed), first seen first
 
     def __bool__(self) -> bool:
         return bool(self.files)
@@ -78,6 +80,7 @@ def changes(root: str | os.PathLike[str]) -> WorkingChanges:
         return WorkingChanges()
     out = _git(root, *_diff_args(prefix, "-U0"))
     files: dict[str, list[tuple[int, int]]] = {}
+    names: dict[str, None] = {}
     if out:
         for block in re.split(r"^diff --git ", out, flags=re.MULTILINE)[1:]:
             m = re.search(r"^\+\+\+ (?:b/(.*)|/dev/null)$", block, re.MULTILINE)
@@ -85,6 +88,9 @@ def changes(root: str | os.PathLike[str]) -> WorkingChanges:
                 continue  # a deletion: nothing to favour
             path = m.group(1).strip()
             spans = files.setdefault(path, [])
+            for line in block.splitlines():
+                if line[:1] in "+-" and not line.startswith(("+++ ", "--- ")):
+                    names.update(dict.fromkeys(_IDENT.findall(line)))
             for h in _HUNK.finditer(block):
                 start, count = int(h.group(1)), int(h.group(2) if h.group(2) is not None else 1)
                 # a pure deletion (count 0) marks the line after it
@@ -93,7 +99,7 @@ def changes(root: str | os.PathLike[str]) -> WorkingChanges:
     for path in (untracked or "").split("\0"):
         if path:
             files.setdefault(path, [])
-    return WorkingChanges({p: tuple(s) for p, s in sorted(files.items())})
+    return WorkingChanges({p: tuple(s) for p, s in sorted(files.items())}, tuple(names))
 
 
 def diff_text(root: str | os.PathLike[str]) -> str:

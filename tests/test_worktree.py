@@ -68,7 +68,7 @@ def test_changed_file_is_favoured_with_a_reason_and_clean_tree_ranks_as_before(t
     cfg = load_config(root, index_dir=str(tmp_path / "idx"), embed=False)
     query = "order step totals"
     clean = rank_for(open_repo(root, cfg), query)
-    off = dataclasses.replace(cfg, weights=dataclasses.replace(cfg.weights, worktree=0.0))
+    off = dataclasses.replace(cfg, weights=dataclasses.replace(cfg.weights, worktree=0.0, worktree_link=0.0))
     assert rank_for(open_repo(root, off), query) == clean  # no signal on a clean tree
     last = clean[-1].path
     with open(root / last, "a") as fh:
@@ -117,3 +117,25 @@ def test_pack_diff_in_every_format_redacted_and_counted(tmp_path: Path) -> None:
     plain = json.loads(pack("--format", "json", "--budget", "4000").stdout)
     assert plain["diff_tokens"] == 0 and "<diff>" not in plain["context"]
     assert plain["files"][0]["path"] == "mod_4.py" and "changed in the working tree" in plain["files"][0]["reasons"]
+
+
+def test_changed_lines_link_to_users_and_definitions(tmp_path: Path) -> None:
+    root = tmp_path / "r"
+    root.mkdir()
+    (root / "pricing.py").write_text("def compute_total(cart):\n    return sum(cart)\n")
+    (root / "fees.py").write_text("def shipping_fee(order):\n    return 5\n")
+    (root / "checkout.py").write_text("from pricing import compute_total\n\n\ndef place(cart):\n"
+                                      "    return compute_total(cart)\n")
+    for i in range(6):
+        (root / f"other_{i}.py").write_text(f"def unrelated_{i}(cart):\n    return {i}\n")
+    _git(root, "init", "-q")
+    _git(root, "add", "-A")
+    _git(root, "commit", "-qm", "init")
+    (root / "pricing.py").write_text("def compute_total(cart):\n    return sum(cart) + shipping_fee(cart)\n")
+    found = changes(root)
+    assert found.files == {"pricing.py": ((2, 2),)} and "shipping_fee" in found.names
+    cfg = load_config(root, index_dir=str(tmp_path / "idx"), embed=False)
+    ranked = {r.path: r for r in rank_for(open_repo(root, cfg), "cart totals")}
+    assert "uses `compute_total`, changed in the working tree" in ranked["checkout.py"].reasons
+    assert "defines `shipping_fee`, used in a working-tree change" in ranked["fees.py"].reasons
+    assert all("working tree" not in " ".join(ranked[f"other_{i}.py"].reasons) for i in range(6))
