@@ -32,6 +32,7 @@ _MAX_SKELETONS = 40
 _CHUNK_TOP = 8  # only the best files may go in as chunks
 _MIN_SHARE = 150  # least room one of those files gets for its chunks or outline
 _MIN_SKELETON = 80  # least room a skeleton may take: its path and a few signatures
+_CHANGED_CHUNK = 1000.0  # relevance added to a chunk holding lines changed in the working tree
 _DIFF_PATH = "\0diff"  # the diff block's key among packed paths (no file has it)
 
 
@@ -47,6 +48,8 @@ class PackInputs:
     redact: Callable[[str, str, int], tuple[str, tuple[Redaction, ...]]] | None = None
     skeleton_for: Callable[[str], str] | None = None  # a file's skeleton_text (memoized by the caller); None: build it
     should_stop: Callable[[], bool] | None = None  # polled between files: True abandons the pack (Cancelled)
+    # path -> its lines changed in the working tree (a changed file's chunks there go first); None: none
+    changed_lines: Callable[[str], tuple[tuple[int, int], ...] | None] | None = None
 
 
 @functools.lru_cache(maxsize=4096)
@@ -414,6 +417,10 @@ def _as_chunks(r: RankedFile, rec: FileRecord, inputs: PackInputs, qterms: set[s
     if not chunks or room < 50:
         return None
     rel = {id(c): _chunk_relevance(c, qterms, names) for c in chunks}
+    spans = (inputs.changed_lines(r.path) if inputs.changed_lines else None) or ()
+    for c in chunks:  # the regions the user is changing come first
+        if any(a <= c.end_line and c.start_line <= b for a, b in spans):
+            rel[id(c)] += _CHANGED_CHUNK
     order = sorted(chunks, key=lambda c: (-rel[id(c)], c.start_line))
     chosen: list[Chunk] = []
     total = block_tokens(counter, fmt, r.path, "chunks", "", rec.language, ((1, 1),)) + 8

@@ -45,6 +45,7 @@ from .store import ChunkSpan, FileRow, IndexSnapshot, IndexStore
 from .terms import terms
 from .tokens import get_counter
 from .vectors import VectorStore
+from .worktree import WorkingChanges
 from .worktree import changes as working_changes
 from .worktree import diff_text as working_diff
 
@@ -856,9 +857,19 @@ def _changed_candidates(repo: Repo, paths: Iterable[str] | None
 
 def rank_for(repo: Repo, query: str, focus: tuple[str, ...] = (), *, dense: bool = True) -> list[RankedFile]:
     """Rank the repository's files for ``query`` (with the dense lane when ready and ``dense``)."""
+    return _rank_with(repo, query, focus, _working(repo), dense=dense)
+
+
+def _working(repo: Repo) -> WorkingChanges | None:
+    """The uncommitted changes, when the ranking uses them."""
+    w = repo.cfg.weights
+    return working_changes(repo.root) if w.worktree or w.worktree_link else None
+
+
+def _rank_with(repo: Repo, query: str, focus: tuple[str, ...], work: WorkingChanges | None, *,
+               dense: bool = True) -> list[RankedFile]:
     query = _check_query(query)
     sims = dense_scores(repo, query) if dense else None
-    work = working_changes(repo.root) if repo.cfg.weights.worktree or repo.cfg.weights.worktree_link else None
     return rank(analyze_query(query), repo.rank_index, repo.cfg.weights, focus, sims,
                 work.files if work else None, work.names if work else ())
 
@@ -911,8 +922,9 @@ def pack_for(repo: Repo, query: str, *, budget: int | None = None, fmt: str | No
             _embed(repo.store, repo.snapshot, cfg, lane.model_id, lambda: _embedder_for(cfg, repo.embedder), _noop,
                    lambda: False)
             repo.dense_lane(reload=True)
+    work = _working(repo)
     if ranked is None:
-        ranked = rank_for(repo, query, focus)
+        ranked = _rank_with(repo, query, focus, work)
     if should_stop is not None and should_stop():
         raise Cancelled("pack cancelled")
     counter = get_counter(cfg.encoding)
@@ -925,6 +937,7 @@ def pack_for(repo: Repo, query: str, *, budget: int | None = None, fmt: str | No
         redact=repo.redact if cfg.redact else None,
         skeleton_for=repo.skeleton,
         should_stop=should_stop,
+        changed_lines=work.files.get if work else None,
     )
     pack = pack_files(query=query, ranked=ranked, inputs=inputs, budget=budget, counter=counter,
                       fmt=fmt or cfg.format, skipped=man.skipped, repo_map=cfg.repo_map,

@@ -139,3 +139,23 @@ def test_changed_lines_link_to_users_and_definitions(tmp_path: Path) -> None:
     assert "uses `compute_total`, changed in the working tree" in ranked["checkout.py"].reasons
     assert "defines `shipping_fee`, used in a working-tree change" in ranked["fees.py"].reasons
     assert all("working tree" not in " ".join(ranked[f"other_{i}.py"].reasons) for i in range(6))
+
+
+def test_a_big_changed_file_keeps_the_chunks_around_its_hunks(tmp_path: Path) -> None:
+    from ctxpack import pack_for
+
+    root = _repo(tmp_path / "r")
+    big = "".join(f"def ledger_entry_{j}(book, amount):\n    \"\"\"Entry {j}.\"\"\"\n    total = book + amount * {j}\n"
+                  f"    return total - {j}\n\n\n" for j in range(400))
+    (root / "ledger.py").write_text(big)
+    _git(root, "add", "-A")
+    _git(root, "commit", "-qm", "ledger")
+    text = (root / "ledger.py").read_text().replace("return total - 377\n", "return total - 377 + fee_of(book)\n")
+    (root / "ledger.py").write_text(text)
+    cfg = load_config(root, index_dir=str(tmp_path / "idx"), embed=False)
+    pack = pack_for(open_repo(root, cfg), "order step totals", budget=6000)
+    ledger = next(f for f in pack.files if f.path == "ledger.py")
+    assert ledger.mode == "chunks" and "fee_of(book)" in ledger.text
+    off = dataclasses.replace(cfg, weights=dataclasses.replace(cfg.weights, worktree=0.0, worktree_link=0.0))
+    before = pack_for(open_repo(root, off), "order step totals", budget=6000)
+    assert all("fee_of(book)" not in f.text for f in before.files)
