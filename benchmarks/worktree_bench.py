@@ -123,13 +123,14 @@ def main() -> int:
         return 1
     counts = ", ".join(f"{r}: {sum(x['repo'] == r for x in rows)}" for r in per_repo)
     print(f"{len(rows)} tasks ({counts})")
-    print("| worktree:link weights | MRR (rest, changed files left out) | " + " | ".join(f"full@{b // 1000}K | any@{b // 1000}K" for b in budgets) + " |")
+    heads = " | ".join(f"full@{b // 1000}K | any@{b // 1000}K" for b in budgets)
+    print(f"| worktree:link weights | MRR (rest, changed files left out) | {heads} |")
     print("|---|---|" + "---|---|" * len(budgets))
     for wt, wl in weights:
         w = f"{wt:g}:{wl:g}"
         cells = [sum(r[f"mrr@{w}"] for r in rows) / len(rows)]
         for b in budgets:
-            cells += [sum(r[f"full@{w}@{b}"] for r in rows) / len(rows), sum(r[f"any@{w}@{b}"] for r in rows) / len(rows)]
+            cells += [sum(r[f"{m}@{w}@{b}"] for r in rows) / len(rows) for m in ("full", "any")]
         print(f"| {w} | " + " | ".join(f"{c:.3f}" for c in cells) + " |")
     return 0
 

@@ -49,7 +49,8 @@ def diff_body(patch: str, keep: Callable[[str], bool],
         paths.append(path)
     body = "".join(out)
     if left:
-        body += f"[{left} more changed file{'s' if left > 1 else ''} left out: not indexed (secret, ignored or excluded)]\n"
+        plural = "s" if left > 1 else ""
+        body += f"[{left} more changed file{plural} left out: not indexed (secret, ignored or excluded)]\n"
     return body, tuple(paths), left
 
 
