@@ -344,14 +344,19 @@ class IndexStore:
         found = integrity.check(self.dir, man.db, man.versions)
         if found is None or found.certain:
             return None if found is None else found.problem
-        try:
-            tables = self._tables(man)
-            for tbl in tables.values():
-                tbl.to_arrow()
-        except Exception:  # lancedb raises several unrelated types for damaged data
+        if not self._readable(man):
             return found.problem
         integrity.record(self.dir, man.db, man.versions)  # a copy of the index, not damage
         return None
+
+    def _readable(self, man: Manifest) -> bool:
+        """True when every table reads whole at ``man``'s versions."""
+        try:
+            for tbl in self._tables(man).values():
+                tbl.to_arrow()
+        except Exception:  # lancedb raises several unrelated types for damaged data
+            return False
+        return True
 
     def check_journal(self, man: Manifest) -> None:
         """Raise ``IndexCorrupt`` when ``man`` names a journal that cannot be read (a cached
@@ -655,7 +660,9 @@ class IndexStore:
                     tbl.add(data[name])
             except OSError:
                 raise  # disk full, permissions: the caller reports them
-            except Exception as exc:  # lancedb raises several unrelated types for damaged data
+            except Exception as exc:  # lancedb raises several unrelated types, for damage and for a full disk
+                if self._readable(old):  # the write failed, not the data: nothing to rebuild
+                    raise OSError(_first_line(exc)) from exc
                 raise IndexCorrupt(f"index table {name} unreadable in {self.dir / old.db}: {_first_line(exc)}. "
                                    "Run: ctxpack index --rebuild") from exc
             # No full-text re-index per update: LanceDB searches rows added since the index
