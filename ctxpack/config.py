@@ -39,7 +39,7 @@ class RankWeights:
     # The file is changed in the working tree or git's index (log-odds boost, like a focus file
     # but weaker: uncommitted edits may be unrelated). Hand-set; checked on benchmarks/worktree_bench.py.
     worktree: float = 1.5
-    worktree_link: float = 1.0  # the file defines a name used on a changed line, or uses a changed definition
+    worktree_link: float = 0.5  # the file defines a name used on a changed line, or uses a changed definition
     graph: float = 0.6  # personalized PageRank share
     test_penalty: float = 0.6  # multiplier for test files unless the query asks for tests
     doc_penalty: float = 0.1  # multiplier for non-code files (docs, data, markup)
