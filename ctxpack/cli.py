@@ -159,6 +159,8 @@ _pack_opts = [
     click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="write to FILE instead of stdout"),
     click.option("--focus", multiple=True, help="a file being edited (repeatable): favoured with its neighbours"),
     click.option("--no-map", is_flag=True, help="leave out the repository map"),
+    click.option("--diff", "diff", is_flag=True,
+                 help="also pack the uncommitted diff (working tree and index against HEAD), first, as its own block"),
     click.option("--wait-embeddings", is_flag=True, help="embed what the dense lane is missing before ranking"),
 ]
 
@@ -383,10 +385,12 @@ def _do_pack(paths: tuple[str, ...], query: str | None, query_file: str | None, 
              format_: str | None, focus: tuple[str, ...], no_map: bool, wait_embeddings: bool, no_embed: bool,
              model: str | None, embed_backend: str | None, encoding: str | None, index_dir: str | None,
              include: tuple[str, ...], exclude: tuple[str, ...], no_redact: bool, quiet: bool,
-             query_text: str | None = None) -> Any:
+             query_text: str | None = None, diff: bool = False) -> Any:
     from .pipeline import open_repo, pack_for
 
     if _has_catalog(index_dir):
+        if diff:
+            raise ConfigError("--diff works with one repository, not a multi-repository index")
         return _pack_many(index_dir, paths, query, query_file, budget, format_, focus, no_map, wait_embeddings,
                           quiet, **_guards(), encoding=encoding, include=include or None, exclude=exclude or None,
                           redact=False if no_redact else None, **_embed_cfg(no_embed, model, embed_backend))
@@ -395,7 +399,7 @@ def _do_pack(paths: tuple[str, ...], query: str | None, query_file: str | None, 
                           "holding a multi-repository index (ctxpack index --index-dir DIR REPO...)")
     path = paths[0]
     cfg = _config(path, encoding=encoding, index_dir=index_dir, include=include or None, exclude=exclude or None,
-                  budget=budget, format=format_, repo_map=False if no_map else None,
+                  budget=budget, format=format_, repo_map=False if no_map else None, diff=True if diff else None,
                   redact=False if no_redact else None, **_embed_cfg(no_embed, model, embed_backend))
     text = _read_query(query, query_file) if query_text is None else query_text
     with _progress(quiet) as progress:
@@ -463,7 +467,7 @@ def _pack_many(index_dir: str, names: tuple[str, ...], query: str | None, query_
               help="answer through a background process that keeps the index loaded (started on first use; "
                    "exits after 15 idle minutes) [CTXPACK_DAEMON]")
 def pack(paths: tuple[str, ...], query: str | None, query_file: str | None, budget: int | None, format_: str | None,
-         output: str | None, focus: tuple[str, ...], no_map: bool, wait_embeddings: bool, no_embed: bool,
+         output: str | None, focus: tuple[str, ...], no_map: bool, diff: bool, wait_embeddings: bool, no_embed: bool,
          model: str | None, embed_backend: str | None, encoding: str | None, index_dir: str | None,
          include: tuple[str, ...], exclude: tuple[str, ...], no_redact: bool, quiet: bool, verbose: bool,
          daemon: bool) -> None:
@@ -479,7 +483,7 @@ def pack(paths: tuple[str, ...], query: str | None, query_file: str | None, budg
             overrides = dict(encoding=encoding, index_dir=index_dir, include=include or None,
                              exclude=exclude or None, budget=budget, format=format_, **_guards(),
                              repo_map=False if no_map else None, redact=False if no_redact else None,
-                             **_embed_cfg(no_embed, model, embed_backend))
+                             diff=True if diff else None, **_embed_cfg(no_embed, model, embed_backend))
             query_text = _read_query(query, query_file)
             started = _pack_via_daemon(paths[0], overrides, query_text, focus, output, quiet)
             if started is None:
@@ -491,7 +495,8 @@ def pack(paths: tuple[str, ...], query: str | None, query_file: str | None, budg
 
     try:
         p = _do_pack(paths, query, query_file, budget, format_, focus, no_map, wait_embeddings, no_embed, model,
-                     embed_backend, encoding, index_dir, include, exclude, no_redact, quiet, query_text=query_text)
+                     embed_backend, encoding, index_dir, include, exclude, no_redact, quiet, query_text=query_text,
+                     diff=diff)
         _emit(render(p), output)
     except CtxpackError as exc:
         _fail(exc)
@@ -511,7 +516,7 @@ def pack(paths: tuple[str, ...], query: str | None, query_file: str | None, budg
 @_apply(_embed_opts)
 @_apply(_common)
 def preview(paths: tuple[str, ...], query: str | None, query_file: str | None, budget: int | None, format_: str | None,
-            output: str | None, focus: tuple[str, ...], no_map: bool, wait_embeddings: bool, no_embed: bool,
+            output: str | None, focus: tuple[str, ...], no_map: bool, diff: bool, wait_embeddings: bool, no_embed: bool,
             model: str | None, embed_backend: str | None, encoding: str | None, index_dir: str | None,
             include: tuple[str, ...], exclude: tuple[str, ...], no_redact: bool, quiet: bool, verbose: bool) -> None:
     """Show what would be packed, and why (a table on stdout; --format json: the pack's JSON without the
@@ -522,7 +527,7 @@ def preview(paths: tuple[str, ...], query: str | None, query_file: str | None, b
 
     try:
         p = _do_pack(paths, query, query_file, budget, format_, focus, no_map, wait_embeddings, no_embed, model,
-                     embed_backend, encoding, index_dir, include, exclude, no_redact, quiet)
+                     embed_backend, encoding, index_dir, include, exclude, no_redact, quiet, diff=diff)
         if format_ == "json" or output:
             _emit(preview_json(p) if format_ == "json" else preview_text(p, verbose), output)
             return

@@ -32,6 +32,10 @@ class RankWeights:
     path_named: float = 3.0  # query names the file's path or basename (log-odds boost under the model)
     stem_named: float = 1.2  # query names the file's stem ("checkout" -> checkout.py)
     trace_frame: float = 3.0  # file appears in a stack trace in the query (log-odds boost)
+    # The file is changed in the working tree or git's index (log-odds boost, like a focus file
+    # but weaker: uncommitted edits may be unrelated). Hand-set; checked on benchmarks/worktree_bench.py.
+    worktree: float = 1.5
+    worktree_link: float = 0.5  # the file defines a name used on a changed line, or uses a changed definition
     graph: float = 0.6  # personalized PageRank share
     test_penalty: float = 0.6  # multiplier for test files unless the query asks for tests
     doc_penalty: float = 0.1  # multiplier for non-code files (docs, data, markup)
@@ -65,6 +69,7 @@ class Config:
     chunk_tokens: int = 400  # target chunk size
     max_chunk_tokens: int = 1200  # a definition bigger than this is split
     repo_map: bool = True
+    diff: bool = False  # put the uncommitted diff (working tree and index against HEAD) in the pack
     redact: bool = True  # exclude secret files and redact secret strings (--no-redact turns both off)
     outline_share: float = 0.08  # kept for chunks/skeletons of files that do not fit whole
     chunk_share: float = 0.1  # one file's chunks may take at most this share of the budget

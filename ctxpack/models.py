@@ -25,7 +25,7 @@ __all__ = [
     "Symbol",
 ]
 
-Mode = Literal["full", "chunks", "skeleton", "map"]
+Mode = Literal["full", "chunks", "skeleton", "map", "diff"]
 
 
 @dataclass(frozen=True, slots=True)

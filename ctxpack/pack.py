@@ -18,6 +18,7 @@ from pathlib import PurePosixPath
 import numpy as np
 
 from .chunk import estimate_tokens
+from .diffblock import DIFF_SHARE, diff_body, fit_diff
 from .errors import BudgetError, Cancelled
 from .models import Chunk, FileRecord, Pack, PackedFile, RankedFile, Redaction, Skipped, Symbol
 from .render import block_parts, context_parts, footer, header
@@ -31,6 +32,8 @@ _MAX_SKELETONS = 40
 _CHUNK_TOP = 8  # only the best files may go in as chunks
 _MIN_SHARE = 150  # least room one of those files gets for its chunks or outline
 _MIN_SKELETON = 80  # least room a skeleton may take: its path and a few signatures
+_CHANGED_CHUNK = 1000.0  # relevance added to a chunk holding lines changed in the working tree
+_DIFF_PATH = "\0diff"  # the diff block's key among packed paths (no file has it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +48,8 @@ class PackInputs:
     redact: Callable[[str, str, int], tuple[str, tuple[Redaction, ...]]] | None = None
     skeleton_for: Callable[[str], str] | None = None  # a file's skeleton_text (memoized by the caller); None: build it
     should_stop: Callable[[], bool] | None = None  # polled between files: True abandons the pack (Cancelled)
+    # path -> its lines changed in the working tree (a changed file's chunks there go first); None: none
+    changed_lines: Callable[[str], tuple[tuple[int, int], ...] | None] | None = None
 
 
 @functools.lru_cache(maxsize=4096)
@@ -156,6 +161,7 @@ def pack_files(
     map_share: float = 0.02,
     size_exponent: float = 0.5,
     on_file: Callable[[PackedFile], None] | None = None,
+    diff: str = "",
 ) -> Pack:
     """Pack ranked files into ``budget`` tokens of rendered ``fmt``.
 
@@ -175,6 +181,8 @@ def pack_files(
         size_exponent: whole files go in by ``score / tokens ** size_exponent`` (0: rank order).
         on_file: called with each packed file (not the map) in the final order, as soon as it
             and every better-ranked candidate are decided: a stream can start before packing ends.
+        diff: the uncommitted diff, packed first as its own block (at most ``DIFF_SHARE`` of the
+            budget; only files in ``inputs.records``, redacted like file text).
 
     Returns:
         The Pack, with ``context`` rendered and ``tokens`` counted exactly.
@@ -202,7 +210,7 @@ def pack_files(
         used_paths.add(pf.path)
         rank_pos[pf.path] = pos
         remaining -= pf.tokens
-        if on_file is not None and pf.mode != "map":
+        if on_file is not None and pf.mode not in ("map", "diff"):
             # A packed file is final (later passes only add), so the packed prefix of the ranking is.
             by_path[pf.path] = pf
             while settled < len(candidates) and candidates[settled][0].path in by_path:
@@ -239,6 +247,20 @@ def pack_files(
         return True
 
     candidates = [(r, inputs.records[r.path]) for r in ranked[:_MAX_CANDIDATES] if r.path in inputs.records]
+    diff_found: list[Redaction] = []
+    if diff:
+        def diff_clean(path: str, text: str, _line: int) -> str:
+            if inputs.redact is None:
+                return text
+            text, red = inputs.redact(path, text, 0)
+            diff_found.extend(red)
+            return text
+
+        body, _, _ = diff_body(diff, lambda p: p in inputs.records, diff_clean)
+        fitted = fit_diff(body, min(remaining, int(budget * DIFF_SHARE)),
+                          lambda text: block_tokens(counter, fmt, "", "diff", text, "diff")) if body else None
+        if fitted is not None:
+            add(PackedFile(_DIFF_PATH, "diff", fitted[0], fitted[1], 0.0, ("uncommitted changes",), (), "diff"), -1)
     # Room kept for the map and for outlines (chunks, skeletons) when the repository cannot fit whole.
     reserve_map = reserve_outline = 0
     if sum(r.tokens for r in inputs.records.values()) > budget:
@@ -304,7 +326,7 @@ def pack_files(
 
     pack = _finalize(query, budget, counter, fmt, packed, skipped)
     if on_file is not None:
-        streamed = [f for f in pack.files if f.mode != "map"]
+        streamed = [f for f in pack.files if f.mode not in ("map", "diff")]
         if any(f.path not in by_path for f in streamed[:settled]) or len(streamed) < settled:
             raise RuntimeError("a streamed file was trimmed from the pack")  # blocks join cleanly: cannot happen
         for f in streamed[settled:]:
@@ -314,7 +336,10 @@ def pack_files(
         Skipped(r.path, f"did not fit: {inputs.records[r.path].tokens} tokens, score {r.score:.3f}")
         for r in ranked[:_MAX_CANDIDATES] if r.score > 0 and r.path not in inside and r.path in inputs.records
     ), 20))
-    return replace(pack, omitted=omitted, redactions=_shown(pack.files, found, found_full))
+    redactions = _shown(pack.files, found, found_full)
+    if _DIFF_PATH in {f.path for f in pack.files}:  # (all of the diff's, also of a part cut to fit: never fewer)
+        redactions = tuple(dict.fromkeys((*redactions, *diff_found)))
+    return replace(pack, omitted=omitted, redactions=redactions)
 
 
 def _shown(files: tuple[PackedFile, ...], found: dict[str, tuple[Redaction, ...]],
@@ -322,7 +347,7 @@ def _shown(files: tuple[PackedFile, ...], found: dict[str, tuple[Redaction, ...]
     """The redactions in the packed text, and only those: a text scanned but not packed (a whole
     file that did not fit, chunks dropped to fit, skeleton lines cut) reports nothing."""
     out: dict[Redaction, None] = {}
-    for f in sorted((f for f in files if f.mode != "map"), key=lambda f: f.path):
+    for f in sorted((f for f in files if f.mode not in ("map", "diff")), key=lambda f: f.path):
         if f.mode == "full":
             out.update(dict.fromkeys(found_full.get(f.path, ())))
         elif f.mode == "skeleton":
@@ -408,6 +433,10 @@ def _as_chunks(r: RankedFile, rec: FileRecord, inputs: PackInputs, qterms: set[s
     if not chunks or room < 50:
         return None
     rel = {id(c): _chunk_relevance(c, qterms, names) for c in chunks}
+    spans = (inputs.changed_lines(r.path) if inputs.changed_lines else None) or ()
+    for c in chunks:  # the regions the user is changing come first
+        if any(a <= c.end_line and c.start_line <= b for a, b in spans):
+            rel[id(c)] += _CHANGED_CHUNK
     order = sorted(chunks, key=lambda c: (-rel[id(c)], c.start_line))
     chosen: list[Chunk] = []
     total = block_tokens(counter, fmt, r.path, "chunks", "", rec.language, ((1, 1),)) + 8

@@ -48,6 +48,9 @@ from .store import ChunkSpan, FileRow, IndexSnapshot, IndexStore
 from .terms import terms
 from .tokens import get_counter
 from .vectors import VectorStore
+from .worktree import WorkingChanges
+from .worktree import changes as working_changes
+from .worktree import diff_text as working_diff
 
 if TYPE_CHECKING:
     from .embed import Embedder, ModelRef
@@ -152,7 +155,13 @@ def _locked_update(root: Path, store: IndexStore, cfg: Config, rebuild: bool, pr
     small, so the pack does not import LanceDB (``IndexStore.write``)."""
     try:
         with store.lock():
-            stats = _update(root, store, cfg, rebuild, progress, seen, defer=load)
+            try:
+                stats = _update(root, store, cfg, rebuild, progress, seen, defer=load)
+            except IndexCorrupt as exc:  # damage the quick check cannot see (found while writing)
+                if rebuild:
+                    raise
+                log.warning("%s; rebuilding it from the files", _damage_line(exc))
+                stats = _update(root, store, cfg, True, progress, None, defer=load)
             if not load:
                 if store.manifest().pending:  # an explicit index run leaves the tables complete, and no journal
                     store.fold(drop=True)
@@ -219,11 +228,14 @@ def plan_update(root: Path, store: IndexStore, cfg: Config, rebuild: bool = Fals
         log.warning("index settings changed (encoding, chunk sizes, file size limit, redaction or parser version); "
                     "rebuilding %s", store.dir)
         prior = None
+    if prior is not None and (damage := store.damage(prior.manifest)):
+        log.warning("index damaged (%s); rebuilding it from the files", damage)
+        prior = None
     if prior is not None and prior.manifest.pending:
         try:
             store.check_journal(prior.manifest)  # the update would build on it
         except IndexCorrupt as exc:
-            log.warning("%s; rebuilding", str(exc).split(". Run:")[0])
+            log.warning("%s; rebuilding it from the files", _damage_line(exc))
             prior = None
     progress("discover", 0, 0)
     cands, skipped = seen.listed if seen is not None else list_candidates(root, cfg, _index_excludes(root, store),
@@ -277,10 +289,15 @@ def _prior_index(store: IndexStore) -> IndexSnapshot | None:
     try:
         return store.load()
     except (IndexOutdated, IndexCorrupt) as exc:
-        log.warning("%s; rebuilding", str(exc).split(". Run:")[0])
+        log.warning("%s; rebuilding it from the files", _damage_line(exc))
     except IndexNotFound:
         pass
     return None
+
+
+def _damage_line(exc: IndexCorrupt) -> str:
+    """The damage an ``IndexCorrupt`` names, without its advice (we act on it)."""
+    return str(exc).split(". Run:")[0]
 
 
 def _current(store: IndexStore, snap: IndexSnapshot) -> bool:
@@ -727,9 +744,15 @@ def open_repo(path: str | os.PathLike[str], cfg: Config, *, refresh: bool = True
             if not refresh:
                 raise
     seen: _Seen | None = None
-    if refresh and snap is not None:
+    damage = store.damage(snap.manifest) if snap is not None else None
+    if damage and refresh:
+        log.warning("index damaged (%s); rebuilding it from the files", damage)
+        _, snap = _locked_update(root, store, cfg, True, progress, load=True)
+    elif damage:
+        log.warning("index damaged (%s); answering from its last snapshot. Run: ctxpack index", damage)
+    if refresh and snap is not None and not damage:
         seen = _Seen(snap, list_candidates(root, cfg, _index_excludes(root, store)))
-    if refresh and (seen is None or not _is_fresh(cfg, seen.prior, seen.listed[0])):
+    if refresh and not damage and (seen is None or not _is_fresh(cfg, seen.prior, seen.listed[0])):
         _, snap = _locked_update(root, store, cfg, False, progress, load=True, seen=seen)
     if snap is None:
         raise IndexNotFound(f"no index for {root}. Run: ctxpack index {root}")
@@ -842,11 +865,23 @@ def _changed_candidates(repo: Repo, paths: Iterable[str] | None
 
 def rank_for(repo: Repo, query: str, focus: tuple[str, ...] = (), *, dense: bool = True) -> list[RankedFile]:
     """Rank the repository's files for ``query`` (with the dense lane when ready and ``dense``)."""
+    return _rank_with(repo, query, focus, _working(repo), dense=dense)
+
+
+def _working(repo: Repo) -> WorkingChanges | None:
+    """The uncommitted changes, when the ranking uses them."""
+    w = repo.cfg.weights
+    return working_changes(repo.root) if w.worktree or w.worktree_link else None
+
+
+def _rank_with(repo: Repo, query: str, focus: tuple[str, ...], work: WorkingChanges | None, *,
+               dense: bool = True) -> list[RankedFile]:
     query = _check_query(query)
     focus = resolve_focus(repo.root, repo.snapshot.files, focus)  # absolute or repo-relative; warns on the rest
     allowed = select_paths(repo.cfg, repo.snapshot.files)  # include/exclude (warns on an include matching nothing)
     sims = dense_scores(repo, query) if dense else None
-    ranked = keep(rank(analyze_query(query), repo.rank_index, repo.cfg.weights, focus, sims), lambda r: r.path, allowed)
+    ranked = keep(rank(analyze_query(query), repo.rank_index, repo.cfg.weights, focus, sims,
+                       work.files if work else None, work.names if work else ()), lambda r: r.path, allowed)
     return redact_reasons(ranked, repo.redact) if repo.cfg.redact else ranked
 
 
@@ -863,7 +898,7 @@ def _check_query(query: str) -> str:
 def pack_for(repo: Repo, query: str, *, budget: int | None = None, fmt: str | None = None,
              focus: tuple[str, ...] = (), wait_embeddings: bool = False,
              ranked: list[RankedFile] | None = None, should_stop: Callable[[], bool] | None = None,
-             on_file: Callable[[PackedFile], None] | None = None) -> Pack:
+             on_file: Callable[[PackedFile], None] | None = None, diff: str | None = None) -> Pack:
     """Pack the context for ``query`` from a loaded repository.
 
     Args:
@@ -876,6 +911,7 @@ def pack_for(repo: Repo, query: str, *, budget: int | None = None, fmt: str | No
         ranked: pack this ranking instead of ranking the files here (experiments, other rankers).
         should_stop: polled between stages and files; True abandons the work.
         on_file: called with each packed file, in order, as soon as it is decided (streaming).
+        diff: the uncommitted diff to pack first (default: the repository's, with ``cfg.diff``).
 
     Returns:
         The Pack, rendered and counted.
@@ -897,8 +933,9 @@ def pack_for(repo: Repo, query: str, *, budget: int | None = None, fmt: str | No
             _embed(repo.store, repo.snapshot, cfg, lane.model_id, lambda: _embedder_for(cfg, repo.embedder), _noop,
                    lambda: False)
             repo.dense_lane(reload=True)
+    work = _working(repo)
     if ranked is None:
-        ranked = rank_for(repo, query, focus)
+        ranked = _rank_with(repo, query, focus, work)
     if should_stop is not None and should_stop():
         raise Cancelled("pack cancelled")
     counter = get_counter(cfg.encoding)
@@ -913,11 +950,13 @@ def pack_for(repo: Repo, query: str, *, budget: int | None = None, fmt: str | No
         redact=repo.redact if cfg.redact else None,
         skeleton_for=repo.skeleton,
         should_stop=should_stop,
+        changed_lines=work.files.get if work else None,
     )
     pack = pack_files(query=query, ranked=ranked, inputs=inputs, budget=budget, counter=counter,
                       fmt=fmt or cfg.format, skipped=man.skipped, repo_map=cfg.repo_map,
                       outline_share=cfg.outline_share, chunk_share=cfg.chunk_share, skeleton_share=cfg.skeleton_share,
-                      map_share=cfg.map_share, size_exponent=cfg.size_exponent, on_file=on_file)
+                      map_share=cfg.map_share, size_exponent=cfg.size_exponent, on_file=on_file,
+                      diff=diff if diff is not None else working_diff(repo.root) if cfg.diff else "")
     pack.lanes.update(repo.lanes())
     return pack
 

@@ -32,6 +32,7 @@ from .languages import is_code
 from .models import FileRecord, RankedFile, Symbol
 from .query import QueryInfo
 from .terms import terms
+from .wtsignal import add_worktree_features
 
 __all__ = ["FEATURES", "MODEL_INPUTS", "RankIndex", "model_inputs", "relevance", "build_rank_index", "patch_rank_index", "is_aux_path", "is_test_path", "rank", "warm"]
 
@@ -536,7 +537,7 @@ def _pagerank(ri: RankIndex, seeds: dict[int, float], damping: float, iters: int
 
 
 FEATURES = ("bm25", "coverage", "pathterms", "defines", "path", "stem", "frame", "focus", "dense", "dense_top", "graph",
-            "pastedit", "cochange", "recent", "churn", "indegree", "prior")
+            "pastedit", "cochange", "recent", "churn", "indegree", "prior", "worktree", "worktree_link")
 # Inputs of the fitted relevance model (RankWeights.coef), in order.
 # Explicit mentions (a path, a stack frame, a focus file) are too rare in the dev tasks to
 # fit; they stay hand-set log-odds boosts (path_named, trace_frame) on top of the model.
@@ -575,11 +576,14 @@ def relevance(w: RankWeights, x: list[float], feats: dict[str, float], history: 
     coef, intercept = _coefficients(w, history)
     z = intercept + sum(c * v for c, v in zip(coef, x[: len(coef)], strict=True))
     z += w.path_named * min(feats.get("path", 0.0) + feats.get("focus", 0.0), 1.0) + w.trace_frame * min(feats.get("frame", 0.0), 1.0)
+    z += w.worktree * min(feats.get("worktree", 0.0), 1.0) + w.worktree_link * min(feats.get("worktree_link", 0.0), 1.0)
     return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
 
 def rank(q: QueryInfo, ri: RankIndex, w: RankWeights, focus: tuple[str, ...] = (),
-         dense: dict[int, tuple[float, str]] | None = None) -> list[RankedFile]:
+         dense: dict[int, tuple[float, str]] | None = None,
+         changed: Mapping[str, tuple[tuple[int, int], ...]] | None = None, changed_names: tuple[str, ...] = ()
+         ) -> list[RankedFile]:
     """Rank every indexed file for the query.
 
     Each file gets a feature vector (see ``FEATURES``); its score is the weighted sum of
@@ -592,6 +596,9 @@ def rank(q: QueryInfo, ri: RankIndex, w: RankWeights, focus: tuple[str, ...] = (
         w: signal weights.
         focus: files the user is editing; they and their neighbours are favoured.
         dense: the dense lane's best chunk similarity per file ``{file index: (cosine, label)}``.
+        changed: files changed in the working tree or git's index, with their changed line ranges;
+            favoured with their neighbours (see ``wtsignal``).
+        changed_names: identifiers on the changed lines.
 
     Returns:
         Every file, best first (ties broken by path), each with score, reasons and features.
@@ -660,6 +667,8 @@ def rank(q: QueryInfo, ri: RankIndex, w: RankWeights, focus: tuple[str, ...] = (
     for fp in focus:
         if fp in ri.records:
             add(ri.paths.index(fp), "focus", 1.0, "focus file (being edited)")
+    if changed:
+        add_worktree_features(ri, changed, changed_names, add)
 
     if dense:
         _dense_features(dense, add)
@@ -680,7 +689,8 @@ def rank(q: QueryInfo, ri: RankIndex, w: RankWeights, focus: tuple[str, ...] = (
     evidence[list(feats)] = True
     direct = (w.bm25 * f_bm25 + w.defines_named * column("defines")
               + w.path_named * (column("path") + column("focus")) + w.stem_named * column("stem")
-              + w.trace_frame * column("frame"))
+              + w.trace_frame * column("frame") + w.worktree * column("worktree")
+              + w.worktree_link * column("worktree_link"))
     score = direct * prior
 
     # Graph expansion from the best direct matches (ties: by path, which is index order).
@@ -719,7 +729,9 @@ def rank(q: QueryInfo, ri: RankIndex, w: RankWeights, focus: tuple[str, ...] = (
                         (14, "cochange")):
             x[:, k] = column(name)[ev]
         boosts = (w.path_named * np.minimum(column("path")[ev] + column("focus")[ev], 1.0)
-                  + w.trace_frame * np.minimum(column("frame")[ev], 1.0))
+                  + w.trace_frame * np.minimum(column("frame")[ev], 1.0)
+                  + w.worktree * np.minimum(column("worktree")[ev], 1.0)
+                  + w.worktree_link * np.minimum(column("worktree_link")[ev], 1.0))
         model = _model_scores(w, x, boosts, ri.hist is not None)
         values = list(static.values)
         for i, v in zip(ev.tolist(), model.tolist(), strict=True):

@@ -74,13 +74,20 @@ def block_parts(fmt: str, path: str, mode: str, body: str, language: str = "text
         body = xml_body(body)
         if mode == "map":
             return "<repo_map>\n", body, "</repo_map>\n"
+        if mode == "diff":
+            return "<diff>\n", body, "</diff>\n"
         extra = f' lines="{_ranges_attr(ranges)}"' if mode == "chunks" else ""
         return f'<file path="{_xml_attr(path)}" mode="{mode}"{extra}>\n', body, "</file>\n"
     if fmt == "markdown":
         lang = "" if language == "text" else language
+        if mode == "diff":
+            f = _fence(body)
+            return f"## Uncommitted changes\n\n{f}diff\n", body, f"{f}\n\n"
         title = "Repository map" if mode == "map" else f"{path}" + ("" if mode == "full" else f" ({mode}{', lines ' + _ranges_attr(ranges) if mode == 'chunks' else ''})")
         f = _fence(body)
         return f"## {title}\n\n{f}{lang}\n", body, f"{f}\n\n"
+    if mode == "diff":
+        return "==> uncommitted changes (diff) <==\n", body, "\n"
     title = "repository map" if mode == "map" else path + ("" if mode == "full" else f" [{mode}{' ' + _ranges_attr(ranges) if mode == 'chunks' else ''}]")
     return f"==> {title} <==\n", body, "\n"
 
@@ -111,8 +118,9 @@ def pack_to_dict(pack: Pack) -> dict[str, Any]:
         "tokens": pack.tokens,
         "encoding": pack.encoding,
         "lanes": pack.lanes,
-        "files": [file_to_dict(f) for f in pack.files if f.mode != "map"],
+        "files": [file_to_dict(f) for f in pack.files if f.mode not in ("map", "diff")],
         "repo_map_tokens": sum(f.tokens for f in pack.files if f.mode == "map"),
+        "diff_tokens": sum(f.tokens for f in pack.files if f.mode == "diff"),
         "omitted": [{"path": s.path, "reason": s.reason} for s in pack.omitted],
         "redacted": [{"path": r.path, "line": r.line, "type": r.type} for r in pack.redactions],
         "skipped": [{"path": s.path, "reason": s.reason} for s in pack.skipped],
@@ -135,7 +143,7 @@ def summary_line(p: Pack) -> str:
         counts[f.mode] = counts.get(f.mode, 0) + 1
     return (f"Packed {p.tokens}/{p.budget} tokens ({p.encoding}): {counts.get('full', 0)} full, "
             f"{counts.get('chunks', 0)} chunked, {counts.get('skeleton', 0)} skeletons"
-            + (", repo map" if counts.get("map") else "")
+            + (", repo map" if counts.get("map") else "") + (", uncommitted diff" if counts.get("diff") else "")
             + (f"; {len(p.redactions)} secret{'' if len(p.redactions) == 1 else 's'} redacted" if p.redactions else "")
             + ("" if p.lanes.get("dense") in (True, False) else f"; dense lane {p.lanes['dense']} embedded"
                " (run `ctxpack index` or pass --wait-embeddings)"))

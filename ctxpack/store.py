@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import integrity
 from .errors import IndexCorrupt, IndexLocked, IndexNotFound, IndexOutdated, MissingDependency
 from .models import Chunk, FileRecord, Skipped, Symbol
 
@@ -340,6 +341,29 @@ class IndexStore:
         self._journal_read = (man.pending, (changed, rows))
         return changed, rows
 
+    def damage(self, man: Manifest) -> str | None:
+        """What is damaged in the tables ``man`` names (``"files.lance/data/x.lance missing"``), or None.
+
+        A few ``stat`` calls against the record the last writer left (``integrity``); a file
+        that was only rewritten in place is confirmed by reading the tables (LanceDB import).
+        """
+        found = integrity.check(self.dir, man.db, man.versions)
+        if found is None or found.certain:
+            return None if found is None else found.problem
+        if not self._readable(man):
+            return found.problem
+        integrity.record(self.dir, man.db, man.versions)  # a copy of the index, not damage
+        return None
+
+    def _readable(self, man: Manifest) -> bool:
+        """True when every table reads whole at ``man``'s versions."""
+        try:
+            for tbl in self._tables(man).values():
+                tbl.to_arrow()
+        except Exception:  # lancedb raises several unrelated types for damaged data
+            return False
+        return True
+
     def check_journal(self, man: Manifest) -> None:
         """Raise ``IndexCorrupt`` when ``man`` names a journal that cannot be read (a cached
         snapshot hides it until the tables are next written)."""
@@ -490,7 +514,7 @@ class IndexStore:
             raise IndexCorrupt(f"index path is not a directory: {self.dir}. Use --index-dir with a directory") from None
         gi = self.dir / ".gitignore"
         if not gi.exists():
-            ours = {".gitignore", "manifest.json", "write.lock", _CACHE, "vectors"}
+            ours = {".gitignore", "manifest.json", "write.lock", _CACHE, "vectors", integrity.SUM_FILE}
             foreign = [c.name for c in self.dir.iterdir()
                        if c.name not in ours and not _DB_NAME.fullmatch(c.name) and not _JOURNAL.fullmatch(c.name)]
             if foreign:
@@ -608,6 +632,8 @@ class IndexStore:
             self._optimize(man.db)
         self._drop_stale(man)
         man = self.manifest()
+        if old is None or old.db != man.db or old.versions != man.versions:
+            integrity.record(self.dir, man.db, man.versions)  # never over a journal-only update
         if cached is not None:
             self._write_cache(man, cached)
             self._fresh = (man, cached)
@@ -634,16 +660,24 @@ class IndexStore:
             return Manifest(SCHEMA_VERSION, encoding, settings, db_name, versions, tuple(skipped), time.time(), 0)
         db = lancedb.connect(str(self.dir / old.db))
         for name in TABLES:
-            tbl = db.open_table(name)
-            if tbl.version != old.versions[name]:
-                # A writer died after touching this table: go back to what readers see.
-                tbl.restore(old.versions[name])
-            changed = sorted(changed_by_table[name])
-            for i in range(0, len(changed), 500):
-                part = changed[i: i + 500]
-                tbl.delete("path IN (" + ", ".join("'" + p.replace("'", "''") + "'" for p in part) + ")")
-            if data[name].num_rows:
-                tbl.add(data[name])
+            try:
+                tbl = db.open_table(name)
+                if tbl.version != old.versions[name]:
+                    # A writer died after touching this table: go back to what readers see.
+                    tbl.restore(old.versions[name])
+                changed = sorted(changed_by_table[name])
+                for i in range(0, len(changed), 500):
+                    part = changed[i: i + 500]
+                    tbl.delete("path IN (" + ", ".join("'" + p.replace("'", "''") + "'" for p in part) + ")")
+                if data[name].num_rows:
+                    tbl.add(data[name])
+            except OSError:
+                raise  # disk full, permissions: the caller reports them
+            except Exception as exc:  # lancedb raises several unrelated types, for damage and for a full disk
+                if self._readable(old):  # the write failed, not the data: nothing to rebuild
+                    raise OSError(_first_line(exc)) from exc
+                raise IndexCorrupt(f"index table {name} unreadable in {self.dir / old.db}: {_first_line(exc)}. "
+                                   "Run: ctxpack index --rebuild") from exc
             # No full-text re-index per update: LanceDB searches rows added since the index
             # was built by a flat scan next to it, and ``_optimize`` folds them in.
             versions[name] = tbl.version
@@ -666,13 +700,15 @@ class IndexStore:
         from datetime import timedelta
 
         db = _lancedb().connect(str(self.dir / db_name))
+        integrity.withdraw(self.dir)  # compaction removes old files: not damage
         for name in TABLES:
             try:
                 db.open_table(name).optimize(cleanup_older_than=timedelta(seconds=_KEEP_OLD_S))
             except Exception as exc:  # compaction is an optimisation: never fail the update
                 log.warning("index compaction of %s failed: %s", name, exc)
-        man = self.manifest()
-        self._publish(dataclasses.replace(man, versions={name: db.open_table(name).version for name in TABLES}))
+        man = dataclasses.replace(self.manifest(), versions={name: db.open_table(name).version for name in TABLES})
+        self._publish(man)
+        integrity.record(self.dir, man.db, man.versions)
 
     def _drop_stale(self, man: Manifest) -> None:
         """Remove what ``man`` does not name: other databases, leftover temporary files, and other
@@ -683,10 +719,16 @@ class IndexStore:
             with contextlib.suppress(OSError):
                 if child.is_dir() and _DB_NAME.fullmatch(name) and name != man.db:
                     shutil.rmtree(child, ignore_errors=True)
-                elif name.startswith(("manifest.", "pending-")) and name.endswith(".tmp"):
+                elif name.startswith(("manifest.", "pending-", integrity.SUM_FILE)) and name.endswith(".tmp"):
                     child.unlink()
                 elif _JOURNAL.fullmatch(name) and name != man.pending and now - child.stat().st_mtime > _KEEP_OLD_S:
                     child.unlink()
+
+
+def _first_line(exc: BaseException) -> str:
+    """An exception as one short line (LanceDB's messages carry Rust source paths after a comma)."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text.split(", /")[0][:160]
 
 
 def _fts(tbl: Any) -> None:
