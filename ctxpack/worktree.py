@@ -4,9 +4,8 @@ Files changed there (modified, staged, added, untracked and not ignored) are a r
 input, with the line ranges of their hunks; ``diff_text`` is the uncommitted diff itself,
 for ``pack --diff``.
 
-Every git call goes through ``_git``, with the repository's own configuration unable to
-run programs (fsmonitor, hooks, external diff and textconv drivers, pager); it is the one
-place to swap for the package's shared git helper.
+Every git call goes through ``gitcmd.run_git``, with the repository's own configuration
+unable to run programs (fsmonitor, hooks, external diff and textconv drivers, pager).
 """
 
 from __future__ import annotations
@@ -14,9 +13,10 @@ from __future__ import annotations
 import logging
 import os
 import re
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from .gitcmd import run_git
 
 __all__ = ["WorkingChanges", "changes", "diff_text"]
 
@@ -41,20 +41,10 @@ class WorkingChanges:
 
 
 def _git(root: Path, *args: str) -> str | None:
-    """``git args`` in ``root`` with the repository unable to run programs; stdout, or None on failure."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    env.update(GIT_CONFIG_NOSYSTEM="1", GIT_PAGER="cat", PAGER="cat", GIT_TERMINAL_PROMPT="0", GIT_OPTIONAL_LOCKS="0")
-    cmd = ["git", "-c", "core.fsmonitor=", "-c", "core.hooksPath=/dev/null", "-c", "core.pager=cat",
-           "-c", "diff.external=", "-c", "core.sshCommand=", "--no-pager", *args]
-    try:
-        r = subprocess.run(cmd, cwd=root, env=env, capture_output=True, timeout=_TIMEOUT_S, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        log.debug("git %s failed: %s", args[0], exc)
-        return None
-    if r.returncode != 0:
-        log.debug("git %s: exit %d: %s", args[0], r.returncode, r.stderr[:200])
-        return None
-    return r.stdout[:_MAX_DIFF_BYTES].decode("utf-8", "replace")
+    """``git args`` in ``root`` through the package's git helper (the repository's config cannot
+    run programs); stdout, or None on failure."""
+    out = run_git(root, *args, timeout=_TIMEOUT_S)
+    return None if out is None else out[:_MAX_DIFF_BYTES].decode("utf-8", "replace")
 
 
 def _toplevel_prefix(root: Path) -> str | None:
