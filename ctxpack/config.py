@@ -1,23 +1,19 @@
-"""Configuration: defaults, ranking weights, and loading from the repository.
+"""Configuration: defaults, ranking weights, and loading.
 
-Defaults can come from ``[tool.ctxpack]`` in the repository's ``pyproject.toml`` or
-from a ``.ctxpack.toml`` (top-level keys); explicit options win over both.
+Settings come, lowest first, from the defaults, the user config file, the repository's
+``[tool.ctxpack]`` in ``pyproject.toml`` or ``.ctxpack.toml`` (ranking and packing keys
+only: see ``config_files``), the environment, and explicit options.
 """
 
 from __future__ import annotations
 
 import os
-import sys
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from .config_files import read_repo_config, read_user_config
 from .errors import ConfigError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
 
 __all__ = ["ENCODINGS", "FORMATS", "Config", "RankWeights", "index_dir_for", "load_config", "repo_root"]
 
@@ -45,6 +41,12 @@ class RankWeights:
     path_named: float = 3.0
     stem_named: float = 1.2  # hand-set: query names the file's stem ("checkout" -> checkout.py); checked: test_rank.py
     trace_frame: float = 3.0  # hand-set: file in a stack trace of the query (log-odds boost); checked: test_rank.py
+    # hand-set: the file is changed in the working tree or git's index (a log-odds boost like a
+    # focus file, weaker: uncommitted edits may be unrelated); checked: benchmarks/worktree_bench.py
+    worktree: float = 1.5
+    # hand-set: the file defines a name used on a changed line, or uses a changed definition;
+    # checked: benchmarks/worktree_bench.py (best of 0 / 0.5 / 1)
+    worktree_link: float = 0.5
     graph: float = 0.6  # hand-set: personalized PageRank share; checked: test_rank.py, ablation.py no-graph
     # Hand-set priors (the model sees their log as log_prior); checked: test_rank.py
     # (tests are context unless asked) and ablation.py no-priors.
@@ -81,6 +83,7 @@ class Config:
     chunk_tokens: int = 400  # target chunk size
     max_chunk_tokens: int = 1200  # a definition bigger than this is split
     repo_map: bool = True
+    diff: bool = False  # put the uncommitted diff (working tree and index against HEAD) in the pack
     redact: bool = True  # exclude secret files and redact secret strings (--no-redact turns both off)
     outline_share: float = 0.08  # kept for chunks/skeletons of files that do not fit whole
     chunk_share: float = 0.1  # one file's chunks may take at most this share of the budget
@@ -95,6 +98,8 @@ class Config:
     embed_max_tokens: int = 256  # model tokens per chunk embedded (longer chunks are truncated)
     embed_batch: int = 32
     vectors_dir: str | None = None  # embedding cache location (default <index dir>/vectors); may be shared
+    allow_broad: bool = False  # index a filesystem root or a home directory (refused otherwise: issue 18)
+    max_files: int = 200_000  # discovery stops with an error past this many files (a size guard)
     weights: RankWeights = field(default_factory=RankWeights)
 
     def validate(self) -> Config:
@@ -119,18 +124,14 @@ class Config:
             raise ConfigError("embed_max_tokens must be 8..8192 and embed_batch 1..1024")
         if self.max_file_bytes <= 0:
             raise ConfigError(f"max_file_bytes must be positive: {self.max_file_bytes}")
+        if self.chunk_tokens <= 0 or self.max_chunk_tokens < self.chunk_tokens:
+            raise ConfigError(f"chunk_tokens must be positive and at most max_chunk_tokens: {self.chunk_tokens}, "
+                              f"{self.max_chunk_tokens}")
+        if self.max_files <= 0:
+            raise ConfigError(f"max_files must be positive: {self.max_files}. Use e.g. --max-files 500000")
+        if self.parse_timeout_ms <= 0:
+            raise ConfigError(f"parse_timeout_ms must be positive: {self.parse_timeout_ms}")
         return self
-
-
-_KEYS = {f.name for f in fields(Config)} - {"weights"}
-
-
-def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"cannot read config {path.name}: {exc}. Fix or remove the file") from exc
 
 
 def load_config(root: str | os.PathLike[str], **overrides: Any) -> Config:
@@ -146,36 +147,21 @@ def load_config(root: str | os.PathLike[str], **overrides: Any) -> Config:
     Raises:
         ConfigError: a config file is malformed or a value is invalid.
     """
-    values: dict[str, Any] = {}
-    rootp = Path(root)
-    pyproject = rootp / "pyproject.toml"
-    if pyproject.is_file():
-        tool = _read_toml(pyproject).get("tool", {})
-        if isinstance(tool, dict) and isinstance(tool.get("ctxpack"), dict):
-            values.update(tool["ctxpack"])
-    dotfile = rootp / ".ctxpack.toml"
-    if dotfile.is_file():
-        values.update(_read_toml(dotfile))
-    values = {k.replace("-", "_"): v for k, v in values.items()}
-    unknown = set(values) - _KEYS
-    if unknown:
-        raise ConfigError(f"unknown config key: {sorted(unknown)[0]!r}. Known keys: {', '.join(sorted(_KEYS))}")
+    values: dict[str, Any] = {**read_user_config(), **read_repo_config(Path(root))}
+    env_embed = os.environ.get("CTXPACK_EMBED", "").strip().lower()
+    if env_embed in ("0", "false", "no", "off"):
+        values["embed"] = False
+    elif env_embed in ("1", "true", "yes", "on"):
+        values["embed"] = True
+    for key in ("model", "vectors_dir", "index_dir"):
+        if os.environ.get(f"CTXPACK_{key.upper()}"):
+            values[key] = os.environ[f"CTXPACK_{key.upper()}"]
     values.update({k: v for k, v in overrides.items() if v is not None})
     for key in ("include", "exclude"):
-        if key in values:
+        if isinstance(values.get(key), str):
+            values[key] = (values[key],)  # one pattern, not its characters
+        elif key in values:
             values[key] = tuple(values[key])
-    env_embed = os.environ.get("CTXPACK_EMBED", "").strip().lower()
-    if "embed" not in overrides or overrides["embed"] is None:
-        if env_embed in ("0", "false", "no", "off"):
-            values["embed"] = False
-        elif env_embed in ("1", "true", "yes", "on"):
-            values["embed"] = True
-    if values.get("model") is None and os.environ.get("CTXPACK_MODEL"):
-        values["model"] = os.environ["CTXPACK_MODEL"]
-    if values.get("vectors_dir") is None and os.environ.get("CTXPACK_VECTORS_DIR"):
-        values["vectors_dir"] = os.environ["CTXPACK_VECTORS_DIR"]
-    if values.get("index_dir") is None and os.environ.get("CTXPACK_INDEX_DIR"):
-        values["index_dir"] = os.environ["CTXPACK_INDEX_DIR"]
     try:
         cfg = replace(Config(), **values)
     except TypeError as exc:

@@ -29,7 +29,7 @@ __all__ = [
     "Symbol",
 ]
 
-Mode = Literal["full", "chunks", "skeleton", "map"]
+Mode = Literal["full", "chunks", "skeleton", "map", "diff"]
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
 
@@ -180,6 +180,11 @@ class Redaction:
     path: str
     line: int  # 1-based line in the file; 0 when not known (skeletons)
     type: str
+
+    @property
+    def marker(self) -> str:
+        """What replaced the secret in the text: ``[REDACTED:<type>]``."""
+        return f"[REDACTED:{self.type.lower().replace(' ', '-')}]"
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ Public entry points: ``build_index``, ``embed_index``, ``open_repo``, ``rank_for
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import replace
@@ -19,8 +20,13 @@ from .embed.run import embed_snapshot
 from .errors import Cancelled, ConfigError, IndexCorrupt, IndexNotFound, IndexOutdated
 from .index.catalog import is_catalog, read_repo_list, select
 from .index.discover import list_candidates
+from .index.guard import check_scope
 from .index.history import read_history
+from .index.secrets import redact_reasons
 from .index.update import Seen, index_excludes, is_fresh, locked_update
+from .index.worktree import WorkingChanges
+from .index.worktree import changes as working_changes
+from .index.worktree import diff_text as working_diff
 from .models import (
     Chunk,
     EmbedStats,
@@ -36,6 +42,8 @@ from .models import (
 )
 from .pack.files import PackInputs, pack_files
 from .pack.policy import PackPolicy
+from .rank.filters import keep, path_filter, select_paths
+from .rank.focus import resolve_focus
 from .rank.index import build_rank_index
 from .rank.query import analyze_query
 from .rank.score import rank
@@ -45,6 +53,8 @@ from .store.columns import IndexSnapshot
 from .store.manifest import Manifest
 from .store.tables import IndexStore
 from .tokens import get_counter
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from .embed.backends import Embedder
@@ -75,6 +85,7 @@ def build_index(path: str | os.PathLike[str], cfg: Config, *, rebuild: bool = Fa
         CtxpackError: the index directory cannot be written.
     """
     root = _root(path)
+    check_scope(root, cfg)  # before anything is written there
     store = IndexStore(index_dir_for(root, cfg))
     stats, _ = locked_update(root, store, cfg, rebuild, progress, load=False)
     return stats
@@ -127,6 +138,7 @@ def open_repo(path: str | os.PathLike[str], cfg: Config, *, refresh: bool = True
         IndexLocked: another writer kept the lock too long.
     """
     root = _root(path)
+    check_scope(root, cfg)  # before anything is written there
     store = IndexStore(index_dir_for(root, cfg))
     snap: IndexSnapshot | None = None
     if store.exists() or not refresh:
@@ -136,9 +148,15 @@ def open_repo(path: str | os.PathLike[str], cfg: Config, *, refresh: bool = True
             if not refresh:
                 raise
     seen: Seen | None = None
-    if refresh and snap is not None:
+    damage = store.damage(snap.manifest) if snap is not None else None
+    if damage and refresh:
+        log.warning("index damaged (%s); rebuilding it from the files", damage)
+        _, snap = locked_update(root, store, cfg, True, progress, load=True)
+    elif damage:
+        log.warning("index damaged (%s); answering from its last snapshot. Run: ctxpack index", damage)
+    if refresh and snap is not None and not damage:
         seen = Seen(snap, list_candidates(root, cfg, index_excludes(root, store)))
-    if refresh and (seen is None or not is_fresh(cfg, seen.prior, seen.listed[0])):
+    if refresh and not damage and (seen is None or not is_fresh(cfg, seen.prior, seen.listed[0])):
         _, snap = locked_update(root, store, cfg, False, progress, load=True, seen=seen)
     if snap is None:
         raise IndexNotFound(f"no index for {root}. Run: ctxpack index {root}")
@@ -149,9 +167,24 @@ def open_repo(path: str | os.PathLike[str], cfg: Config, *, refresh: bool = True
 
 def rank_for(repo: Repo, query: str, focus: tuple[str, ...] = (), *, dense: bool = True) -> list[RankedFile]:
     """Rank the repository's files for ``query`` (with the dense lane when ready and ``dense``)."""
+    return _rank_with(repo, query, focus, _working(repo), dense=dense)
+
+
+def _working(repo: Repo) -> WorkingChanges | None:
+    """The uncommitted changes, when the ranking uses them."""
+    w = repo.cfg.weights
+    return working_changes(repo.root) if w.worktree or w.worktree_link else None
+
+
+def _rank_with(repo: Repo, query: str, focus: tuple[str, ...], work: WorkingChanges | None, *,
+               dense: bool = True) -> list[RankedFile]:
     query = check_query(query)
+    focus = resolve_focus(repo.root, repo.snapshot.files, focus)  # absolute or repo-relative; warns on the rest
+    allowed = select_paths(repo.cfg, repo.snapshot.files)  # include/exclude (warns on an include matching nothing)
     sims = dense_scores(repo, query) if dense else None
-    return rank(analyze_query(query), repo.rank_index, repo.cfg.weights, focus, sims)
+    ranked = keep(rank(analyze_query(query), repo.rank_index, repo.cfg.weights, focus, sims,
+                       work.files if work else None, work.names if work else ()), lambda r: r.path, allowed)
+    return redact_reasons(ranked, repo.redact) if repo.cfg.redact else ranked
 
 
 def check_query(query: str) -> str:
@@ -172,7 +205,7 @@ def check_query(query: str) -> str:
 def pack_for(repo: Repo, query: str, *, budget: int | None = None, fmt: str | None = None,
              focus: tuple[str, ...] = (), wait_embeddings: bool = False,
              ranked: list[RankedFile] | None = None, should_stop: Callable[[], bool] | None = None,
-             on_file: Callable[[PackedFile], None] | None = None) -> Pack:
+             on_file: Callable[[PackedFile], None] | None = None, diff: str | None = None) -> Pack:
     """Pack the context for ``query`` from a loaded repository.
 
     Args:
@@ -185,6 +218,7 @@ def pack_for(repo: Repo, query: str, *, budget: int | None = None, fmt: str | No
         ranked: pack this ranking instead of ranking the files here (experiments, other rankers).
         should_stop: polled between stages and files; True abandons the work.
         on_file: called with each packed file, in order, as soon as it is decided (streaming).
+        diff: the uncommitted diff to pack first (default: the repository's, with ``cfg.diff``).
 
     Returns:
         The Pack, rendered and counted.
@@ -206,23 +240,28 @@ def pack_for(repo: Repo, query: str, *, budget: int | None = None, fmt: str | No
             embed_snapshot(repo.store, repo.snapshot, cfg, lane.model_id, lambda: embedder_for(cfg, repo.embedder),
                            no_progress, lambda: False)
             repo.dense_lane(reload=True)
+    work = _working(repo)
     if ranked is None:
-        ranked = rank_for(repo, query, focus)
+        ranked = _rank_with(repo, query, focus, work)
     if should_stop is not None and should_stop():
         raise Cancelled("pack cancelled")
     counter = get_counter(cfg.encoding)
     man = repo.snapshot.manifest
+    allowed = path_filter(cfg)
+    records = repo.snapshot.files if allowed is None else {p: r for p, r in repo.snapshot.files.items() if allowed(p)}
     inputs = PackInputs(
-        records=repo.snapshot.files,
+        records=records,
         read_text=repo.read_text,
         chunks_for=repo.chunks_for,
         symbols_for=lambda p: repo.symbols_by_path.get(p, []),
         redact=repo.redact if cfg.redact else None,
         skeleton_for=repo.skeleton,
         should_stop=should_stop,
+        changed_lines=work.files.get if work else None,
     )
     pack = pack_files(query=query, ranked=ranked, inputs=inputs, budget=budget, counter=counter,
-                      fmt=fmt or cfg.format, skipped=man.skipped, policy=PackPolicy.from_config(cfg), on_file=on_file)
+                      fmt=fmt or cfg.format, skipped=man.skipped, policy=PackPolicy.from_config(cfg), on_file=on_file,
+                      diff=diff if diff is not None else working_diff(repo.root) if cfg.diff else "")
     return replace(pack, lanes=repo.lanes())
 
 
@@ -267,7 +306,9 @@ def pack_many(repos: dict[str, Any], query: str, *, budget: int | None = None, f
         own = tuple(f.partition("/")[2] for f in focus if f.partition("/")[0] == n)
         ranked += [replace(r, path=f"{n}/{r.path}") for r in rank_for(repos[n], query, own)]
     ranked.sort(key=lambda r: (-r.score, r.path))
-    records = {f"{n}/{p}": replace(rec, path=f"{n}/{p}") for n in names for p, rec in repos[n].snapshot.files.items()}
+    allowed = {n: path_filter(repos[n].cfg) for n in names}  # include/exclude, as rank_for applied them
+    records = {f"{n}/{p}": replace(rec, path=f"{n}/{p}") for n in names for p, rec in repos[n].snapshot.files.items()
+               if allowed[n] is None or allowed[n](p)}
 
     def chunks_for(paths: list[str]) -> list[Chunk]:
         out: list[Chunk] = []

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
+import json
 from typing import Any
 
 from .models import Pack
+from .render import pack_to_dict
 
-__all__ = ["preview_renderable"]
+__all__ = ["preview_json", "preview_renderable", "preview_text"]
 
 _MODE_STYLE = {"full": "green", "chunks": "yellow", "skeleton": "cyan", "map": "magenta"}
 
@@ -53,3 +56,20 @@ def preview_renderable(pack: Pack, verbose: bool = False) -> Any:
             sk.add_row(s.path, s.reason)
         parts.append(sk)
     return Group(*parts)
+
+
+def preview_json(pack: Pack) -> str:
+    """The preview as JSON: the pack's document without the context itself (what goes in, in
+    which form, why, and what was left out)."""
+    doc = pack_to_dict(pack)
+    del doc["context"]
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
+def preview_text(pack: Pack, verbose: bool = False, width: int = 120) -> str:
+    """The preview table as plain text (no colours), for a file."""
+    from rich.console import Console
+
+    buf = io.StringIO()
+    Console(file=buf, width=width, color_system=None, force_terminal=False).print(preview_renderable(pack, verbose))
+    return buf.getvalue()

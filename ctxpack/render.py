@@ -8,6 +8,7 @@ the packer adds up counts instead of re-counting the whole text.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
@@ -17,10 +18,21 @@ if TYPE_CHECKING:
     from .engines.run import IndexRun
 
 __all__ = ["JSON_SCHEMA_VERSION", "block", "block_parts", "context_parts", "embed_stats_to_dict", "file_to_dict", "footer",
-           "header", "hit_to_dict", "index_run_to_dict", "index_stats_to_dict", "pack_to_dict", "render",
-           "render_context", "search_to_dict", "summary_line", "to_json"]
+           "header", "hit_to_dict", "index_run_to_dict", "index_stats_to_dict", "lanes_text", "pack_to_dict", "render",
+           "render_context", "search_to_dict", "summary_line", "to_json", "xml_body"]
 
 JSON_SCHEMA_VERSION = 1
+
+
+# The tags of the xml wrapper. Issue 18: a file holding "</file></context>" closed the wrapper
+# and what followed read as the prompt's own text. Any opening or closing tag of these names
+# inside a body loses its "<" to "&lt;"; nothing else in the code is touched.
+_WRAPPER_TAG = re.compile(r"<(?=/?(?:file|context|repo_map)(?![\w.:-]))", re.IGNORECASE)
+
+
+def xml_body(body: str) -> str:
+    """``body`` unable to open or close a tag of the xml wrapper (``<file``, ``</context`` ...)."""
+    return _WRAPPER_TAG.sub("&lt;", body) if "<" in body else body
 
 
 def _xml_attr(value: str) -> str:
@@ -64,15 +76,23 @@ def block_parts(fmt: str, path: str, mode: str, body: str, language: str = "text
         body += "\n"
     fmt = _ctx_fmt(fmt)
     if fmt == "xml":
+        body = xml_body(body)
         if mode == "map":
             return "<repo_map>\n", body, "</repo_map>\n"
+        if mode == "diff":
+            return "<diff>\n", body, "</diff>\n"
         extra = f' lines="{_ranges_attr(ranges)}"' if mode == "chunks" else ""
         return f'<file path="{_xml_attr(path)}" mode="{mode}"{extra}>\n', body, "</file>\n"
     if fmt == "markdown":
         lang = "" if language == "text" else language
+        if mode == "diff":
+            f = _fence(body)
+            return f"## Uncommitted changes\n\n{f}diff\n", body, f"{f}\n\n"
         title = "Repository map" if mode == "map" else f"{path}" + ("" if mode == "full" else f" ({mode}{', lines ' + _ranges_attr(ranges) if mode == 'chunks' else ''})")
         f = _fence(body)
         return f"## {title}\n\n{f}{lang}\n", body, f"{f}\n\n"
+    if mode == "diff":
+        return "==> uncommitted changes (diff) <==\n", body, "\n"
     title = "repository map" if mode == "map" else path + ("" if mode == "full" else f" [{mode}{' ' + _ranges_attr(ranges) if mode == 'chunks' else ''}]")
     return f"==> {title} <==\n", body, "\n"
 
@@ -103,8 +123,9 @@ def pack_to_dict(pack: Pack) -> dict[str, Any]:
         "tokens": pack.tokens,
         "encoding": pack.encoding,
         "lanes": pack.lanes,
-        "files": [file_to_dict(f) for f in pack.files if f.mode != "map"],
+        "files": [file_to_dict(f) for f in pack.files if f.mode not in ("map", "diff")],
         "repo_map_tokens": sum(f.tokens for f in pack.files if f.mode == "map"),
+        "diff_tokens": sum(f.tokens for f in pack.files if f.mode == "diff"),
         "omitted": [{"path": s.path, "reason": s.reason} for s in pack.omitted],
         "redacted": [{"path": r.path, "line": r.line, "type": r.type} for r in pack.redactions],
         "skipped": [{"path": s.path, "reason": s.reason} for s in pack.skipped],
@@ -127,10 +148,24 @@ def summary_line(p: Pack) -> str:
         counts[f.mode] = counts.get(f.mode, 0) + 1
     return (f"Packed {p.tokens}/{p.budget} tokens ({p.encoding}): {counts.get('full', 0)} full, "
             f"{counts.get('chunks', 0)} chunked, {counts.get('skeleton', 0)} skeletons"
-            + (", repo map" if counts.get("map") else "")
-            + (f"; {len(p.redactions)} secrets redacted" if p.redactions else "")
+            + (", repo map" if counts.get("map") else "") + (", uncommitted diff" if counts.get("diff") else "")
+            + (f"; {len(p.redactions)} secret{'' if len(p.redactions) == 1 else 's'} redacted" if p.redactions else "")
             + ("" if p.lanes.get("dense") in (True, False) else f"; dense lane {p.lanes['dense']} embedded"
                " (run `ctxpack index` or pass --wait-embeddings)"))
+
+
+def lanes_text(lanes: dict[str, Any]) -> str:
+    """The ranking lanes for a person: ``lexical, dense 120/800 chunks, history 2000 commits``."""
+    out = ["lexical"] if lanes.get("lexical") else []
+    dense = lanes.get("dense")
+    if dense is True:
+        out.append("dense")
+    elif dense:
+        out.append(f"dense {dense}")
+    history = lanes.get("history")
+    if history is not False and history is not None:
+        out.append(f"history {history} commits")
+    return ", ".join(out) or "none"
 
 
 # ---- the other JSON documents (``index --format json``, ``search --format json``, the server) ----

@@ -209,7 +209,7 @@ def refresh_repo(repo: Repo, paths: Iterable[str] | None = None) -> Repo:
     """
     snap = repo.snapshot
     to_read, removed, path_skips = changed_candidates(repo, paths)
-    sources, restat, unreadable = read_changed(repo.root, to_read, snap.files)
+    sources, restat, unreadable = read_changed(repo.root, to_read, snap.files, redact=repo.cfg.redact)
     removed += [s.path for s in unreadable if s.path in snap.files]
     # What a pack reports as left out, as an index update would record it (files skipped for
     # their content are not indexed, so they are read again each time, as the update does).

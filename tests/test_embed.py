@@ -215,3 +215,19 @@ def test_onnx_and_torch_backends_agree() -> None:
     b = load_embedder(backend="torch").embed(texts)
     cos = (a * b).sum(1)
     assert cos.min() > 0.97 and cos.mean() > 0.99
+
+
+def test_the_quiet_export_keeps_stdout_a_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The ONNX export silences stdout process-wide while a served process's other threads run:
+    it must stay a file (``None`` crashed `serve`: uvicorn's logging setup calls sys.stdout.isatty())."""
+    from ctxpack import embed
+
+    seen: dict[str, bool] = {}
+
+    def fake_export(_model_dir: Path, _out: Path) -> None:
+        seen["isatty"] = sys.stdout.isatty()
+        print("export chatter")
+
+    monkeypatch.setattr(embed, "_export_onnx", fake_export)
+    embed._quiet_export(tmp_path, tmp_path / "model.onnx")
+    assert seen == {"isatty": False}

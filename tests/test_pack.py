@@ -248,3 +248,39 @@ def test_prepared_counts_are_exact_and_packs_use_them(tmp_path: Path) -> None:
     p = pack_for(repo, "handler respond", budget=32_000)
     assert p.files[0].path == "pkg/handlers.py" and p.files[0].mode == "full"
     assert p.tokens == fresh.count(p.context)
+
+
+def _patch(path: str, added: list[str]) -> str:
+    body = "".join(f"+{line}\n" for line in added)
+    return (f"diff --git a/{path} b/{path}\n--- a/{path}\n+++ b/{path}\n@@ -1,1 +1,{len(added) + 1} @@\n"
+            f" first line\n{body}")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    app=st.sampled_from(["shop_api", "taskboard_web", "ratelimit_go"]),
+    budget=st.one_of(st.integers(1, 400), st.integers(400, 20_000), st.sampled_from([8000, 32000])),
+    fmt=st.sampled_from(FORMATS),
+    added=st.lists(st.text(max_size=300), max_size=200),
+    data=st.data(),
+)
+def test_budget_holds_with_a_diff(indexed_samples: dict[str, Path], app: str, budget: int, fmt: str,
+                                  added: list[str], data: st.DataObject) -> None:
+    repo = _repo(indexed_samples, app, "o200k_base")
+    path = data.draw(st.sampled_from(sorted(repo.snapshot.files)))
+    added = [line.replace("\n", " ").replace("\r", " ") for line in added]
+    streamed: list[PackedFile] = []
+    try:
+        pack = pack_for(repo, QUERIES[0], budget=budget, fmt=fmt, on_file=streamed.append,
+                        diff=_patch(path, added) + _patch(".env", ["SECRET=hunter2hunter2hunter2"]))
+    except BudgetError:
+        assert budget < 20
+        return
+    assert streamed == [f for f in pack.files if f.mode not in ("map", "diff")]
+    assert get_counter("o200k_base").count(pack.context) == pack.tokens <= budget
+    diffs = [f for f in pack.files if f.mode == "diff"]
+    assert len(diffs) <= 1 and all(f.tokens <= budget // 4 for f in diffs)
+    assert "hunter2" not in pack.context  # a file the index leaves out never enters through the diff
+    if diffs:
+        assert pack.files[0].mode == "diff"
+        assert f"+++ b/{path}" in pack.context

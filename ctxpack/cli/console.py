@@ -65,7 +65,9 @@ def fail(exc: CtxpackError) -> None:
 
 
 def config_for(path: str, **overrides: Any) -> Config:
-    return load_config(path, **overrides)
+    from .options import guards
+
+    return load_config(path, **{**guards(), **overrides})
 
 
 def read_query(query: str | None, query_file: str | None) -> str:
@@ -101,7 +103,7 @@ def report_skipped(skipped: tuple[Any, ...], verbose: bool) -> None:
         return
     if verbose:
         for s in skipped:
-            click.echo(f"Warning: skipped {s.path}: {s.reason}", err=True)
+            click.echo(f"Skipped {s.path}: {s.reason}", err=True)  # routine, not a warning
         return
     by_reason = Counter(re.split(r" \(| to |: ", s.reason)[0] for s in skipped)  # "symlink to X" -> "symlink"
     summary = ", ".join(f"{n} {r}" for r, n in by_reason.most_common())

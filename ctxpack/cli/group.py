@@ -40,3 +40,24 @@ def main(debug: bool) -> None:
     set_debug(debug)
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s: %(message)s",
                         stream=sys.stderr)
+    for handler in logging.getLogger().handlers:  # a fresh "once" filter per command
+        for f in [f for f in handler.filters if isinstance(f, _Once)]:
+            handler.removeFilter(f)
+        handler.addFilter(_Once())
+
+
+class _Once(logging.Filter):
+    """Each warning once per command (the config is loaded more than once on some paths)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[tuple[str, str]] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = (record.name, record.getMessage())
+        if record.levelno < logging.WARNING:
+            return True
+        if key in self.seen:
+            return False
+        self.seen.add(key)
+        return True

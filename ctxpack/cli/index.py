@@ -13,7 +13,7 @@ from ..config import Config
 from ..errors import ConfigError, CtxpackError
 from .console import config_for, emit, fail, has_catalog, progress_bar, report_skipped
 from .group import main
-from .options import COMMON_OPTIONS, EMBED_OPTIONS, apply_options, embed_overrides
+from .options import COMMON_OPTIONS, EMBED_OPTIONS, apply_options, embed_overrides, guards
 
 
 @main.command()
@@ -47,7 +47,7 @@ def index(paths: tuple[str, ...], rebuild: bool, format_: str, repos_file: str |
         if not paths and not repos_file:
             raise ConfigError("no repository given. Pass REPO... or --repos FILE")
         if len(paths) > 1 or repos_file or engine != "local" or is_catalog(index_dir):
-            _index_many(paths, repos_file, engine, address, workers, rebuild, format_, quiet, verbose,
+            _index_many(paths, repos_file, engine, address, workers, rebuild, format_, quiet, verbose, **guards(),
                         encoding=encoding, index_dir=index_dir, include=include or None, exclude=exclude or None,
                         redact=False if no_redact else None, **embed_overrides(no_embed, model, embed_backend))
             return

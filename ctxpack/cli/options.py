@@ -9,6 +9,29 @@ import click
 
 from ..config import ENCODINGS, FORMATS
 
+
+def _keep_guard(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    if value:
+        ctx.meta[f"ctxpack.{param.name}"] = value
+    return value
+
+
+def guards() -> dict[str, Any]:
+    """The guard options (``--allow-broad``, ``--max-files``) of the running command, as config overrides."""
+    ctx = click.get_current_context(silent=True)
+    meta = ctx.meta if ctx is not None else {}
+    return {"allow_broad": True if meta.get("ctxpack.allow_broad") else None,
+            "max_files": meta.get("ctxpack.max_files")}
+
+
+# Options every command that reads a repository takes; kept out of the command signatures (issue 18).
+GUARD_OPTIONS = [
+    click.option("--allow-broad", is_flag=True, expose_value=False, callback=_keep_guard,
+                 help="allow a filesystem root or home directory as the repository"),
+    click.option("--max-files", type=click.IntRange(min=1), default=None, expose_value=False, callback=_keep_guard,
+                 help="stop when discovery finds more files than this [200000]"),
+]
+
 COMMON_OPTIONS = [
     click.option("--encoding", type=click.Choice(ENCODINGS), default=None, help="tiktoken encoding [o200k_base]"),
     click.option("--index-dir", type=click.Path(file_okay=False), envvar="CTXPACK_INDEX_DIR", default=None,
@@ -18,6 +41,7 @@ COMMON_OPTIONS = [
     click.option("--no-redact", is_flag=True, help="include secret files and do not redact secret strings"),
     click.option("-q", "--quiet", is_flag=True, help="no progress or summaries on stderr"),
     click.option("-v", "--verbose", is_flag=True, help="list skipped files and log details"),
+    *GUARD_OPTIONS,
 ]
 
 
@@ -42,6 +66,8 @@ PACK_OPTIONS = [
     click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="write to FILE instead of stdout"),
     click.option("--focus", multiple=True, help="a file being edited (repeatable): favoured with its neighbours"),
     click.option("--no-map", is_flag=True, help="leave out the repository map"),
+    click.option("--diff", "diff", is_flag=True,
+                 help="also pack the uncommitted diff (working tree and index against HEAD), first, as its own block"),
     click.option("--wait-embeddings", is_flag=True, help="embed what the dense lane is missing before ranking"),
 ]
 
@@ -61,4 +87,5 @@ SERVE_OPTIONS = [
     click.option("--index-dir", type=click.Path(file_okay=False), default=None,
                  help="index location (one repository only) [REPO/.ctxpack]"),
     click.option("--no-redact", is_flag=True, help="include secret files and do not redact secret strings"),
+    *GUARD_OPTIONS,
 ]

@@ -10,34 +10,36 @@ import click
 
 from ..config import load_config
 from ..errors import ConfigError, CtxpackError
+from ..rank.focus import cli_focus
 from .console import config_for, emit, fail, has_catalog, progress_bar, read_query
 from .group import main
-from .options import COMMON_OPTIONS, EMBED_OPTIONS, PACK_OPTIONS, apply_options, embed_overrides
+from .options import COMMON_OPTIONS, EMBED_OPTIONS, PACK_OPTIONS, apply_options, embed_overrides, guards
 
 
 def _do_pack(paths: tuple[str, ...], query: str | None, query_file: str | None, budget: int | None,
              format_: str | None, focus: tuple[str, ...], no_map: bool, wait_embeddings: bool, no_embed: bool,
              model: str | None, embed_backend: str | None, encoding: str | None, index_dir: str | None,
              include: tuple[str, ...], exclude: tuple[str, ...], no_redact: bool, quiet: bool,
-             query_text: str | None = None) -> Any:
+             query_text: str | None = None, diff: bool = False) -> Any:
     from ..pipeline import open_repo, pack_for
 
     if has_catalog(index_dir):
+        if diff:
+            raise ConfigError("--diff works with one repository, not a multi-repository index")
         return _pack_many(index_dir, paths, query, query_file, budget, format_, focus, no_map, wait_embeddings,
-                          quiet, encoding=encoding, include=include or None, exclude=exclude or None,
+                          quiet, **guards(), encoding=encoding, include=include or None, exclude=exclude or None,
                           redact=False if no_redact else None, **embed_overrides(no_embed, model, embed_backend))
     if len(paths) != 1:
         raise ConfigError(f"{len(paths)} repositories given. Pass one, or several with --index-dir DIR "
                           "holding a multi-repository index (ctxpack index --index-dir DIR REPO...)")
     path = paths[0]
     cfg = config_for(path, encoding=encoding, index_dir=index_dir, include=include or None, exclude=exclude or None,
-                  budget=budget, format=format_, repo_map=False if no_map else None,
+                  budget=budget, format=format_, repo_map=False if no_map else None, diff=True if diff else None,
                   redact=False if no_redact else None, **embed_overrides(no_embed, model, embed_backend))
     text = read_query(query, query_file) if query_text is None else query_text
     with progress_bar(quiet) as progress:
         repo = open_repo(path, cfg, progress=progress)
-    p = pack_for(repo, text, focus=tuple(f.replace("\\", "/").removeprefix("./") for f in focus),
-                 wait_embeddings=wait_embeddings)
+    p = pack_for(repo, text, focus=cli_focus(focus), wait_embeddings=wait_embeddings)
     repo.remember_clean()
     return p
 
@@ -59,7 +61,7 @@ def _pack_via_daemon(path: str, overrides: dict[str, Any], query_text: str, focu
     if cfg.index_dir:
         overrides = {**overrides, "index_dir": str(index_dir)}  # resolved here: the daemon runs in another cwd
     reply = pack_via_daemon(index_dir, {"root": str(root), "overrides": overrides, "query": query_text,
-                                        "focus": [f.replace("\\", "/").removeprefix("./") for f in focus]})
+                                        "focus": list(cli_focus(focus))})
     if reply is None:
         return index_dir
     for line in reply.get("messages", []):
@@ -98,7 +100,7 @@ def _pack_many(index_dir: str, names: tuple[str, ...], query: str | None, query_
               help="answer through a background process that keeps the index loaded (started on first use; "
                    "exits after 15 idle minutes) [CTXPACK_DAEMON]")
 def pack(paths: tuple[str, ...], query: str | None, query_file: str | None, budget: int | None, format_: str | None,
-         output: str | None, focus: tuple[str, ...], no_map: bool, wait_embeddings: bool, no_embed: bool,
+         output: str | None, focus: tuple[str, ...], no_map: bool, diff: bool, wait_embeddings: bool, no_embed: bool,
          model: str | None, embed_backend: str | None, encoding: str | None, index_dir: str | None,
          include: tuple[str, ...], exclude: tuple[str, ...], no_redact: bool, quiet: bool, verbose: bool,
          daemon: bool) -> None:
@@ -112,9 +114,9 @@ def pack(paths: tuple[str, ...], query: str | None, query_file: str | None, budg
     try:
         if daemon and len(paths) == 1 and not wait_embeddings and not has_catalog(index_dir):
             overrides = dict(encoding=encoding, index_dir=index_dir, include=include or None,
-                             exclude=exclude or None, budget=budget, format=format_,
+                             exclude=exclude or None, budget=budget, format=format_, **guards(),
                              repo_map=False if no_map else None, redact=False if no_redact else None,
-                             **embed_overrides(no_embed, model, embed_backend))
+                             diff=True if diff else None, **embed_overrides(no_embed, model, embed_backend))
             query_text = read_query(query, query_file)
             started = _pack_via_daemon(paths[0], overrides, query_text, focus, output, quiet)
             if started is None:
@@ -126,7 +128,8 @@ def pack(paths: tuple[str, ...], query: str | None, query_file: str | None, budg
 
     try:
         p = _do_pack(paths, query, query_file, budget, format_, focus, no_map, wait_embeddings, no_embed, model,
-                     embed_backend, encoding, index_dir, include, exclude, no_redact, quiet, query_text=query_text)
+                     embed_backend, encoding, index_dir, include, exclude, no_redact, quiet, query_text=query_text,
+                     diff=diff)
         emit(render(p), output)
     except CtxpackError as exc:
         fail(exc)
@@ -146,20 +149,21 @@ def pack(paths: tuple[str, ...], query: str | None, query_file: str | None, budg
 @apply_options(EMBED_OPTIONS)
 @apply_options(COMMON_OPTIONS)
 def preview(paths: tuple[str, ...], query: str | None, query_file: str | None, budget: int | None, format_: str | None,
-            output: str | None, focus: tuple[str, ...], no_map: bool, wait_embeddings: bool, no_embed: bool,
-            model: str | None, embed_backend: str | None, encoding: str | None, index_dir: str | None,
+            output: str | None, focus: tuple[str, ...], no_map: bool, diff: bool, wait_embeddings: bool,
+            no_embed: bool, model: str | None, embed_backend: str | None, encoding: str | None, index_dir: str | None,
             include: tuple[str, ...], exclude: tuple[str, ...], no_redact: bool, quiet: bool, verbose: bool) -> None:
-    """Show what would be packed, and why (a table on stdout). PATHS: as for ``pack``."""
+    """Show what would be packed, and why (a table on stdout; --format json: the pack's JSON without the
+    context; -o FILE: the table or JSON to FILE). PATHS: as for ``pack``."""
     from rich.console import Console
 
-    from ..preview import preview_renderable
-    from ..render import render
+    from ..preview import preview_json, preview_renderable, preview_text
 
     try:
         p = _do_pack(paths, query, query_file, budget, format_, focus, no_map, wait_embeddings, no_embed, model,
-                     embed_backend, encoding, index_dir, include, exclude, no_redact, quiet)
-        if output:
-            emit(render(p), output)
+                     embed_backend, encoding, index_dir, include, exclude, no_redact, quiet, diff=diff)
+        if format_ == "json" or output:
+            emit(preview_json(p) if format_ == "json" else preview_text(p, verbose), output)
+            return
     except CtxpackError as exc:
         fail(exc)
         return

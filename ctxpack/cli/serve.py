@@ -10,9 +10,9 @@ from typing import Any
 import click
 
 from ..errors import ConfigError, CtxpackError
-from .console import fail
+from .console import fail, progress_bar
 from .group import main
-from .options import SERVE_OPTIONS, apply_options
+from .options import SERVE_OPTIONS, apply_options, guards
 
 
 def service_for(paths: tuple[str, ...], no_embed: bool, model: str | None, encoding: str | None,
@@ -21,7 +21,7 @@ def service_for(paths: tuple[str, ...], no_embed: bool, model: str | None, encod
     from ..serve.service import Service
 
     overrides = {"embed": False if no_embed else None, "model": model, "encoding": encoding,
-                 "redact": False if no_redact else None}
+                 "redact": False if no_redact else None, **guards()}
     if index_dir and is_catalog(index_dir):  # a multi-repository index: PATHS are its names (or all)
         targets = [(t.name, t.root, t.cfg) for t in select(index_dir, list(paths), **overrides)]
         svc = Service([], targets)
@@ -30,7 +30,8 @@ def service_for(paths: tuple[str, ...], no_embed: bool, model: str | None, encod
             raise ConfigError("--index-dir works with one repository (or a multi-repository index: "
                               "ctxpack index --index-dir DIR REPO...)")
         svc = Service(list(paths), index_dir=index_dir, **overrides)
-    svc.load()
+    with progress_bar(False) as progress:  # a first index of a big repository takes a while: show it on stderr
+        svc.load(progress)
     return svc
 
 
@@ -40,27 +41,47 @@ def service_for(paths: tuple[str, ...], no_embed: bool, model: str | None, encod
 @click.option("--port", type=int, default=8765, show_default=True)
 @click.option("--token", envvar="CTXPACK_TOKEN", default=None, help="require 'Authorization: Bearer TOKEN'")
 @click.option("--no-watch", is_flag=True, help="do not watch the files (the index changes only on restart)")
+@click.option("--allow-origin", "allow_origin", multiple=True, envvar="CTXPACK_ALLOW_ORIGINS",
+              help="a browser origin allowed to call the server, e.g. http://localhost:3000 "
+                   "(repeatable; none by default)")
 @apply_options(SERVE_OPTIONS)
-def serve(paths: tuple[str, ...], host: str, port: int, token: str | None, no_watch: bool, no_embed: bool,
-          model: str | None, encoding: str | None, index_dir: str | None, no_redact: bool) -> None:
+def serve(paths: tuple[str, ...], host: str, port: int, token: str | None, no_watch: bool,
+          allow_origin: tuple[str, ...], no_embed: bool, model: str | None, encoding: str | None,
+          index_dir: str | None, no_redact: bool) -> None:
     """Serve packs over HTTP and WebSocket, keeping the repositories' indexes warm and current."""
+    import signal
     import threading
 
+    from ..serve.http import LOOPBACK, bind
     from ..serve.http import serve as run_server
+    from ..serve.http_guard import parse_origins
     from ..serve.watch import watch_repos
 
     try:
-        svc = service_for(paths, no_embed, model, encoding, index_dir, no_redact)
-        stop = threading.Event()
-        if not no_watch:
-            watch_repos(list(svc.repos.values()), stop)
-        click.echo(f"Serving {len(svc.repos)} repositor{'y' if len(svc.repos) == 1 else 'ies'} on http://{host}:{port} "
-                   f"(docs at /docs){'' if no_watch else ', watching for changes'}", err=True)
+        origins = parse_origins(allow_origin)
+        if host not in LOOPBACK and not token:
+            raise ConfigError(f"binding {host} exposes your code: set --token (or CTXPACK_TOKEN) to require auth")
+        sock = bind(host, port)  # before loading: a busy port fails at once, in one line
         try:
-            run_server(svc, host, port, token)
+            svc = service_for(paths, no_embed, model, encoding, index_dir, no_redact)
+            stop = threading.Event()
+            if not no_watch:
+                watch_repos(list(svc.repos.values()), stop)
+            click.echo(f"Serving {len(svc.repos)} repositor{'y' if len(svc.repos) == 1 else 'ies'} on "
+                       f"http://{host}:{sock.getsockname()[1]} (docs at /docs)"
+                       f"{'' if no_watch else ', watching for changes'}", err=True)
+            # uvicorn stops on SIGTERM, then raises it again: with the default handler that killed
+            # the process before the service closed (its worker's semaphores leaked, issue 18).
+            signal.signal(signal.SIGTERM, _interrupt)
+            try:
+                run_server(svc, host, port, token, origins, sock=sock)
+            except KeyboardInterrupt:
+                pass
+            finally:
+                stop.set()
+                svc.close()
         finally:
-            stop.set()
-            svc.close()
+            sock.close()
     except CtxpackError as exc:
         fail(exc)
 
@@ -74,11 +95,13 @@ def watch(paths: tuple[str, ...], no_embed: bool, model: str | None, encoding: s
     import signal
     import threading
 
+    from ..render import lanes_text
     from ..serve.watch import watch_repos
 
     def report(rs: Any, n: int) -> None:
         st = rs.status()
-        click.echo(f"Updated {rs.root.name}: {n} change(s); {st.get('files')} files, lanes {st.get('lanes')}", err=True)
+        click.echo(f"Updated {rs.name}: {n} change{'' if n == 1 else 's'}; {st.get('files')} files indexed; "
+                   f"lanes: {lanes_text(st.get('lanes') or {})}", err=True)
 
     try:
         svc = service_for(paths, no_embed, model, encoding, index_dir, no_redact)

@@ -228,7 +228,9 @@ def _quiet_export(model_dir: Path, out: Path) -> None:
     root = logging.getLogger()
     level = root.level
     root.setLevel(logging.ERROR)  # onnxruntime.quantization logs advice on the root logger; restored below
-    with warnings.catch_warnings(), contextlib.redirect_stdout(None):  # type: ignore[type-var]
+    # sys.stdout is process-wide: it must stay a file (a served process's other threads, e.g.
+    # uvicorn configuring its logging, call sys.stdout.isatty() meanwhile; None crashed `serve`).
+    with warnings.catch_warnings(), open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
         warnings.simplefilter("ignore")
         try:
             _export_onnx(model_dir, out)

@@ -2,8 +2,8 @@
 
 In a git work tree: tracked plus untracked-but-not-ignored files (``git ls-files``);
 elsewhere: a sorted walk honouring every ``.gitignore``. Both then honour
-``.ctxpackignore`` and the ``include``/``exclude`` globs. Symlinks are never followed
-(so loops and links out of the repository are harmless), unreadable paths are
+``.ctxpackignore`` (the ``include``/``exclude`` globs filter at query time: ``filters``).
+Symlinks are never followed (so loops and links out of the repository are harmless), unreadable paths are
 reported, and binary, oversized, minified, generated, lock and vendored files are
 skipped with a reason.
 """
@@ -14,7 +14,7 @@ import hashlib
 import logging
 import os
 import stat
-import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -22,9 +22,11 @@ import pathspec
 
 from ..config import Config
 from ..errors import ConfigError
+from ..gitcmd import run_git
 from ..languages import language_for
 from ..models import Skipped, SourceFile
-from .secrets import is_secret_file
+from .guard import check_file_count, check_scope
+from .secrets import is_mostly_key, is_secret_file
 
 __all__ = ["Candidate", "list_candidates", "read_source"]
 
@@ -74,33 +76,28 @@ def _read_lines(path: Path) -> list[str]:
 
 
 def _git_files(root: Path) -> list[str] | None:
-    """Tracked + untracked-not-ignored files under ``root``, or None outside git."""
-    if not (root / ".git").exists():
-        try:
-            inside = subprocess.run(
-                ["git", "rev-parse", "--is-inside-work-tree"], cwd=root, capture_output=True,
-                text=True, timeout=10,
-            )
-        except (OSError, subprocess.SubprocessError):
-            return None
-        if inside.returncode != 0 or inside.stdout.strip() != "true":
-            return None
+    """Tracked + untracked-not-ignored files under ``root``, or None outside git.
+
+    Also None when git's work tree does not hold ``root``: a repository's ``core.worktree``
+    can point git at another folder, whose listing would not be this tree's files."""
+    top = run_git(root, "rev-parse", "--show-toplevel", timeout=10)
+    if top is None:
+        return None
     try:
-        out = subprocess.run(
-            ["git", "-c", "core.quotepath=off", "ls-files", "-z", "--cached", "--others",
-             "--exclude-standard", "--deduplicate"],
-            cwd=root, capture_output=True, timeout=120,
-        )
-    except (OSError, subprocess.SubprocessError):
+        root.resolve().relative_to(Path(top.decode("utf-8", "surrogateescape").strip()).resolve())
+    except (ValueError, OSError):
+        log.debug("git's work tree for %s is elsewhere (core.worktree); walking the folder instead", root)
         return None
-    if out.returncode != 0:
+    out = run_git(root, "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--deduplicate", timeout=120)
+    if out is None:
         return None
-    names = out.stdout.decode("utf-8", errors="surrogateescape").split("\0")
-    return sorted({n for n in names if n})
+    names = out.decode("utf-8", errors="surrogateescape").split("\0")
+    return sorted({n for n in names if n and not n.startswith("/") and ".." not in n.split("/")})
 
 
-def _walk(root: Path, skipped: list[Skipped]) -> list[str]:
-    """Sorted walk honouring nested .gitignore files, never following symlinks."""
+def _walk(root: Path, skipped: list[Skipped], cfg: Config,
+          progress: Callable[[str, int, int], None] | None = None) -> list[str]:
+    """Sorted walk honouring nested .gitignore files, never following symlinks; stops past ``cfg.max_files``."""
     found: list[str] = []
     stack: list[tuple[str, list[tuple[str, pathspec.PathSpec]]]] = [("", [])]
     while stack:
@@ -131,6 +128,10 @@ def _walk(root: Path, skipped: list[Skipped]) -> list[str]:
                 subdirs.append(rel)
             else:
                 found.append(rel)
+                if len(found) % 2000 == 0:
+                    check_file_count(root, len(found), cfg)
+                    if progress is not None:
+                        progress("discover", len(found), 0)
         stack.extend((d, specs) for d in reversed(subdirs))
     return sorted(found)
 
@@ -159,36 +160,39 @@ def _path_reason(path: str) -> str | None:
     return None
 
 
-def list_candidates(root: Path, cfg: Config, extra_excludes: tuple[str, ...] = ()) -> tuple[list[Candidate], list[Skipped]]:
+def list_candidates(root: Path, cfg: Config, extra_excludes: tuple[str, ...] = (),
+                    progress: Callable[[str, int, int], None] | None = None) -> tuple[list[Candidate], list[Skipped]]:
     """Path-level discovery: which regular files to consider, and what was left out.
 
     Args:
         root: repository root (must be a directory).
-        cfg: include/exclude globs and the size limit.
+        cfg: the size limit, redaction and the guards (include/exclude apply at query time: ``filters``).
         extra_excludes: more gitignore-style patterns (e.g. the index directory).
+        progress: called as ``progress("discover", files found, 0)`` during a long walk.
 
     Returns:
         Candidates sorted by path, and skipped paths with reasons.
 
     Raises:
-        ConfigError: ``root`` is not a directory.
+        ConfigError: ``root`` is not a directory, is a filesystem root or home directory
+            (without ``cfg.allow_broad``), or holds more than ``cfg.max_files`` files.
     """
     if not root.is_dir():
         raise ConfigError(f"no such directory: {root}. Pass the repository root")
+    check_scope(root, cfg)
     skipped: list[Skipped] = []
     names = _git_files(root)
     if names is None:
-        names = _walk(root, skipped)
+        names = _walk(root, skipped, cfg, progress)
+    check_file_count(root, len(names), cfg)
     ctxignore = _spec(_read_lines(root / ".ctxpackignore"))
-    include = _spec(list(cfg.include))
-    exclude = _spec([*cfg.exclude, *extra_excludes])
+    # cfg.include/exclude are applied at query time (filters.py): the index holds every file found here.
+    exclude = _spec(list(extra_excludes))
     out: list[Candidate] = []
     for rel in names:
         if rel.startswith(".ctxpack/") or (ctxignore is not None and ctxignore.match_file(rel)):
             continue
         if exclude is not None and exclude.match_file(rel):
-            continue
-        if include is not None and not include.match_file(rel):
             continue
         reason = _path_reason(rel)
         if reason is None and cfg.redact and is_secret_file(rel):
@@ -245,12 +249,15 @@ def _content_reason(path: str, data: bytes) -> tuple[str | None, str]:
     return None, text
 
 
-def read_source(root: Path, cand: Candidate) -> SourceFile | Skipped:
+def read_source(root: Path, cand: Candidate, redact: bool = True) -> SourceFile | Skipped:
     """Read and vet one candidate.
+
+    Args:
+        redact: leave out a file that is mostly a private key, whatever its name.
 
     Returns:
         The decoded SourceFile, or a Skipped with the reason (binary, non-UTF-8,
-        minified, generated, unreadable, vanished).
+        minified, generated, a private key, unreadable, vanished).
     """
     try:
         with open(root / cand.path, "rb") as fh:
@@ -263,6 +270,8 @@ def read_source(root: Path, cand: Candidate) -> SourceFile | Skipped:
     reason, text = _content_reason(cand.path, data)
     if reason:
         return Skipped(cand.path, reason)
+    if redact and is_mostly_key(text):
+        return Skipped(cand.path, "secret file: a private key (excluded by default; --no-redact includes it)")
     return SourceFile(
         path=cand.path,
         language=language_for(cand.path),

@@ -17,10 +17,10 @@ import json
 import logging
 import math
 import os
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..gitcmd import run_git
 from ..terms import terms
 
 __all__ = ["MAX_COMMITS", "MAX_FILES_PER_COMMIT", "History", "HistoryIndex", "head_commit", "index_history",
@@ -65,15 +65,8 @@ class HistoryIndex:
 
 
 def _git(root: Path, *args: str) -> str | None:
-    try:
-        p = subprocess.run(["git", "-C", str(root), *args], capture_output=True, timeout=_TIMEOUT_S,
-                           env={**os.environ, "GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"})
-    except (OSError, subprocess.SubprocessError) as exc:
-        log.debug("git %s failed in %s: %s", args[0], root, exc)
-        return None
-    if p.returncode != 0:
-        return None
-    return p.stdout.decode("utf-8", errors="surrogateescape")
+    out = run_git(root, *args, timeout=_TIMEOUT_S)
+    return None if out is None else out.decode("utf-8", errors="surrogateescape")
 
 
 def head_commit(root: Path) -> str | None:
@@ -101,7 +94,7 @@ def read_history(root: Path, cache_dir: Path | None = None) -> History | None:
                     return History(head, commits, messages)
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             pass  # a damaged cache is only a cache: read git again
-    out = _git(root, "-c", "core.quotePath=false", "log", "--no-merges", "--no-renames", "--relative",
+    out = _git(root, "log", "--no-merges", "--no-renames", "--relative",
                "--name-only", "--format=%x00%B%x01", f"-n{MAX_COMMITS}", head, "--")
     if out is None:
         return None

@@ -17,8 +17,9 @@ _PATH_TERM_WEIGHT = 3
 
 
 def settings_key(cfg: Config) -> str:
-    key = (f"{cfg.encoding}|{cfg.chunk_tokens}|{cfg.max_chunk_tokens}|{cfg.max_file_bytes}|{cfg.include}|"
-           f"{cfg.exclude}|{cfg.redact}|parser {PARSER_VERSION}")
+    # include/exclude are not here: they filter at query time, on one index (rank/filters.py)
+    key = (f"{cfg.encoding}|{cfg.chunk_tokens}|{cfg.max_chunk_tokens}|{cfg.max_file_bytes}|{cfg.redact}|"
+           f"parser {PARSER_VERSION}" + ("|keys 1" if cfg.redact else ""))
     return hashlib.sha1(key.encode()).hexdigest()[:12]
 
 

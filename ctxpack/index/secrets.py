@@ -14,12 +14,28 @@ import logging
 import os
 import pickle
 import re
+from collections.abc import Callable
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
 
-from ..models import Redaction
+from ..models import RankedFile, Redaction
+from .secret_patterns import (
+    CMD_TYPE,
+    KEY_TYPE,
+    Span,
+    find_command_passwords,
+    find_key_blocks,
+    has_base64_lines,
+    key_lines_in,
+    key_share,
+    might_hold,
+)
 
-__all__ = ["Redaction", "is_secret_file", "load_clean", "redact", "save_clean"]
+__all__ = ["Redaction", "is_mostly_key", "is_secret_file", "load_clean", "redact", "redact_reasons", "save_clean"]
+
+# Reasons quoting repository text that is not code: a past commit's subject (history signals).
+_QUOTING_REASONS = ("changed by a past commit",)
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +69,11 @@ def is_secret_file(path: str) -> bool:
     return name.endswith(_SECRET_SUFFIXES) and not name.endswith(".pub")
 
 
+def is_mostly_key(text: str) -> bool:
+    """True for a text that is mostly private key blocks (a key saved under any name): a secret file."""
+    return key_share(text) >= 0.5
+
+
 @lru_cache(maxsize=1)
 def _detector():  # type: ignore[no-untyped-def]
     from detect_secrets.core.scan import scan_diff
@@ -77,33 +98,77 @@ def _scan(abs_path: Path, lines: dict[int, str]) -> list[tuple[int, str, str]]:
     return found
 
 
+def _marker(kind: str) -> str:
+    return Redaction("", 0, kind).marker
+
+
+def _key_spans(root: Path, path: str, lines: list[str], first_line: int) -> list[Span]:
+    """The private key blocks in ``lines``; for lines of a file from ``first_line`` > 1 that
+    may start inside a key (a chunk), the blocks as the whole file has them."""
+    text = "\n".join(lines)
+    spans = find_key_blocks(lines) if "PRIVATE KEY" in text else []
+    if first_line > 1 and (spans or has_base64_lines(text)):
+        try:
+            file_lines = (root / path).read_text("utf-8", errors="replace").removeprefix("\ufeff").split("\n")
+        except OSError:
+            return spans
+        n = len(lines) - (lines[-1] == "")  # a text ending with a newline: its last "line" is empty
+        if n and file_lines[first_line - 1: first_line - 1 + n] == lines[:n]:  # the file still holds these lines
+            return key_lines_in(file_lines, first_line - 1, n)
+    return spans
+
+
+def _redact_patterns(root: Path, path: str, lines: list[str], first_line: int) -> list[tuple[int, str]]:
+    """Replace, in place, whole private key blocks and command-line passwords; (line index, type) of each."""
+    found: list[tuple[int, str]] = []
+    key = _marker(KEY_TYPE)
+    for a, ca, b, cb in sorted(_key_spans(root, path, lines, first_line), reverse=True):
+        if a == b:
+            lines[a] = lines[a][:ca] + key + lines[a][cb:]
+        else:  # the lines keep their numbers: the block's first line says what it held, the rest go empty
+            lines[a] = lines[a][:ca] + key
+            for k in range(a + 1, b):
+                lines[k] = ""
+            lines[b] = lines[b][cb:]
+        found.append((a, KEY_TYPE))
+    cmd = _marker(CMD_TYPE)
+    text = "\n".join(lines)
+    spans = find_command_passwords(text)
+    if spans:
+        found += [(text.count("\n", 0, start), CMD_TYPE) for start, _ in spans]
+        for start, end in reversed(spans):
+            text = text[:start] + cmd + text[end:]
+        lines[:] = text.split("\n")  # no match spans a line end: the lines keep their numbers
+    return sorted(found)
+
+
 def redact(root: Path, path: str, text: str, first_line: int = 1) -> tuple[str, tuple[Redaction, ...]]:
     """Replace secret-looking strings in ``text`` (lines of ``path`` from ``first_line``;
     ``first_line=0``: not file lines, reported as line 0).
 
     Returns:
-        The text with each secret replaced by ``[REDACTED:<type>]``, and what was replaced.
+        The text with each secret replaced by ``[REDACTED:<type>]`` (a private key block
+        whole, its lines kept as empty lines), and what was replaced: one entry per
+        replacement's first line and type.
     """
     lines = text.split("\n")
     base = first_line or 1
+    redactions: list[Redaction] = []
+    if might_hold(text):
+        for i, kind in _redact_patterns(root, path, lines, first_line):
+            redactions.append(Redaction(path, base + i if first_line else 0, kind))
     cand = {base + i: ln for i, ln in enumerate(lines) if len(ln) < 4000 and _CANDIDATE.search(ln)}
-    if not cand:
-        return text, ()
-    abs_path = root / path
-    if not abs_path.is_file():
-        return text, ()
-    try:
-        found = _scan(abs_path, cand)
-    except Exception as exc:  # the detector failing must not leak: drop candidate lines instead
-        log.warning("secret scan failed on %s (%s); candidate lines withheld", path, type(exc).__name__)
-        found = [(ln, "unscanned line", body.strip()) for ln, body in cand.items() if body.strip()]
+    found: list[tuple[int, str, str]] = []
+    if cand and (root / path).is_file():
+        try:
+            found = _scan(root / path, cand)
+        except Exception as exc:  # the detector failing must not leak: drop candidate lines instead
+            log.warning("secret scan failed on %s (%s); candidate lines withheld", path, type(exc).__name__)
+            found = [(ln, "unscanned line", body.strip()) for ln, body in cand.items() if body.strip()]
     # URL credentials with RFC 3986 sub-delimiters ("p@ss!" style) escape detect-secrets' pattern.
     for ln, body in cand.items():
         for m in _URL_USERINFO.finditer(body):
             found.append((ln, "Basic Auth Credentials", m.group(1)))
-    if not found:
-        return text, ()
-    redactions: list[Redaction] = []
     # Per line: longest value first; for equal values the specific detector (Slack, Stripe ...)
     # names the redaction rather than the generic entropy/keyword ones.
     generic = ("High Entropy", "Keyword")
@@ -111,7 +176,7 @@ def redact(root: Path, path: str, text: str, first_line: int = 1) -> tuple[str, 
         i = ln - base
         if not (0 <= i < len(lines)) or len(secret) < 3:
             continue
-        marker = f"[REDACTED:{kind.lower().replace(' ', '-')}]"
+        marker = _marker(kind)
         line = lines[i]
         start = line.find(secret)
         if start < 0:
@@ -124,7 +189,22 @@ def redact(root: Path, path: str, text: str, first_line: int = 1) -> tuple[str, 
             end += 1
         lines[i] = line[:start] + marker + line[end:]
         redactions.append(Redaction(path, ln if first_line else 0, kind))
-    return "\n".join(lines), tuple(dict.fromkeys(redactions))
+    if not redactions:
+        return text, ()
+    return "\n".join(lines), tuple(dict.fromkeys(sorted(redactions, key=lambda r: (r.line, r.type))))
+
+
+def redact_reasons(ranked: list[RankedFile],
+                   redact_text: Callable[[str, str, int], tuple[str, tuple[Redaction, ...]]]) -> list[RankedFile]:
+    """``ranked`` with the reasons that quote commit messages redacted (a subject may name a key)."""
+    out = ranked
+    for i, r in enumerate(ranked):
+        if any(x.startswith(_QUOTING_REASONS) for x in r.reasons):
+            reasons = tuple(redact_text(r.path, x, 0)[0] if x.startswith(_QUOTING_REASONS) else x for x in r.reasons)
+            if reasons != r.reasons:
+                out = out if out is not ranked else list(ranked)
+                out[i] = replace(r, reasons=reasons)
+    return out
 
 
 # ---- "found clean", remembered across processes --------------------------------------------------
@@ -143,7 +223,7 @@ def _scanner_id() -> str:
     origin = spec.origin if spec is not None and spec.origin else ""
     try:
         ds = f"{origin}:{os.stat(origin).st_mtime_ns}" if origin else ""
-        own = Path(__file__).read_bytes()
+        own = Path(__file__).read_bytes() + (Path(__file__).parent / "secret_patterns.py").read_bytes()
     except OSError:
         return ""
     return hashlib.sha1(own + ds.encode("utf-8", "surrogatepass")).hexdigest()

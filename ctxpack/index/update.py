@@ -26,10 +26,16 @@ def locked_update(root: Path, store: IndexStore, cfg: Config, rebuild: bool, pro
     small, so the pack does not import LanceDB (``IndexStore.write``)."""
     try:
         with store.lock():
-            stats = _update(root, store, cfg, rebuild, progress, seen, defer=load)
+            try:
+                stats = _update(root, store, cfg, rebuild, progress, seen, defer=load)
+            except IndexCorrupt as exc:  # damage the quick check cannot see (found while writing)
+                if rebuild:
+                    raise
+                log.warning("%s; rebuilding it from the files", damage_line(exc))
+                stats = _update(root, store, cfg, True, progress, None, defer=load)
             if not load:
-                if store.manifest().pending:  # an explicit index run leaves the tables complete
-                    store.fold()
+                if store.manifest().pending:  # an explicit index run leaves the tables complete, and no journal
+                    store.fold(drop=True)
                 store.refresh_cache()  # right after a write, so the next process skips LanceDB
                 return stats, None
             return stats, store.load()  # also (re)writes the snapshot cache
@@ -90,22 +96,27 @@ def plan_update(root: Path, store: IndexStore, cfg: Config, rebuild: bool = Fals
     if not rebuild:
         prior = seen.prior if seen is not None and _current(store, seen.prior) else _prior_index(store)
     if prior is not None and (prior.manifest.encoding != cfg.encoding or prior.manifest.settings != settings):
-        log.warning("index settings changed (encoding, chunking or parser); rebuilding %s", store.dir)
+        log.warning("index settings changed (encoding, chunk sizes, file size limit, redaction or parser version); "
+                    "rebuilding %s", store.dir)
+        prior = None
+    if prior is not None and (damage := store.damage(prior.manifest)):
+        log.warning("index damaged (%s); rebuilding it from the files", damage)
         prior = None
     if prior is not None and prior.manifest.pending:
         try:
             store.check_journal(prior.manifest)  # the update would build on it
         except IndexCorrupt as exc:
-            log.warning("%s; rebuilding", str(exc).split(". Run:")[0])
+            log.warning("%s; rebuilding it from the files", damage_line(exc))
             prior = None
     progress("discover", 0, 0)
-    cands, skipped = seen.listed if seen is not None else list_candidates(root, cfg, index_excludes(root, store))
+    cands, skipped = seen.listed if seen is not None else list_candidates(root, cfg, index_excludes(root, store),
+                                                                           progress)
     skipped = list(skipped)
     progress("discover", len(cands), len(cands))
     known = prior.files if prior else {}
     to_read = stat_changed(cands, known)
     unchanged = {c.path for c in cands} - {c.path for c in to_read}
-    sources, restat, unreadable = read_changed(root, to_read, known, progress)
+    sources, restat, unreadable = read_changed(root, to_read, known, progress, cfg.redact)
     skipped += unreadable
     unchanged |= {r.path for r in restat}
     # Same content, new stat (a checkout, a touch): no re-parse.
@@ -149,10 +160,15 @@ def _prior_index(store: IndexStore) -> IndexSnapshot | None:
     try:
         return store.load()
     except (IndexOutdated, IndexCorrupt) as exc:
-        log.warning("%s; rebuilding", str(exc).split(". Run:")[0])
+        log.warning("%s; rebuilding it from the files", damage_line(exc))
     except IndexNotFound:
         pass
     return None
+
+
+def damage_line(exc: IndexCorrupt) -> str:
+    """The damage an ``IndexCorrupt`` names, without its advice (we act on it)."""
+    return str(exc).split(". Run:")[0]
 
 
 def _current(store: IndexStore, snap: IndexSnapshot) -> bool:
@@ -175,14 +191,14 @@ def stat_changed(cands: list[Candidate], known: dict[str, FileRecord]) -> list[C
     return [c for c in cands if (k := known.get(c.path)) is None or (k.size, k.mtime_ns) != (c.size, c.mtime_ns)]
 
 
-def read_changed(root: Path, to_read: list[Candidate], known: dict[str, FileRecord], progress: Progress = no_progress
-                  ) -> tuple[list[SourceFile], list[FileRecord], list[Skipped]]:
+def read_changed(root: Path, to_read: list[Candidate], known: dict[str, FileRecord], progress: Progress = no_progress,
+                 redact: bool = True) -> tuple[list[SourceFile], list[FileRecord], list[Skipped]]:
     """Read files whose stat changed: (new content to parse, known content under a new stat, unreadable)."""
     sources: list[SourceFile] = []
     restat: list[FileRecord] = []
     skipped: list[Skipped] = []
     for i, c in enumerate(to_read):
-        got = read_source(root, c)
+        got = read_source(root, c, redact)
         if isinstance(got, Skipped):
             skipped.append(got)
         elif (k := known.get(got.path)) is not None and k.sha1 == got.sha1:

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
 __all__ = ["as_chunks"]
 
+_CHANGED_CHUNK = 1000.0  # relevance added to a chunk holding lines changed in the working tree
+
 
 @functools.lru_cache(maxsize=4096)
 def _term_counts(text: str) -> tuple[Counter[str], int]:
@@ -60,6 +62,10 @@ def as_chunks(r: RankedFile, rec: FileRecord, inputs: PackInputs, qterms: set[st
     if not chunks or room < 50:
         return None
     rel = {id(c): _chunk_relevance(c, qterms, names) for c in chunks}
+    spans = (inputs.changed_lines(r.path) if inputs.changed_lines else None) or ()
+    for c in chunks:  # the regions the user is changing come first
+        if any(a <= c.end_line and c.start_line <= b for a, b in spans):
+            rel[id(c)] += _CHANGED_CHUNK
     order = sorted(chunks, key=lambda c: (-rel[id(c)], c.start_line))
     chosen: list[Chunk] = []
     total = block_tokens(counter, fmt, r.path, "chunks", "", rec.language, ((1, 1),)) + 8

@@ -27,6 +27,7 @@ from ..terms import terms
 from ..tokens import TokenCounter
 from .blocks import block_tokens, full_body
 from .chunks import as_chunks
+from .diff import DIFF_SHARE, diff_body, fit_diff
 from .policy import PackPolicy, may_fit
 from .repomap import fit_map
 from .skeleton import as_skeleton, skeleton_text
@@ -37,6 +38,7 @@ _MIN_BLOCK = 20  # room below which no further whole file is tried
 _MIN_OUTLINE = 30  # room below which no further outline is tried
 _MIN_MAP = 60  # room below which no map is tried
 _OMITTED_LISTED = 20  # well-ranked files that did not fit, listed in the pack
+_DIFF_PATH = "\0diff"  # the diff block's key among packed paths (no file has it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +53,8 @@ class PackInputs:
     redact: Callable[[str, str, int], tuple[str, tuple[Redaction, ...]]] | None = None
     skeleton_for: Callable[[str], str] | None = None  # a file's skeleton_text (memoized by the caller); None: build it
     should_stop: Callable[[], bool] | None = None  # polled between files: True abandons the pack (Cancelled)
+    # path -> its lines changed in the working tree (a changed file's chunks there go first); None: none
+    changed_lines: Callable[[str], tuple[tuple[int, int], ...] | None] | None = None
 
 
 def pack_files(
@@ -64,6 +68,7 @@ def pack_files(
     skipped: tuple[Skipped, ...] = (),
     policy: PackPolicy | None = None,
     on_file: Callable[[PackedFile], None] | None = None,
+    diff: str = "",
 ) -> Pack:
     """Pack ranked files into ``budget`` tokens of rendered ``fmt``.
 
@@ -78,6 +83,8 @@ def pack_files(
         policy: shares and caps of the passes (default: ``PackPolicy.default()``, the default config's).
         on_file: called with each packed file (not the map) in the final order, as soon as it
             and every better-ranked candidate are decided: a stream can start before packing ends.
+        diff: the uncommitted diff, packed first as its own block (at most ``DIFF_SHARE`` of the
+            budget; only files in ``inputs.records``, redacted like file text).
 
     Returns:
         The Pack, with ``context`` rendered and ``tokens`` counted exactly.
@@ -91,6 +98,8 @@ def pack_files(
         raise BudgetError(f"budget {budget} is below the output frame ({fixed} tokens). Use --budget {fixed + 100} or more")
     packer = _Packer(query, ranked, inputs, budget, counter, fmt, policy or PackPolicy.default(), on_file,
                      remaining=budget - fixed)
+    if diff:
+        packer.diff_block(diff)
     # Room kept for the map and for outlines (chunks, skeletons) when the repository cannot fit whole.
     reserve_map = reserve_outline = 0
     pol = packer.policy
@@ -131,7 +140,9 @@ class _Packer:
     by_path: dict[str, PackedFile] = field(default_factory=dict)
     rank_pos: dict[str, int] = field(default_factory=dict)  # packed path -> its position among the candidates
     settled: int = 0  # candidates before this position are decided and, if packed, passed to on_file
-    found: dict[str, tuple[Redaction, ...]] = field(default_factory=dict)  # redactions per packed path
+    found: dict[str, tuple[Redaction, ...]] = field(default_factory=dict)  # redactions in chunks and skeletons
+    found_full: dict[str, tuple[Redaction, ...]] = field(default_factory=dict)  # redactions in whole files
+    diff_found: list[Redaction] = field(default_factory=list)  # redactions in the diff block
 
     def __post_init__(self) -> None:
         self.qterms = set(terms(self.query))
@@ -145,20 +156,38 @@ class _Packer:
         self.used_paths.add(pf.path)
         self.rank_pos[pf.path] = pos
         self.remaining -= pf.tokens
-        if self.on_file is not None and pf.mode != "map":
+        if self.on_file is not None and pf.mode not in ("map", "diff"):
             # A packed file is final (later passes only add), so the packed prefix of the ranking is.
             self.by_path[pf.path] = pf
             while self.settled < len(self.candidates) and self.candidates[self.settled][0].path in self.by_path:
                 self.on_file(self.by_path[self.candidates[self.settled][0].path])
                 self.settled += 1
 
-    def clean(self, path: str, text: str, first_line: int) -> str:
+    def clean(self, path: str, text: str, first_line: int, whole: bool = False) -> str:
         if self.inputs.redact is None:
             return text
         text, red = self.inputs.redact(path, text, first_line)
         if red:
-            self.found[path] = self.found.get(path, ()) + red
+            into = self.found_full if whole else self.found
+            into[path] = into.get(path, ()) + red
         return text
+
+    def diff_block(self, diff: str) -> None:
+        """The uncommitted diff first, as its own block (at most ``DIFF_SHARE`` of the budget)."""
+
+        def diff_clean(path: str, text: str, _line: int) -> str:
+            if self.inputs.redact is None:
+                return text
+            text, red = self.inputs.redact(path, text, 0)
+            self.diff_found.extend(red)
+            return text
+
+        body, _, _ = diff_body(diff, lambda p: p in self.inputs.records, diff_clean)
+        fitted = fit_diff(body, min(self.remaining, int(self.budget * DIFF_SHARE)),
+                          lambda text: block_tokens(self.counter, self.fmt, "", "diff", text, "diff")) if body else None
+        if fitted is not None:
+            self.add(PackedFile(_DIFF_PATH, "diff", fitted[0], fitted[1], 0.0, ("uncommitted changes",), (), "diff"),
+                     -1)
 
     def try_full(self, pos: int) -> bool:
         r, rec = self.candidates[pos]
@@ -169,10 +198,9 @@ class _Packer:
         text = self.inputs.read_text(r.path)
         if text is None:
             return True
-        body = self.clean(r.path, full_body(text), 1)  # memoized (and pre-computed by a warm server)
+        body = self.clean(r.path, full_body(text), 1, whole=True)  # memoized (and pre-computed by a warm server)
         t = block_tokens(self.counter, self.fmt, r.path, "full", body, rec.language)
         if t > self.remaining:
-            self.found.pop(r.path, None)
             return False
         self.add(PackedFile(r.path, "full", body, t, r.score, r.reasons, ((1, max(rec.lines, 1)),), rec.language), pos)
         self.seen_hashes.add(rec.sha1)
@@ -246,7 +274,7 @@ class _Packer:
         """Render and count the pack (trimmed to the budget); stream what is left; say what was left out."""
         pack = _finalize(self.query, self.budget, self.counter, self.fmt, self.packed, skipped)
         if self.on_file is not None:
-            streamed = [f for f in pack.files if f.mode != "map"]
+            streamed = [f for f in pack.files if f.mode not in ("map", "diff")]
             if any(f.path not in self.by_path for f in streamed[: self.settled]) or len(streamed) < self.settled:
                 raise RuntimeError("a streamed file was trimmed from the pack")  # blocks join cleanly: cannot happen
             for f in streamed[self.settled:]:
@@ -258,8 +286,26 @@ class _Packer:
             for r in self.ranked[: self.policy.max_candidates]
             if r.score > 0 and r.path not in inside and r.path in records
         ), _OMITTED_LISTED))
-        redactions = tuple(x for p in sorted(self.found) if p in inside for x in self.found[p])
+        redactions = _shown(pack.files, self.found, self.found_full)
+        if _DIFF_PATH in inside:  # (all of the diff's, also of a part cut to fit: never fewer)
+            redactions = tuple(dict.fromkeys((*redactions, *self.diff_found)))
         return replace(pack, omitted=omitted, redactions=redactions)
+
+
+def _shown(files: tuple[PackedFile, ...], found: dict[str, tuple[Redaction, ...]],
+           found_full: dict[str, tuple[Redaction, ...]]) -> tuple[Redaction, ...]:
+    """The redactions in the packed text, and only those: a text scanned but not packed (a whole
+    file that did not fit, chunks dropped to fit, skeleton lines cut) reports nothing."""
+    out: dict[Redaction, None] = {}
+    for f in sorted((f for f in files if f.mode not in ("map", "diff")), key=lambda f: f.path):
+        if f.mode == "full":
+            out.update(dict.fromkeys(found_full.get(f.path, ())))
+        elif f.mode == "skeleton":
+            out.update(dict.fromkeys(x for x in found.get(f.path, ()) if x.line == 0 and x.marker in f.text))
+        else:
+            out.update(dict.fromkeys(x for x in found.get(f.path, ())
+                                     if x.line > 0 and any(a <= x.line <= b for a, b in f.ranges)))
+    return tuple(out)
 
 
 def _finalize(query: str, budget: int, counter: TokenCounter, fmt: str, packed: list[PackedFile],

@@ -12,7 +12,7 @@ __all__ = ["BASE_INPUTS", "FEATURES", "HISTORY_INPUTS", "HISTORY_INPUT_NAMES", "
            "model_inputs", "model_scores", "named_coefficients", "relevance"]
 
 FEATURES = ("bm25", "coverage", "pathterms", "defines", "path", "stem", "frame", "focus", "dense", "dense_top", "graph",
-            "pastedit", "cochange", "recent", "churn", "indegree", "prior")
+            "pastedit", "cochange", "recent", "churn", "indegree", "prior", "worktree", "worktree_link")
 
 
 # Inputs of the fitted relevance model, by name: RankWeights.coef holds one coefficient per
@@ -69,6 +69,7 @@ def relevance(w: RankWeights, x: list[float], feats: dict[str, float], history: 
     coef, intercept = coefficients(w, history)
     z = intercept + sum(c * v for c, v in zip(coef, x[: len(coef)], strict=True))
     z += w.path_named * min(feats.get("path", 0.0) + feats.get("focus", 0.0), 1.0) + w.trace_frame * min(feats.get("frame", 0.0), 1.0)
+    z += w.worktree * min(feats.get("worktree", 0.0), 1.0) + w.worktree_link * min(feats.get("worktree_link", 0.0), 1.0)
     return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import PurePosixPath
 
 import numpy as np
@@ -34,6 +34,7 @@ from .index import RankIndex
 from .model import INPUT_INDEX, MODEL_INPUTS, model_scores
 from .query import QueryInfo
 from .static import STATIC_COLUMNS, file_traits, priors_for, priors_of, static_part
+from .worktree import add_worktree_features
 
 __all__ = ["QUERY_ARRAY_INPUTS", "QUERY_FEATURE_INPUTS", "rank", "warm"]
 
@@ -52,7 +53,9 @@ _GRAPH_REASON = 0.05  # the same for the other files
 
 
 def rank(q: QueryInfo, ri: RankIndex, w: RankWeights, focus: tuple[str, ...] = (),
-         dense: dict[int, tuple[float, str]] | None = None) -> list[RankedFile]:
+         dense: dict[int, tuple[float, str]] | None = None,
+         changed: Mapping[str, tuple[tuple[int, int], ...]] | None = None, changed_names: tuple[str, ...] = ()
+         ) -> list[RankedFile]:
     """Rank every indexed file for the query.
 
     Each file gets a feature vector (see ``FEATURES``); its score is the weighted sum of
@@ -65,6 +68,9 @@ def rank(q: QueryInfo, ri: RankIndex, w: RankWeights, focus: tuple[str, ...] = (
         w: signal weights.
         focus: files the user is editing; they and their neighbours are favoured.
         dense: the dense lane's best chunk similarity per file ``{file index: (cosine, label)}``.
+        changed: files changed in the working tree or git's index, with their changed line ranges;
+            favoured with their neighbours (see ``rank.worktree``).
+        changed_names: identifiers on the changed lines.
 
     Returns:
         Every file, best first (ties broken by path), each with score, reasons and features.
@@ -133,6 +139,8 @@ def rank(q: QueryInfo, ri: RankIndex, w: RankWeights, focus: tuple[str, ...] = (
     for fp in focus:
         if fp in ri.records:
             add(ri.paths.index(fp), "focus", 1.0, "focus file (being edited)")
+    if changed:
+        add_worktree_features(ri, changed, changed_names, add)
 
     if dense:
         _dense_features(dense, add)
@@ -153,7 +161,8 @@ def rank(q: QueryInfo, ri: RankIndex, w: RankWeights, focus: tuple[str, ...] = (
     evidence[list(feats)] = True
     direct = (w.bm25 * f_bm25 + w.defines_named * column("defines")
               + w.path_named * (column("path") + column("focus")) + w.stem_named * column("stem")
-              + w.trace_frame * column("frame"))
+              + w.trace_frame * column("frame") + w.worktree * column("worktree")
+              + w.worktree_link * column("worktree_link"))
     score = direct * prior
 
     # Graph expansion from the best direct matches (ties: by path, which is index order).
@@ -193,7 +202,9 @@ def rank(q: QueryInfo, ri: RankIndex, w: RankWeights, focus: tuple[str, ...] = (
         for name in QUERY_FEATURE_INPUTS:
             x[:, INPUT_INDEX[name]] = column(name)[ev]
         boosts = (w.path_named * np.minimum(column("path")[ev] + column("focus")[ev], 1.0)
-                  + w.trace_frame * np.minimum(column("frame")[ev], 1.0))
+                  + w.trace_frame * np.minimum(column("frame")[ev], 1.0)
+                  + w.worktree * np.minimum(column("worktree")[ev], 1.0)
+                  + w.worktree_link * np.minimum(column("worktree_link")[ev], 1.0))
         model = model_scores(w, x, boosts, ri.hist is not None)
         values = list(static.values)
         for i, v in zip(ev.tolist(), model.tolist(), strict=True):

@@ -27,7 +27,7 @@ _KEEP_REPOS = 3
 
 
 _PACK_ONLY = ("budget", "format", "repo_map", "outline_share", "chunk_share", "skeleton_share", "map_share",
-              "size_exponent")
+              "size_exponent", "include", "exclude")
 
 
 class _Messages(logging.Handler):
@@ -38,6 +38,8 @@ class _Messages(logging.Handler):
         self.lines: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
+        if record.name == "ctxpack.config_files":
+            return  # the client loaded the same config files first and reported them itself
         self.lines.append(f"{record.levelname}: {record.getMessage()}")
 
 

@@ -11,9 +11,11 @@ Endpoints (JSON; the OpenAPI schema is at ``/openapi.json``, docs at ``/docs``):
                    a new request on the connection cancels the one in flight
 
 Safety: binds 127.0.0.1 by default; with a token (``--token`` / ``CTXPACK_TOKEN``) every
-request needs ``Authorization: Bearer <token>``, and a token is required to bind any
-other address. Bodies are capped, budgets bounded, and paths outside the served
-repositories refused.
+request needs ``Authorization: Bearer <token>`` (a WebSocket may pass ``?token=``), and a
+token is required to bind any other address. Web pages are kept out (``http_guard``): the
+Host must be the bound address or a loopback name, an Origin must be the server's own or
+one allowed by ``--allow-origin``, and a POST must be ``application/json``. Bodies are
+capped, budgets bounded, and paths outside the served repositories refused.
 """
 
 import asyncio
@@ -27,9 +29,10 @@ from ..config import FORMATS, MAX_BUDGET, MAX_QUERY_CHARS
 from ..errors import Cancelled, ConfigError, CtxpackError, MissingDependency
 from ..models import Pack, PackedFile
 from ..render import file_to_dict, pack_to_dict, render, search_to_dict
+from .http_guard import Guard
 from .service import Service
 
-__all__ = ["create_app", "serve"]
+__all__ = ["bind", "create_app", "serve"]
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +83,15 @@ def _parse_pack(body: Any) -> dict[str, Any]:
             "wait_embeddings": bool(body.get("wait_embeddings", False))}
 
 
-def create_app(service: Service, token: str | None = None) -> Any:
-    """The ASGI app serving ``service``."""
+def create_app(service: Service, token: str | None = None, *, host: str = "127.0.0.1",
+               allow_origins: tuple[str, ...] = ()) -> Any:
+    """The ASGI app serving ``service``.
+
+    Args:
+        token: required as ``Authorization: Bearer`` on every request but ``/health``.
+        host: the address the server is bound to: the Host header must name it (or loopback).
+        allow_origins: browser origins allowed besides the server's own (none by default).
+    """
     fastapi = _fastapi()
     from fastapi import Request, WebSocket, WebSocketDisconnect
     from fastapi.responses import JSONResponse, Response
@@ -93,13 +103,21 @@ def create_app(service: Service, token: str | None = None) -> Any:
             return True
         return bool(header) and hmac.compare_digest(header or "", f"Bearer {token}")
 
+    web = Guard(host, allow_origins)
+
     @app.middleware("http")
     async def guard(request: Request, call_next: Any) -> Any:
+        refused = web.refusal(request.headers)  # a web page: DNS rebinding, a cross-site request
+        if refused is not None:
+            return JSONResponse({"error": refused[1]}, status_code=refused[0])
         if not _authorized(request.headers.get("authorization")) and request.url.path != "/health":
             return JSONResponse({"error": "missing or wrong bearer token"}, status_code=401)
         length = request.headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
             return JSONResponse({"error": f"request body over {MAX_BODY_BYTES} bytes"}, status_code=413)
+        refused = web.body_refusal(request.method, request.headers)
+        if refused is not None:
+            return JSONResponse({"error": refused[1]}, status_code=refused[0])
         return await call_next(request)
 
     @app.exception_handler(CtxpackError)
@@ -153,6 +171,9 @@ def create_app(service: Service, token: str | None = None) -> Any:
 
     @app.websocket("/ws/pack")
     async def ws_pack(ws: WebSocket) -> None:
+        if web.refusal(ws.headers) is not None:  # cross-site WebSocket hijacking, DNS rebinding
+            await ws.close(code=1008)
+            return
         if not _authorized(ws.headers.get("authorization")) and not _authorized(
                 f"Bearer {ws.query_params.get('token', '')}"):
             await ws.close(code=1008)
@@ -240,11 +261,15 @@ def _version() -> str:
     return __version__
 
 
-def serve(service: Service, host: str = "127.0.0.1", port: int = 8765, token: str | None = None) -> None:
+def serve(service: Service, host: str = "127.0.0.1", port: int = 8765, token: str | None = None,
+          allow_origins: tuple[str, ...] = (), sock: Any = None) -> None:
     """Run the server until interrupted (blocking).
+
+    ``sock``: a socket from ``bind(host, port)`` (a caller binds first to fail fast); else bound here.
 
     Raises:
         ConfigError: a non-loopback ``host`` without a token.
+        CtxpackError: the address cannot be bound (the port is in use, ...).
     """
     if host not in LOOPBACK and not token:
         raise ConfigError(f"binding {host} exposes your code: set --token (or CTXPACK_TOKEN) to require auth")
@@ -252,8 +277,44 @@ def serve(service: Service, host: str = "127.0.0.1", port: int = 8765, token: st
         import uvicorn
     except ImportError as exc:
         raise MissingDependency("the server needs uvicorn. Install: pip install 'ctxpack[server]'") from exc
-    app = create_app(service, token)
+    sock = sock if sock is not None else bind(host, port)
+    app = create_app(service, token, host=host, allow_origins=allow_origins)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", ws_max_size=MAX_BODY_BYTES,
                             limit_concurrency=256)
     server = uvicorn.Server(config)
-    server.run()
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
+
+
+def bind(host: str, port: int) -> Any:
+    """A TCP socket bound to ``host:port`` and listening (uvicorn serves on it).
+
+    Bound here rather than by uvicorn, which logs a raw error and exits when the port is taken.
+
+    Raises:
+        CtxpackError: the address cannot be bound.
+    """
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise ConfigError(f"cannot resolve --host {host}: {exc.strerror}. Use an address such as 127.0.0.1") from None
+    family, kind, proto, _name, addr = infos[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(addr)
+    except OSError as exc:
+        sock.close()
+        import errno
+
+        if exc.errno == errno.EADDRINUSE:
+            raise CtxpackError(f"port {port} on {host} is already in use. Pick another with --port, "
+                               "or stop the program using it") from None
+        raise CtxpackError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.listen(2048)  # connections queue from now on, before the app is up
+    sock.set_inheritable(True)
+    return sock

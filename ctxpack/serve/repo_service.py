@@ -22,7 +22,7 @@ from typing import Any
 
 from ..config import Config
 from ..errors import CtxpackError
-from ..pipeline import Repo, embed_index, open_repo, refresh_history, refresh_repo, stat_key
+from ..pipeline import Progress, Repo, embed_index, open_repo, refresh_history, refresh_repo, stat_key
 from ..tokens import get_counter
 from .worker import Worker, persist_in_worker, prepare_in_worker, release_memory
 
@@ -64,12 +64,13 @@ class RepoService:
         if self.worker is None:
             self.worker = Worker()
 
-    def load(self) -> None:
-        """First load: bring the index up to date (building it if needed), then start the dense lane
-        and, in the worker process, the secret scan of every file (packs then skip it)."""
+    def load(self, progress: Progress | None = None) -> None:
+        """First load: bring the index up to date (building it if needed; ``progress`` as for
+        ``open_repo``), then start the dense lane and, in the worker process, the secret scan of
+        every file (packs then skip it)."""
         # The tokenizer first: its load peaks (the rank table is parsed, then dropped) before the index is in memory.
         get_counter(self.cfg.encoding)
-        self._swap(open_repo(self.root, self.cfg, refresh=True))
+        self._swap(open_repo(self.root, self.cfg, refresh=True, progress=progress or (lambda _s, _d, _t: None)))
         self.state = "ready"
         self.start_embedding()
         threading.Thread(target=self._prepare, name=f"prepare:{self.name}", daemon=True).start()

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..config import Config, load_config
 from ..errors import ConfigError
-from ..models import Pack, PackedFile
+from ..models import Pack, PackedFile, Progress
 from ..pipeline import Repo, pack_for, search_repo
 from ..render import hit_to_dict
 from .repo_service import RepoService
@@ -47,9 +47,9 @@ class Service:
                 raise ConfigError(f"not a directory: {p}. Pass repository roots")
             self.repos[str(root)] = RepoService(root, load_config(root, **overrides), worker=self.worker)
 
-    def load(self) -> None:
+    def load(self, progress: Progress | None = None) -> None:
         for rs in self.repos.values():
-            rs.load()
+            rs.load(progress)
 
     def get(self, repo: str | None) -> RepoService:
         """The served repository named by ``repo`` (a path or folder name; may be omitted with one repo).

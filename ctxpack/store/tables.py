@@ -36,6 +36,7 @@ from typing import Any
 
 from ..errors import IndexCorrupt, IndexLocked, IndexNotFound, IndexOutdated
 from ..models import Chunk, FileRow, Skipped, Symbol
+from . import integrity
 from .cache import CACHE, read_cached_columns, write_cached_columns
 from .columns import (
     CACHED_COLUMNS,
@@ -130,14 +131,20 @@ class IndexStore:
         Raises:
             IndexNotFound, IndexOutdated, IndexCorrupt: see ``manifest``.
         """
-        man = self.manifest()
-        fresh, self._fresh = self._fresh, None
-        if fresh is not None and fresh[0] == man:
-            return snapshot_from_columns(fresh[1], man)
-        cached = self._read_cache(man)
-        if cached is not None:
-            return cached
-        return snapshot_from_columns(self._read_columns(man), man)
+        for attempt in range(3):
+            man = self.manifest()
+            fresh, self._fresh = self._fresh, None
+            if fresh is not None and fresh[0] == man:
+                return snapshot_from_columns(fresh[1], man)
+            cached = self._read_cache(man)
+            if cached is not None:
+                return cached
+            try:
+                return snapshot_from_columns(self._read_columns(man), man)
+            except IndexCorrupt:
+                if attempt == 2 or self.manifest() == man:
+                    raise  # not a writer moving on (and dropping the journal) under us
+        raise AssertionError("unreachable")
 
     def refresh_cache(self) -> None:
         """Rewrite the snapshot cache for the current manifest (after a write), unless it is current."""
@@ -178,6 +185,29 @@ class IndexStore:
         changed, rows = read_journal(self.dir, man.pending)
         self._journal_read = (man.pending, (changed, rows))
         return changed, rows
+
+    def damage(self, man: Manifest) -> str | None:
+        """What is damaged in the tables ``man`` names (``"files.lance/data/x.lance missing"``), or None.
+
+        A few ``stat`` calls against the record the last writer left (``integrity``); a file
+        that was only rewritten in place is confirmed by reading the tables (LanceDB import).
+        """
+        found = integrity.check(self.dir, man.db, man.versions)
+        if found is None or found.certain:
+            return None if found is None else found.problem
+        if not self._readable(man):
+            return found.problem
+        integrity.record(self.dir, man.db, man.versions)  # a copy of the index, not damage
+        return None
+
+    def _readable(self, man: Manifest) -> bool:
+        """True when every table reads whole at ``man``'s versions."""
+        try:
+            for tbl in self._tables(man).values():
+                tbl.to_arrow()
+        except Exception:  # lancedb raises several unrelated types for damaged data
+            return False
+        return True
 
     def check_journal(self, man: Manifest) -> None:
         """Raise ``IndexCorrupt`` when ``man`` names a journal that cannot be read (a cached
@@ -292,7 +322,7 @@ class IndexStore:
             raise IndexCorrupt(f"index path is not a directory: {self.dir}. Use --index-dir with a directory") from None
         gi = self.dir / ".gitignore"
         if not gi.exists():
-            ours = {".gitignore", "manifest.json", "write.lock", CACHE, "vectors"}
+            ours = {".gitignore", "manifest.json", "write.lock", CACHE, "vectors", integrity.SUM_FILE}
             foreign = [c.name for c in self.dir.iterdir()
                        if c.name not in ours and not DB_NAME_RE.fullmatch(c.name) and not JOURNAL_RE.fullmatch(c.name)]
             if foreign:
@@ -363,18 +393,41 @@ class IndexStore:
             man = Manifest(SCHEMA_VERSION, encoding, settings, old.db, old.versions, tuple(skipped), time.time(),
                            old.updates, name)
         else:
-            man = write_tables(self.dir, old, encoding, settings, cols, changed_by_table, skipped)
+            man = self._write_tables(old, encoding, settings, cols, changed_by_table, skipped)
         return self._commit(man, old, cached)
 
-    def fold(self) -> Manifest:
-        """Write the journal's updates to the tables (call under ``lock``); the new manifest."""
+    def fold(self, *, drop: bool = False) -> Manifest:
+        """Write the journal's updates to the tables (call under ``lock``); the new manifest.
+
+        ``drop``: delete the journal right away (an explicit index run: a reader that loads
+        meanwhile finds the manifest moved on and loads again, see ``load``)."""
         man = self.manifest()
         journal = self._journal(man)
         if journal is None:
             return man
         cached = read_cached_columns(self.dir, man)  # the same content: only the key changes
-        new = write_tables(self.dir, man, man.encoding, man.settings, journal[1], journal[0], list(man.skipped))
-        return self._commit(new, man, cached)
+        new = self._write_tables(man, man.encoding, man.settings, journal[1], journal[0], list(man.skipped))
+        new = self._commit(new, man, cached)
+        if drop:
+            with contextlib.suppress(OSError):
+                (self.dir / man.pending).unlink()
+        return new
+
+    def _write_tables(self, old: Manifest | None, encoding: str, settings: str, cols: dict[str, dict[str, list[Any]]],
+                      changed_by_table: dict[str, set[str]], skipped: list[Skipped]) -> Manifest:
+        """``versions.write_tables``, with a failure on an existing database told apart: damage
+        (``IndexCorrupt``: the caller rebuilds) or a failed write on readable tables (``OSError``)."""
+        try:
+            return write_tables(self.dir, old, encoding, settings, cols, changed_by_table, skipped)
+        except (OSError, IndexCorrupt):
+            raise  # disk full, permissions: the caller reports them
+        except Exception as exc:  # lancedb raises several unrelated types, for damage and for a full disk
+            if old is None:
+                raise
+            if self._readable(old):  # the write failed, not the data: nothing to rebuild
+                raise OSError(_first_line(exc)) from exc
+            raise IndexCorrupt(f"index table unreadable in {self.dir / old.db}: {_first_line(exc)}. "
+                               "Run: ctxpack index --rebuild") from exc
 
     def _commit(self, man: Manifest, old: Manifest | None, cached: dict[str, dict[str, list[Any]]] | None) -> Manifest:
         """Publish ``man`` (replacing ``old``), compact now and then, drop what it no longer names,
@@ -384,11 +437,22 @@ class IndexStore:
             self._optimize(man.db)
         drop_stale(self.dir, man)
         man = self.manifest()
+        if old is None or old.db != man.db or old.versions != man.versions:
+            integrity.record(self.dir, man.db, man.versions)  # never over a journal-only update
         if cached is not None:
             write_cached_columns(self.dir, man, cached)
             self._fresh = (man, cached)
         return man
 
     def _optimize(self, db_name: str) -> None:
+        integrity.withdraw(self.dir)  # compaction removes old files: not damage
         versions = compact_tables(self.dir, db_name)
-        publish_manifest(self.dir, dataclasses.replace(self.manifest(), versions=versions))
+        man = dataclasses.replace(self.manifest(), versions=versions)
+        publish_manifest(self.dir, man)
+        integrity.record(self.dir, man.db, man.versions)
+
+
+def _first_line(exc: BaseException) -> str:
+    """An exception as one short line (LanceDB's messages carry Rust source paths after a comma)."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text.split(", /")[0][:160]

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..models import Skipped
 from .columns import TABLES, create_fts_index, lancedb_module, table_schemas
+from .integrity import SUM_FILE
 from .journal import JOURNAL_RE
 from .manifest import SCHEMA_VERSION, Manifest
 
@@ -100,7 +101,7 @@ def drop_stale(index_dir: Path, man: Manifest) -> None:
         with contextlib.suppress(OSError):
             if child.is_dir() and DB_NAME_RE.fullmatch(name) and name != man.db:
                 shutil.rmtree(child, ignore_errors=True)
-            elif name.startswith(("manifest.", "pending-")) and name.endswith(".tmp"):
+            elif name.startswith(("manifest.", "pending-", SUM_FILE)) and name.endswith(".tmp"):
                 child.unlink()
             elif JOURNAL_RE.fullmatch(name) and name != man.pending and now - child.stat().st_mtime > _KEEP_OLD_S:
                 child.unlink()
