@@ -32,8 +32,8 @@ from pathlib import Path
 from ctxpack import load_config, open_repo
 from ctxpack.pipeline import pack_for
 from ctxpack.query import analyze_query
-from ctxpack.rank import rank
-from ctxpack.worktree import changes
+from ctxpack.rank.score import rank
+from ctxpack.index.worktree import changes
 
 
 def _git(cwd: Path, *args: str, stdin: bytes | None = None) -> bytes:

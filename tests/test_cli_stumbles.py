@@ -56,7 +56,7 @@ def test_one_secret_is_singular() -> None:
 
 def test_a_served_repository_shows_its_first_index(shop: Path) -> None:
     """serve/watch/mcp build a missing index before serving: the CLI draws these stages as a bar."""
-    from ctxpack.service import Service
+    from ctxpack.serve.service import Service
 
     stages: list[str] = []
     svc = Service([str(shop)], embed=False)

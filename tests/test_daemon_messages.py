@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from ctxpack.daemon import is_running, socket_path, stop_daemon
+from ctxpack.serve.daemon_client import is_running, socket_path, stop_daemon
 
 pytestmark = pytest.mark.skipif(not hasattr(socket, "AF_UNIX"), reason="needs Unix sockets")
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from ctxpack import build_index, load_config
-from ctxpack.store import IndexStore
+from ctxpack.store.tables import IndexStore
 
 pytestmark = pytest.mark.slow
 

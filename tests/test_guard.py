@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from ctxpack.discover import list_candidates
+from ctxpack.index.discover import list_candidates
 
 from ctxpack import load_config
 from ctxpack.errors import ConfigError

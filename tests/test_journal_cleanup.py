@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from ctxpack import build_index, load_config
-from ctxpack.store import IndexStore
+from ctxpack.store.tables import IndexStore
 
 
 def _pack(repo: Path) -> None:

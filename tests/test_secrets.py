@@ -309,7 +309,7 @@ def test_a_file_that_is_mostly_a_key_is_a_secret_file_unless_no_redact(tmp_path:
     ("DB_PASSWORD=letmein42", "letmein42"),
 ])
 def test_command_line_passwords(tmp_path: Path, line: str, secret: str | None) -> None:
-    from ctxpack.secrets import redact
+    from ctxpack.index.secrets import redact
 
     text, found = redact(tmp_path, "run.sh", line + "\n", 1)
     if secret is not None:
@@ -383,7 +383,7 @@ def test_reasons_quoting_a_commit_message_are_redacted(tmp_path: Path) -> None:
 def test_the_tail_of_a_key_without_its_file_is_redacted(tmp_path: Path) -> None:
     """Lines from inside a key whose file cannot be consulted (changed or gone): the body before
     an END line goes with it, however short its last line."""
-    from ctxpack.secrets import redact
+    from ctxpack.index.secrets import redact
 
     body = KEY_BODY["yaml"]
     text = f"    {body[-2]}\n    {body[-1][:10]}==\n    -----END EC PRIVATE KEY-----\n  tls.crt: x\n"

@@ -304,7 +304,7 @@ def test_web_pages_cannot_reach_a_token_less_server(live: _Server) -> None:
 
 
 def test_allowed_origins_are_configurable(shop: Path) -> None:
-    from ctxpack.http_guard import parse_origins
+    from ctxpack.serve.http_guard import parse_origins
 
     svc = Service([str(shop)])
     svc.load()
@@ -454,7 +454,7 @@ def test_sigterm_stops_the_server_cleanly(shop: Path) -> None:
 
 
 def test_guard_parses_hosts_and_origins() -> None:
-    from ctxpack.http_guard import Guard, parse_origins
+    from ctxpack.serve.http_guard import Guard, parse_origins
 
     g = Guard("127.0.0.1", parse_origins(["vscode-webview://abc, http://localhost:3000/"]))
     for ok in ("127.0.0.1:8765", "localhost:8765", "LOCALHOST.:1", "[::1]:8765", "127.0.0.1", None):

@@ -6,7 +6,7 @@ import dataclasses
 import subprocess
 from pathlib import Path
 
-from ctxpack.worktree import changes, diff_text
+from ctxpack.index.worktree import changes, diff_text
 
 from ctxpack import load_config, open_repo
 from ctxpack.pipeline import rank_for
