@@ -220,7 +220,7 @@ def test_onnx_and_torch_backends_agree() -> None:
 def test_the_quiet_export_keeps_stdout_a_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """The ONNX export silences stdout process-wide while a served process's other threads run:
     it must stay a file (``None`` crashed `serve`: uvicorn's logging setup calls sys.stdout.isatty())."""
-    from ctxpack import embed
+    from ctxpack.embed import backends as embed
 
     seen: dict[str, bool] = {}
 

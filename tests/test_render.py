@@ -46,7 +46,7 @@ def test_render_golden(fmt: str) -> None:
 
 def test_json_document_shape() -> None:
     doc = json.loads(render(_pack("json")))
-    assert list(doc) == ["schema", "query", "budget", "tokens", "encoding", "lanes", "files", "repo_map_tokens",
+    assert list(doc) == ["schema", "query", "budget", "tokens", "encoding", "lanes", "files", "repo_map_tokens", "diff_tokens",
                          "omitted", "redacted", "skipped", "context"]
     assert [f["path"] for f in doc["files"]] == ["shop/checkout.py", "shop/cart.py", "web/app.ts"]  # no map entry
     assert doc["repo_map_tokens"] == 12 and doc == pack_to_dict(_pack("json"))
@@ -57,5 +57,5 @@ def test_blocks_join_into_the_context_and_the_summary_says_what_is_in() -> None:
     pack = _pack("markdown")
     assert "".join(context_parts(pack)) == pack.context
     line = summary_line(pack)
-    assert "1 full, 1 chunked, 1 skeletons, repo map" in line and "1 secrets redacted" in line
+    assert "1 full, 1 chunked, 1 skeletons, repo map" in line and "1 secret redacted" in line
     assert "dense lane 3/4 chunks embedded" in line

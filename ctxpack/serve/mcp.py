@@ -67,7 +67,7 @@ def build_mcp(service: Service) -> Any:
     except ImportError as exc:
         raise MissingDependency("MCP needs the mcp SDK. Install: pip install 'ctxpack[server]'") from exc
 
-    from . import __version__
+    from .. import __version__
 
     mcp = MCPServer(name="ctxpack", version=__version__, instructions=(
         "ctxpack packs the files a code edit needs into a token budget. Call pack_context with the edit "
