@@ -27,14 +27,19 @@ _PLAIN = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_AUTHOR_NAME": "a", "GIT_AUTHOR_EMAIL"
 
 
 def _git(repo: Path, *args: str, check: bool = True) -> str:
-    p = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=check,
+    p = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True,
                        env={**os.environ, **_PLAIN}, stdin=subprocess.DEVNULL)
+    if check and p.returncode != 0:
+        raise AssertionError(f"git {' '.join(args)} failed ({p.returncode}): {p.stderr.strip()}")
     return p.stdout
 
 
 def _signed_commit(repo: Path, message: str) -> None:
     """Commit the index as a commit carrying a (fake) PGP signature, so ``log.showSignature`` calls gpg."""
-    tree = _git(repo, "write-tree").strip()
+    # The test's own git must not run the repository's programs either: a racily clean index
+    # entry makes even ``write-tree`` re-hash the file through its clean filter.
+    tree = _git(repo, "-c", "core.fsmonitor=false", "-c", "filter.evil.clean=", "-c", "filter.evil.process=",
+                "-c", "filter.evil.required=false", "write-tree").strip()
     parent = _git(repo, "rev-parse", "-q", "--verify", "HEAD", check=False).strip()
     body = f"tree {tree}\n" + (f"parent {parent}\n" if parent else "")
     body += ("author a <a@example.com> 1700000000 +0000\ncommitter a <a@example.com> 1700000000 +0000\n"
