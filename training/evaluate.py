@@ -6,10 +6,11 @@ Usage:
 
 For each held-out commit the positives (its touched regions at the parent) are ranked
 among three candidate sets:
-- ``rand100``: the positives plus 100 random chunks of other files of the same repository;
+- ``rand100``: the positives plus 100 chunks of other files of the same repository, drawn
+  at random once per repository (from the random negatives mined for its commits) and
+  shared by its commits, so each model embeds few texts;
 - ``infile``: every chunk of the touched files (region ranking inside files ctxpack picked);
-- ``repo``: the positives, the touched files' other chunks and every distinct chunk of
-  other files sampled for that repository (most of its chunks at two points in time).
+- ``file+rand``: both: the touched files' chunks plus the 100 other-file chunks.
 Metrics: MRR of the first positive, recall@1/5/20 (share of positives in the top k),
 overall and for the bug-report-style subset (messages with a traceback, an error
 message, expected/actual text or code). Models run as ctxpack runs them: int8 ONNX via
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import random
 import sys
 import time
 from pathlib import Path
@@ -70,15 +72,18 @@ def load(pairs_dir: str, repos: list[str], per_repo: int) -> list[dict]:
     return recs
 
 
-def candidate_sets(rec: dict, repo_pool: list[dict]) -> dict[str, list[dict]]:
+N_NEGS = 100
+
+
+def candidate_sets(rec: dict, repo_negs: list[dict]) -> dict[str, list[dict]]:
     pos = rec["positives"]
     pos_texts = {r["text"] for r in pos}
     touched = {r["path"] for r in pos} | {r["path"] for r in rec["file_negs"]}
-    sets = {"rand100": pos + rec["rand_negs"]}
+    others = [r for r in repo_negs if r["path"] not in touched and r["text"] not in pos_texts][:N_NEGS]
+    sets = {"rand100": pos + others}
     if rec["file_negs"]:
         sets["infile"] = pos + rec["file_negs"]
-    others = [r for r in repo_pool if r["path"] not in touched and r["text"] not in pos_texts]
-    sets["repo"] = pos + rec["file_negs"] + others
+        sets["file+rand"] = pos + rec["file_negs"] + others
     return sets
 
 
@@ -89,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", action="append", default=[], help="LABEL=DIR, or LABEL=bundled")
     ap.add_argument("--backend", default="onnx", choices=("onnx", "torch"))
     ap.add_argument("--per-repo", type=int, default=250)
+    ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
@@ -103,14 +109,20 @@ def main(argv: list[str] | None = None) -> int:
         pool = pools.setdefault(rec["repo"], {})
         for r in rec["rand_negs"]:
             pool.setdefault(r["text"], r)
+    rng = random.Random(args.seed)
+    repo_negs = {repo: rng.sample(sorted(p.values(), key=lambda r: (r["path"], r["start"])), min(len(p), 2 * N_NEGS))
+                 for repo, p in pools.items()}
     log.info("%d held-out commits from %d repositories", len(recs), len(repos))
 
     texts: dict[str, None] = {}
     for rec in recs:
         texts.setdefault(rec["query"])
-        for key in ("positives", "file_negs", "rand_negs"):
+        for key in ("positives", "file_negs"):
             for r in rec[key]:
                 texts.setdefault(r["text"])
+    for negs in repo_negs.values():
+        for r in negs:
+            texts.setdefault(r["text"])
     all_texts = list(texts)
     log.info("%d distinct texts to embed per model", len(all_texts))
 
@@ -126,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
             part = [all_texts[i] for i in order[s: s + 64]]
             for t, v in zip(part, emb.embed(part), strict=True):
                 vecs[t] = v
-            if s % 3200 == 0:
+            if s % 640 == 0:
                 log.info("%s: %d/%d", label, s, len(order))
         timings[label] = round(time.time() - t0, 1)
         scorers[label] = vecs
@@ -136,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         subsets = ["all"] + (["bug"] if rec["bug_style"] else []) + (
             ["bug_strict"] if STRICT_BUG & set(rec["bug_style"]) else [])
         qterms = terms(rec["query"])
-        for setname, cands in candidate_sets(rec, list(pools[rec["repo"]].values())).items():
+        for setname, cands in candidate_sets(rec, repo_negs[rec["repo"]]).items():
             n_pos = len(rec["positives"])
             systems = {"bm25": Bm25([region_terms(r) for r in cands]).scores(qterms)}
             for label, vecs in scorers.items():

@@ -53,7 +53,7 @@ def load_examples(pairs_dir: str, leave_out: set[str]) -> tuple[list[Example], l
     used = []
     for f in sorted(Path(pairs_dir).glob("*.jsonl")):
         repo = f.stem.replace("+", "/", 1)
-        if repo.lower() in leave_out:
+        if repo.lower() in leave_out or not f.with_suffix(".stats.json").exists():  # excluded, or still being mined
             continue
         used.append(repo)
         for line in f.open():
@@ -134,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup", type=float, default=0.1)
     ap.add_argument("--scale", type=float, default=20.0, help="MNRL similarity scale")
     ap.add_argument("--max-seq-length", type=int, default=256, help="region tokens, as ctxpack's embed_max_tokens")
+    ap.add_argument("--serve-max-seq-length", type=int, default=256,
+                    help="max_seq_length written into the saved model (what ctxpack embeds with)")
     ap.add_argument("--query-max-length", type=int, default=128, help="query tokens while training")
     ap.add_argument("--freeze-layers", type=int, default=2,
                     help="keep the word embeddings and the first N transformer layers fixed (CPU time)")
@@ -185,9 +187,14 @@ def main(argv: list[str] | None = None) -> int:
     for _ in range(step):  # replay the data order up to the checkpoint
         next(data)
 
+    def save_model(path: Path) -> None:
+        model.max_seq_length = args.serve_max_seq_length
+        model.save(str(path))
+        model.max_seq_length = args.max_seq_length
+
     def save_checkpoint() -> None:
         tmp = out / "checkpoint.tmp"
-        model.save(str(tmp / "model"))
+        save_model(tmp / "model")
         torch.save({"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "step": step}, tmp / "state.pt")
         if ckpt.exists():
             old = out / "checkpoint.old"
@@ -227,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         if step % args.save_every == 0 and step < args.steps:
             save_checkpoint()
     final = out / "final"
-    model.save(str(final))
+    save_model(final)
     save_checkpoint()
     log.info("saved %s after %d steps (%.1f min this run)", final, step, (time.time() - t0) / 60)
     return 0
