@@ -208,6 +208,7 @@ _LEAD_EMOJI = re.compile(r"^(?::[a-z0-9_+-]+:\s*)+")
 _INLINE_REF = re.compile(
     r"\s*\b(?:" + _REF_WORDS + r")(?::\s*(?:#|gh-|GH-)?\d+|\s+(?:#|gh-|GH-)\d+)\b\.?", re.IGNORECASE
 )
+_EMPTY_PARENS = re.compile(r"\s+\(\s*\)")
 _SKIP_TAGS = re.compile(r"^\s*\[(?:skip ci|ci skip|skip actions|no ci)\]\s*", re.IGNORECASE)
 
 
@@ -226,7 +227,7 @@ def clean_message(message: str, max_chars: int = QUERY_MAX_CHARS) -> str:
     squash = bool(_PR_SUFFIX.search(subject))
     subject = _PR_SUFFIX.sub("", subject)
     subject = _SKIP_TAGS.sub("", _LEAD_EMOJI.sub("", subject.strip())).strip()
-    subject = _INLINE_REF.sub("", subject).strip(" -")
+    subject = _EMPTY_PARENS.sub("", _INLINE_REF.sub("", subject)).strip(" -")
     body: list[str] = []
     for ln in lines[1:]:
         if _TRAILER.match(ln) or _REF_ONLY.match(ln) or _URL_ONLY.match(ln) or _RULE.match(ln):
@@ -234,7 +235,7 @@ def clean_message(message: str, max_chars: int = QUERY_MAX_CHARS) -> str:
         if squash and ln.startswith("* "):
             body.append("\x00")  # a squashed commit's subject: drop this paragraph
             continue
-        body.append(_INLINE_REF.sub("", ln).rstrip())
+        body.append(_EMPTY_PARENS.sub("", _INLINE_REF.sub("", ln)).rstrip())
     paras: list[str] = []
     cur: list[str] = []
     for ln in body + [""]:
