@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
 
-    from ctxpack.embed import load_embedder
+    from ctxpack.embed.backends import load_embedder
 
     repos = sorted(read_list(args.holdout))
     recs = load(args.pairs, [r for r in (ln.split("#")[0].strip() for ln in Path(args.holdout).read_text().splitlines())

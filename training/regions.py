@@ -15,10 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ctxpack.config import Config
-from ctxpack.discover import _content_reason, _path_reason
+from ctxpack.index.discover import _content_reason, _path_reason
 from ctxpack.languages import CODE_LANGUAGES, language_for
 from ctxpack.models import SourceFile
-from ctxpack.pipeline import process_file
+from ctxpack.index.process import process_file
 
 __all__ = ["Bm25", "Region", "chunk_blob", "region_text", "usable_path"]
 

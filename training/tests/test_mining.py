@@ -21,7 +21,7 @@ from train import Example, batches  # noqa: E402
 
 from ctxpack.config import Config  # noqa: E402
 from ctxpack.models import SourceFile  # noqa: E402
-from ctxpack.pipeline import process_file  # noqa: E402
+from ctxpack.index.process import process_file  # noqa: E402
 
 CART = '''"""Shopping cart."""
 
