@@ -12,7 +12,8 @@ among three candidate sets:
 - ``infile``: every chunk of the touched files (region ranking inside files ctxpack picked);
 - ``file+rand``: both: the touched files' chunks plus the 100 other-file chunks.
 Metrics: MRR of the first positive, recall@1/5/20 (share of positives in the top k),
-overall and for the bug-report-style subset (messages with a traceback, an error
+(``--fuse``: also the sum of BM25's and the model's standard scores within the
+candidate set) overall and for the bug-report-style subset (messages with a traceback, an error
 message, expected/actual text or code). Models run as ctxpack runs them: int8 ONNX via
 ctxpack's own embedder (``--backend onnx``), 256 tokens.
 """
@@ -59,6 +60,11 @@ def rank_metrics(scores: np.ndarray, n_pos: int) -> dict[str, float]:
     return out
 
 
+def zscore(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    return (x - x.mean()) / (x.std() + 1e-9)
+
+
 def load(pairs_dir: str, repos: list[str], per_repo: int) -> list[dict]:
     recs = []
     for repo in repos:
@@ -95,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--backend", default="onnx", choices=("onnx", "torch"))
     ap.add_argument("--per-repo", type=int, default=250)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--fuse", action="store_true", help="also score z(BM25) + z(model) per candidate set")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
@@ -154,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
             for label, vecs in scorers.items():
                 m = np.stack([vecs[r["text"]] for r in cands])
                 systems[label] = m @ vecs[rec["query"]]
+                if args.fuse:
+                    systems[f"bm25+{label}"] = zscore(systems["bm25"]) + zscore(systems[label])
             for sysname, scores in systems.items():
                 met = rank_metrics(np.asarray(scores, dtype=np.float64), n_pos)
                 for sub in subsets:

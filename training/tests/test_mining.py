@@ -160,3 +160,10 @@ def test_batches_never_repeat_a_text() -> None:
 def test_rank_metrics_counts_ties_against_positives() -> None:
     m = rank_metrics(np.array([0.9, 0.1, 0.9, 0.5]), n_pos=2)
     assert m["mrr"] == 0.5 and m["r@1"] == 0.0 and m["r@5"] == 1.0
+
+
+def test_zscore_fusion_is_scale_free() -> None:
+    from evaluate import zscore
+
+    a = zscore(np.array([1.0, 2.0, 3.0]))
+    assert np.allclose(a, zscore(np.array([10.0, 20.0, 30.0]))) and abs(a.mean()) < 1e-9
