@@ -89,7 +89,9 @@ def _config(name: str, base: Config) -> Config:
         elif k in wf:
             weights[k] = type(getattr(W, k))(float(v))
         else:
-            cfg[k] = type(getattr(base, k))(float(v)) if not isinstance(getattr(base, k), bool) else v not in ("0", "")
+            cur = getattr(base, k)
+            cfg[k] = (v not in ("0", "") if isinstance(cur, bool) else v if isinstance(cur, str) or cur is None
+                      else type(cur)(float(v)))
     weights = dataclasses.replace(W, coef=tuple(coef), history_coef=tuple(hcoef), **weights)
     return dataclasses.replace(base, weights=weights, **cfg)
 
@@ -124,17 +126,15 @@ def main() -> None:
     t_start = time.perf_counter()
     counter = recall.TokenCounter("o200k_base", str(Path(scratch) / "token-cache-o200k_base.sqlite"))
     for n, task in enumerate(tasks, 1):
-        tree = recall.materialize(recall.find_mirror(mirrors, task["repo"]), task["repo"], task["parent"], scratch,
-                                  args.tree_mode)
+        mirror = recall.find_mirror(mirrors, task["repo"])
+        tree = recall.materialize(mirror, task["repo"], task["parent"], scratch, args.tree_mode)
+        hunks = recall.gold_hunks(task, mirror)
         idx = Path(scratch) / INDEXES[args.tree_mode] / task["repo"].replace("/", "+") / task["parent"][:16]
         vec = Path(scratch) / "ctxpack-vectors" / task["repo"].replace("/", "+")
         for v in variants:
             if v == "bm25-files+code":
                 for b, (pack_d, dt) in recall.run_baseline(v, task, tree, BUDGETS, counter, verify=False).items():
-                    sc = recall.score(task, pack_d, tree, b, None)
-                    rows.append({"task_id": task["id"], "repo": task["repo"], "language": task["language"],
-                                 "variant": v, "budget": b, "time_s": dt,
-                                 **{k: sc[k] for k in ("full_recall", "any_recall", "all_found", "over_budget")}})
+                    rows.append(_row(task, v, b, dt, pack_d, tree, hunks))
                 continue
             cfg = _config(v, load_config(tree, index_dir=str(idx), vectors_dir=str(vec), embed=True))
             repo = open_repo(tree, cfg)
@@ -146,16 +146,35 @@ def main() -> None:
                 ranked = _dense_only(repo, task["query"]) if v == "dense-only" else None
                 pack = pack_for(repo, task["query"], budget=b, fmt="json", ranked=ranked)
                 dt = time.perf_counter() - t0
-                sc = recall.score(task, pack_to_dict(pack), tree, b, None)
-                rows.append({"task_id": task["id"], "repo": task["repo"], "language": task["language"],
-                             "variant": v, "budget": b, "time_s": dt,
-                             **{k: sc[k] for k in ("full_recall", "any_recall", "all_found", "over_budget")}})
+                rows.append(_row(task, v, b, dt, pack_to_dict(pack), tree, hunks))
         print(f"[{n}/{len(tasks)}] {task['id']} ({time.perf_counter() - t_start:.0f}s)", file=sys.stderr)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     with open(args.out, "w", encoding="utf-8") as fh:
         for r in rows:
             fh.write(json.dumps(r) + "\n")
     print(summarize(rows, variants))
+
+
+_SCORES = ("full_recall", "any_recall", "all_found", "edit_recall", "edit_found", "over_budget")
+
+
+def _row(task: dict, variant: str, budget: int, dt: float, pack: dict, tree: str, hunks: dict) -> dict:
+    """One scored pack, with how each gold file was shown (full, chunks, skeleton, none) and
+    whether its changed lines were (for the edit-recall breakdown)."""
+    sc = recall.score(task, pack, tree, budget, None, hunks)
+    modes = {recall.normalize_path(str(f["path"]), tree): f.get("mode", "full") for f in pack.get("files", [])}
+    shown = {}
+    for f in pack.get("files", []):
+        shown.setdefault(recall.normalize_path(str(f["path"]), tree), []).extend(f.get("ranges") or [])
+    gold = []
+    for g in task.get("gold_existing", task["gold_files"]):
+        hs = hunks.get(g) or []
+        mode = modes.get(g, "none")
+        cov = 1.0 if mode == "full" else (
+            sum(any(a <= lo and hi <= b for a, b in shown.get(g, [])) for lo, hi in hs) / len(hs) if hs else 0.0)
+        gold.append([mode, cov])
+    return {"task_id": task["id"], "repo": task["repo"], "language": task["language"], "variant": variant,
+            "budget": budget, "time_s": dt, "gold": gold, **{k: sc[k] for k in _SCORES}}
 
 
 def _dense_only(repo, query: str) -> list[RankedFile]:  # type: ignore[no-untyped-def]
@@ -176,13 +195,24 @@ def summarize(rows: list[dict], variants: list[str]) -> str:
     def mean(rs: list[dict], k: str) -> float:
         return sum(r[k] for r in rs) / len(rs) if rs else 0.0
 
+    keys = ("full_recall", "any_recall", "edit_recall", "all_found")
     out = [f"{len(rows) // max(1, len(variants) * len(BUDGETS))} tasks", "",
-           "| variant | full@8K | full@32K | full@128K | any@8K | any@32K | any@128K | all@8K | all@32K | all@128K | over |",
-           "|---|---|---|---|---|---|---|---|---|---|---|"]
+           "| variant | " + " | ".join(f"{k.split('_')[0]}@{b // 1000}K" for k in keys for b in BUDGETS) + " | over |",
+           "|---|" + "---|" * (len(keys) * len(BUDGETS) + 1)]
     for v in variants:
-        cells = [f"{mean(agg[(v, b)], k):.3f}" for k in ("full_recall", "any_recall", "all_found") for b in BUDGETS]
+        cells = [f"{mean(agg[(v, b)], k):.3f}" for k in keys for b in BUDGETS]
         over = sum(r["over_budget"] for b in BUDGETS for r in agg[(v, b)])
         out.append(f"| {v} | " + " | ".join(cells) + f" | {over} |")
+    out += ["", "How gold files were shown (share of gold files; in parentheses: their changed lines shown)", "",
+            "| variant | budget | full | chunks | skeleton | none |", "|---|---|---|---|---|---|"]
+    for v in variants:
+        for b in BUDGETS:
+            gs = [g for r in agg[(v, b)] for g in r.get("gold", [])]
+            cells = []
+            for m in ("full", "chunks", "skeleton", "none"):
+                sel = [c for mode, c in gs if mode == m]
+                cells.append(f"{len(sel) / max(1, len(gs)):.3f} ({sum(sel) / max(1, len(sel)):.2f})")
+            out.append(f"| {v} | {b // 1000}K | " + " | ".join(cells) + " |")
     langs = sorted({r["language"] for r in rows})
     if "full" in variants and len(langs) > 1:
         out += ["", "Per language (full system): full-recall @8K / @32K / @128K", "",

@@ -90,6 +90,12 @@ class Config:
     skeleton_share: float = 0.003  # a skeleton may take at most this share of the budget (cut to fit: query-relevant definitions first)
     map_share: float = 0.02  # kept for the repository map when the repository does not fit whole
     size_exponent: float = 0.5  # whole files are packed by relevance / tokens ** this (expected recall per token)
+    region_dense: float = 0.0  # a partly packed file's chunks: weight of their dense similarity (rest: lexical)
+    region_idf: bool = True  # ... and query terms weighted by idf in their lexical relevance
+    region_weight: float = 0.2  # a big file's best chunks compete with whole files at this share of its relevance
+    region_min_share: float = 0.25  # ... when the file is bigger than this share of the budget
+    region_head: float = 0.5  # ... a file's first chunk (imports) gets this relevance bonus
+    region_fill: bool = True  # ... and a file's chunk room is filled, also with chunks the query does not match
     parse_timeout_ms: int = 2000
     history: bool = True  # rank with the git history at HEAD (recency, co-change) when there is one
     embed: bool = True  # compute and use the dense lane (when an embedding backend is installed)

@@ -35,7 +35,7 @@ _TYPES: dict[str, str] = {
     "redact": "bool", "outline_share": "share", "chunk_share": "share", "skeleton_share": "share",
     "map_share": "share", "size_exponent": "float", "parse_timeout_ms": "int", "history": "bool", "embed": "bool",
     "model": "str", "embed_backend": "str", "embed_max_tokens": "int", "embed_batch": "int", "vectors_dir": "path",
-    "allow_broad": "bool", "max_files": "int", "diff": "bool",
+    "allow_broad": "bool", "max_files": "int", "diff": "bool", "region_weight": "float", "region_dense": "share",
 }
 USER_KEYS = frozenset(_TYPES)
 # Ranking and packing only: nothing that turns safety off, writes elsewhere, loads code or data
@@ -43,7 +43,7 @@ USER_KEYS = frozenset(_TYPES)
 REPO_KEYS = frozenset({
     "encoding", "budget", "format", "include", "exclude", "max_file_bytes", "chunk_tokens", "max_chunk_tokens",
     "repo_map", "outline_share", "chunk_share", "skeleton_share", "map_share", "size_exponent", "history", "embed",
-    "diff",
+    "diff", "region_weight", "region_dense",
 })
 _REPO_MAX_FILE_BYTES = 20_000_000  # a repository may raise the per-file limit this far, no further
 _WHAT = {"str": "a string", "int": "an integer", "bool": "true or false", "float": "a number",

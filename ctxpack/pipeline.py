@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from .config import Config, index_dir_for, load_config
 from .config import repo_root as _root
-from .embed.lane import dense_ref, dense_scores, embedder_for, vector_store_for
+from .embed.lane import DenseHits, dense_hits, dense_ref, dense_scores, embedder_for, vector_store_for
 from .embed.run import embed_snapshot
 from .errors import Cancelled, ConfigError, IndexCorrupt, IndexNotFound, IndexOutdated
 from .index.catalog import is_catalog, read_repo_list, select
@@ -177,11 +177,13 @@ def _working(repo: Repo) -> WorkingChanges | None:
 
 
 def _rank_with(repo: Repo, query: str, focus: tuple[str, ...], work: WorkingChanges | None, *,
-               dense: bool = True) -> list[RankedFile]:
+               dense: bool = True, hits: DenseHits | None = None) -> list[RankedFile]:
     query = check_query(query)
     focus = resolve_focus(repo.root, repo.snapshot.files, focus)  # absolute or repo-relative; warns on the rest
     allowed = select_paths(repo.cfg, repo.snapshot.files)  # include/exclude (warns on an include matching nothing)
-    sims = dense_scores(repo, query) if dense else None
+    if hits is None and dense:
+        hits = dense_hits(repo, query)
+    sims = hits.files() if hits is not None and dense else None
     ranked = keep(rank(analyze_query(query), repo.rank_index, repo.cfg.weights, focus, sims,
                        work.files if work else None, work.names if work else ()), lambda r: r.path, allowed)
     return redact_reasons(ranked, repo.redact) if repo.cfg.redact else ranked
@@ -241,8 +243,9 @@ def pack_for(repo: Repo, query: str, *, budget: int | None = None, fmt: str | No
                            no_progress, lambda: False)
             repo.dense_lane(reload=True)
     work = _working(repo)
+    hits = dense_hits(repo, check_query(query))  # ranks files here, and regions of the files packed in part
     if ranked is None:
-        ranked = _rank_with(repo, query, focus, work)
+        ranked = _rank_with(repo, query, focus, work, hits=hits)
     if should_stop is not None and should_stop():
         raise Cancelled("pack cancelled")
     counter = get_counter(cfg.encoding)
@@ -258,6 +261,8 @@ def pack_for(repo: Repo, query: str, *, budget: int | None = None, fmt: str | No
         skeleton_for=repo.skeleton,
         should_stop=should_stop,
         changed_lines=work.files.get if work else None,
+        region_sims=hits.regions if hits is not None else None,
+        term_weight=repo.rank_index.term_weight,
     )
     pack = pack_files(query=query, ranked=ranked, inputs=inputs, budget=budget, counter=counter,
                       fmt=fmt or cfg.format, skipped=man.skipped, policy=PackPolicy.from_config(cfg), on_file=on_file,

@@ -231,3 +231,35 @@ def test_the_quiet_export_keeps_stdout_a_file(monkeypatch: pytest.MonkeyPatch, t
     monkeypatch.setattr(embed, "_export_onnx", fake_export)
     embed._quiet_export(tmp_path, tmp_path / "model.onnx")
     assert seen == {"isatty": False}
+
+
+@pytest.mark.slow
+def test_real_model_picks_the_region_of_a_big_file_with_no_lexical_overlap(tmp_path: Path) -> None:
+    # A big module of unrelated helpers; the query shares no word with any of them. With the
+    # dense lane blended into region ranking, the chunk the model finds similar is shown.
+    from dataclasses import replace
+
+    helpers = {
+        "parse_iso_date": "    year, month, day = text.split('-')\n    return int(year), int(month), int(day)\n",
+        "compute_vat": "    rate = 0.2 if country == 'FR' else 0.19\n    return round(amount * rate, 2)\n",
+        "send_receipt_email": "    msg = EmailMessage()\n    msg['To'] = customer.address\n    msg['Subject'] = 'Your receipt'\n"
+                              "    smtp.send_message(msg)\n",
+        "resize_thumbnail": "    width, height = image.size\n    return image.resize((width // 4, height // 4))\n",
+        "merge_sorted_lists": "    out = []\n    while left and right:\n        out.append(left.pop(0) if left[0] < right[0]"
+                              " else right.pop(0))\n    return out + left + right\n",
+    }
+    body = ""
+    for name, code in helpers.items():  # each helper padded to its own chunk
+        pad = "".join(f"    # step {i}: {name.replace('_', ' ')} bookkeeping\n" for i in range(60))
+        body += f"def {name}(*args):\n{pad}{code}\n\n"
+    (tmp_path / "util.py").write_text(body)
+    (tmp_path / "main.py").write_text("from util import *\n")
+    cfg = replace(load_config(tmp_path, embed=True), region_dense=1.0, region_weight=1.0)
+    build_index(tmp_path, cfg)
+    embed_index(tmp_path, cfg)
+    repo = open_repo(tmp_path, cfg)
+    assert len(repo.chunks_for(["util.py"])) >= 5
+    query = "correspondence delivered electronically to buyers"
+    util = next(f for f in pack_for(repo, query, budget=1500, fmt="json").files if f.path == "util.py")
+    assert util.mode == "chunks" and "def send_receipt_email(" in util.text
+    assert "def merge_sorted_lists(" not in util.text

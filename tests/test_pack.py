@@ -170,8 +170,9 @@ def test_one_big_file_leaves_room_for_the_outlines_of_the_next() -> None:
     part = inputs.records["books/part0.py"].tokens
     budget = int((4 * (part + 40) + 120) / 0.92)  # whole files fill all but the 8% outline room
     assert inputs.records["books/ledger.py"].tokens > budget and part > budget * 0.08
+    # (region_weight 0: the best file does not compete as its chunks in the whole-file pass)
     pack = pack_files(query="post ledger book amount", ranked=ranked, inputs=inputs, budget=budget,
-                      counter=counter, fmt="xml", policy=replace(PackPolicy.default(), map_share=0.0))
+                      counter=counter, fmt="xml", policy=replace(PackPolicy.default(), map_share=0.0, region_weight=0.0))
     modes = {f.path: f.mode for f in pack.files}
     assert modes["books/ledger.py"] in ("chunks", "skeleton")
     assert sum(m == "full" for m in modes.values()) == 4
@@ -284,3 +285,54 @@ def test_budget_holds_with_a_diff(indexed_samples: dict[str, Path], app: str, bu
     if diffs:
         assert pack.files[0].mode == "diff"
         assert f"+++ b/{path}" in pack.context
+
+
+def test_a_big_relevant_file_competes_as_its_regions() -> None:
+    # The best file is far over the budget, the next ones are small and weak. With regions
+    # competing in the whole-file pass, the best file gets its full region room, filled with
+    # the function the query names first (then the file's head), before the weak files take the budget.
+    from ctxpack.models import RankedFile
+
+    counter = get_counter("o200k_base")
+    texts, inputs = _books([("ledger", 300, 2)] + [(f"part{i}", 6, 20) for i in range(10)])
+    ranked = [RankedFile(p, 1.0 if k == 0 else 0.2 - k / 100, ("test",)) for k, p in enumerate(texts)]
+    part = inputs.records["books/part0.py"].tokens
+    budget = int((4 * (part + 40) + 120) / 0.92)
+    pol = replace(PackPolicy.default(), map_share=0.0)
+    pack = pack_files(query="fix post_ledger_217 for a zero amount", ranked=ranked, inputs=inputs, budget=budget,
+                      counter=counter, fmt="xml", policy=pol)
+    ledger = next(f for f in pack.files if f.path == "books/ledger.py")
+    assert ledger.mode == "chunks"
+    assert ledger.tokens > 0.6 * max(int(budget * pol.chunk_share), pol.chunk_room_floor)  # its room, filled
+    assert "def post_ledger_217(" in ledger.text and "def post_ledger_0(" in ledger.text  # the match, and the head
+    start = next(s.line for s in inputs.symbols_for("books/ledger.py") if s.name == "post_ledger_217")
+    assert any(a <= start <= b for a, b in ledger.ranges)
+    assert counter.count(pack.context) == pack.tokens <= budget
+    # Without the region pass the best file keeps only a share of the outline room.
+    old = pack_files(query="fix post_ledger_217 for a zero amount", ranked=ranked, inputs=inputs, budget=budget,
+                     counter=counter, fmt="xml", policy=replace(pol, region_weight=0.0))
+    assert next(f for f in old.files if f.path == "books/ledger.py").tokens < ledger.tokens
+
+
+def test_region_scores_weigh_rare_terms_blend_similarity_and_favour_the_head() -> None:
+    from ctxpack.models import Chunk
+    from ctxpack.pack.chunks import region_scores
+
+    def chunk(start: int, text: str) -> Chunk:
+        return Chunk(f"c{start}", "m.py", start, start + 9, text, 50, f"h{start}", ())
+
+    a = chunk(1, "import os\nvalue = common + common + common\n")
+    b = chunk(11, "def f():\n    return rare_name + common\n")
+    c = chunk(21, "def g():\n    return 1\n")
+    q = {"common", "rare"}
+    idf = {"common": 0.1, "rare": 3.0}.get
+    plain = region_scores([a, b, c], q, set(), None, 0.0)
+    weighted = region_scores([a, b, c], q, set(), None, 0.0, lambda t: idf(t) or 0.0)
+    assert plain[0] > plain[1] and weighted[1] > weighted[0]  # idf: one rare hit beats three common ones
+    assert weighted[1] == 1.0 and weighted[2] == 0.0
+    sims = {1: 0.1, 11: 0.2, 21: 0.9}
+    dense = region_scores([a, b, c], q, set(), sims, 1.0, lambda t: idf(t) or 0.0)
+    assert dense[2] == 1.0 and dense[0] == 0.0  # all weight on the dense similarity
+    half = region_scores([a, b, c], q, set(), sims, 0.5, lambda t: idf(t) or 0.0)
+    assert half[1] > half[2] > half[0]
+    assert region_scores([a, b, c], q, set(), {1: 0.3}, 0.5) == plain  # one embedded chunk: nothing to compare

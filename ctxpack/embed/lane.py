@@ -32,6 +32,29 @@ class DenseLane:
     file_of: np.ndarray  # file index (RankIndex order) of each row
     label: tuple[str, ...]  # what each row is called in a reason: its first symbol, else path:lines
     chunk: tuple[tuple[str, int], ...]  # (path, start line) of each row
+    rows_of: dict[str, tuple[int, ...]]  # path -> its rows
+
+
+@dataclass(frozen=True, slots=True)
+class DenseHits:
+    """One query against the dense lane: every embedded chunk's cosine similarity to it."""
+
+    lane: DenseLane
+    sims: np.ndarray  # (rows,) cosine of each lane row to the query
+
+    def files(self) -> dict[int, tuple[float, str]]:
+        """Each file's best chunk similarity: ``{file index: (cosine, chunk label)}``."""
+        order = np.argsort(-self.sims, kind="stable")
+        out: dict[int, tuple[float, str]] = {}
+        for r in order.tolist():
+            f = int(self.lane.file_of[r])
+            if f not in out:
+                out[f] = (float(self.sims[r]), self.lane.label[r])
+        return out
+
+    def regions(self, path: str) -> dict[int, float]:
+        """The similarity of each embedded chunk of ``path``: ``{start line: cosine}``."""
+        return {self.lane.chunk[r][1]: float(self.sims[r]) for r in self.lane.rows_of.get(path, ())}
 
 
 def dense_ref(cfg: Config, embedder: Embedder | None) -> str | None:
@@ -91,8 +114,11 @@ def load_dense(repo: Repo) -> DenseLane | None:
     ready = len(hashes & dm.index.keys()) if dm is not None else 0
     dim = dm.matrix.shape[1] if dm is not None else 0
     matrix = dm.matrix[np.asarray(rows, dtype=np.int64)] if rows else np.zeros((0, dim), np.float32)
+    rows_of: dict[str, list[int]] = {}
+    for r, (path, _) in enumerate(where):
+        rows_of.setdefault(path, []).append(r)
     return DenseLane(model_id, ready, len(hashes), matrix, np.asarray(files, dtype=np.int64), tuple(labels),
-                      tuple(where))
+                      tuple(where), {p: tuple(rs) for p, rs in rows_of.items()})
 
 
 def embedder_for(repo_or_cfg: Config, embedder: Embedder | None) -> Embedder:
@@ -104,8 +130,8 @@ def embedder_for(repo_or_cfg: Config, embedder: Embedder | None) -> Embedder:
     return load_embedder(cfg.model, cfg.embed_backend, cfg.embed_max_tokens)
 
 
-def dense_scores(repo: Repo, query: str) -> dict[int, tuple[float, str]] | None:
-    """Each file's best chunk similarity to the query: ``{file index: (cosine, chunk label)}``.
+def dense_hits(repo: Repo, query: str) -> DenseHits | None:
+    """The query against every embedded chunk (one matrix product).
 
     None when the dense lane is off or nothing is embedded yet (the model is then never loaded).
     """
@@ -115,12 +141,10 @@ def dense_scores(repo: Repo, query: str) -> dict[int, tuple[float, str]] | None:
     emb = embedder_for(repo.cfg, repo.embedder)
     if emb.model_id != lane.model_id:
         raise ConfigError(f"embedder {emb.model_id} does not match the index's vectors ({lane.model_id})")
-    qv = emb.embed([query])[0]
-    sims = lane.matrix @ qv
-    order = np.argsort(-sims, kind="stable")
-    out: dict[int, tuple[float, str]] = {}
-    for r in order.tolist():
-        f = int(lane.file_of[r])
-        if f not in out:
-            out[f] = (float(sims[r]), lane.label[r])
-    return out
+    return DenseHits(lane, lane.matrix @ emb.embed([query])[0])
+
+
+def dense_scores(repo: Repo, query: str) -> dict[int, tuple[float, str]] | None:
+    """Each file's best chunk similarity to the query: ``{file index: (cosine, chunk label)}`` (None: lane off)."""
+    hits = dense_hits(repo, query)
+    return hits.files() if hits is not None else None

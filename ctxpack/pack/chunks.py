@@ -15,9 +15,10 @@ from .blocks import block_tokens
 
 if TYPE_CHECKING:
     from .files import PackInputs
+    from .policy import PackPolicy
 
 
-__all__ = ["as_chunks"]
+__all__ = ["as_chunks", "region_scores"]
 
 _CHANGED_CHUNK = 1000.0  # relevance added to a chunk holding lines changed in the working tree
 
@@ -29,13 +30,33 @@ def _term_counts(text: str) -> tuple[Counter[str], int]:
     return counts, sum(counts.values())
 
 
-def _chunk_relevance(chunk: Chunk, qterms: set[str], names: set[str]) -> float:
+def _lexical(chunk: Chunk, qterms: set[str], names: set[str], weight: Callable[[str], float] | None) -> float:
+    """Query terms in the chunk (each weighted by its idf when ``weight``), and query names it defines."""
     counts, n = _term_counts(chunk.text)
     if not n:
         return 0.0
-    hits = sum(counts[t] for t in qterms if t in counts)
+    hits = sum(counts[t] * (weight(t) if weight else 1.0) for t in qterms if t in counts)
     named = sum(3 for s in chunk.symbols if s in names)
     return (hits + named) / (n ** 0.5)
+
+
+def region_scores(chunks: list[Chunk], qterms: set[str], names: set[str], sims: dict[int, float] | None,
+                  dense_share: float, weight: Callable[[str], float] | None = None) -> list[float]:
+    """Each chunk's relevance to the query, in [0, 1]: its lexical score (over the file's best)
+    blended with its dense similarity (over the file's range) when the chunks are embedded.
+
+    Both are scaled within the file because only the order of one file's chunks matters here.
+    """
+    lex = [_lexical(c, qterms, names, weight) for c in chunks]
+    top = max(lex, default=0.0)
+    scores = [x / top if top > 0 else 0.0 for x in lex]
+    known = [v for c in chunks if (v := (sims or {}).get(c.start_line)) is not None]
+    if dense_share <= 0 or len(known) < 2:
+        return scores
+    lo, hi = min(known), max(known)
+    span = (hi - lo) or 1.0
+    a = dense_share if top > 0 else 1.0
+    return [(1 - a) * s + a * ((sims or {}).get(c.start_line, lo) - lo) / span for s, c in zip(scores, chunks)]
 
 
 def _numbered_chunks(chunks: list[Chunk]) -> tuple[list[str], tuple[tuple[int, int], ...]]:
@@ -57,12 +78,18 @@ def _numbered_chunks(chunks: list[Chunk]) -> tuple[list[str], tuple[tuple[int, i
 
 
 def as_chunks(r: RankedFile, rec: FileRecord, inputs: PackInputs, qterms: set[str], names: set[str],
-               room: int, counter: TokenCounter, fmt: str, clean: Callable[[str, str, int], str]) -> PackedFile | None:
+              room: int, counter: TokenCounter, fmt: str, clean: Callable[[str, str, int], str],
+              policy: PackPolicy) -> PackedFile | None:
     chunks = inputs.chunks_for([r.path])
     if not chunks or room < 50:
         return None
-    rel = {id(c): _chunk_relevance(c, qterms, names) for c in chunks}
+    sims = inputs.region_sims(r.path) if inputs.region_sims else None
+    rel = dict(zip(map(id, chunks), region_scores(chunks, qterms, names, sims, policy.region_dense,
+                                                   inputs.term_weight if policy.region_idf else None)))
     spans = (inputs.changed_lines(r.path) if inputs.changed_lines else None) or ()
+    if policy.region_head and chunks:  # the file's head (imports, module docstring): edits often touch it
+        first = min(chunks, key=lambda c: c.start_line)
+        rel[id(first)] += policy.region_head
     for c in chunks:  # the regions the user is changing come first
         if any(a <= c.end_line and c.start_line <= b for a, b in spans):
             rel[id(c)] += _CHANGED_CHUNK
@@ -70,7 +97,7 @@ def as_chunks(r: RankedFile, rec: FileRecord, inputs: PackInputs, qterms: set[st
     chosen: list[Chunk] = []
     total = block_tokens(counter, fmt, r.path, "chunks", "", rec.language, ((1, 1),)) + 8
     for c in order:
-        if rel[id(c)] <= 0 and chosen:
+        if rel[id(c)] <= 0 and chosen and not policy.region_fill:
             break
         cost = c.tokens + 12
         if total + cost > room:

@@ -55,6 +55,9 @@ class PackInputs:
     should_stop: Callable[[], bool] | None = None  # polled between files: True abandons the pack (Cancelled)
     # path -> its lines changed in the working tree (a changed file's chunks there go first); None: none
     changed_lines: Callable[[str], tuple[tuple[int, int], ...] | None] | None = None
+    # path -> {chunk start line: cosine similarity to the query} of its embedded chunks; None: no dense lane
+    region_sims: Callable[[str], dict[int, float]] | None = None
+    term_weight: Callable[[str], float] | None = None  # a query term's weight (its idf); None: every term 1
 
 
 def pack_files(
@@ -208,16 +211,40 @@ class _Packer:
 
     def whole_files(self) -> None:
         """Pass 1: whole files, by expected recall per token (relevance / tokens ** size_exponent):
-        several mid-size relevant files beat one huge one when the budget is tight."""
+        several mid-size relevant files beat one huge one when the budget is tight.
+
+        With ``policy.region_weight``, a file too big to be worth packing whole at this budget
+        also competes as its most relevant chunks (one block of ``region_room`` tokens), its
+        expected recall discounted by ``region_weight``: the lines an edit changes in a big
+        relevant file are worth more than one more small file."""
         pol = self.policy
-        gain = (np.array([r.score for r, _ in self.candidates], dtype=np.float64)
-                / (np.array(self.sizes, dtype=np.float64) + pol.size_smoothing) ** pol.size_exponent)
-        order = np.lexsort((np.arange(len(self.candidates)), -gain)).tolist()  # ties: rank order
-        for k in order:
+        scores = np.array([r.score for r, _ in self.candidates], dtype=np.float64)
+        gain = scores / (np.array(self.sizes, dtype=np.float64) + pol.size_smoothing) ** pol.size_exponent
+        options = [(g, k, "full") for k, g in enumerate(gain.tolist())]
+        room = self.region_room()
+        if pol.region_weight > 0:
+            big = self.budget * pol.region_min_share
+            rgain = pol.region_weight * scores / (room + pol.size_smoothing) ** pol.size_exponent
+            options += [(rgain[k], k, "chunks") for k, size in enumerate(self.sizes) if size > big and scores[k] > 0]
+        options.sort(key=lambda o: (-o[0], o[1], o[2] == "chunks"))  # ties: rank order, whole first
+        for _, k, mode in options:
             if self.remaining < _MIN_BLOCK:
                 break
-            if may_fit(self.sizes[k], self.remaining):  # (try_full's own first test, without the call)
-                self.try_full(k)
+            r, rec = self.candidates[k]
+            if r.path in self.used_paths:
+                continue
+            if mode == "full":
+                if may_fit(self.sizes[k], self.remaining):  # (try_full's own first test, without the call)
+                    self.try_full(k)
+            elif self.remaining >= _MIN_OUTLINE:
+                pf = as_chunks(r, rec, self.inputs, self.qterms, self.names, min(self.remaining, room), self.counter,
+                               self.fmt, self.clean, pol)
+                if pf is not None:
+                    self.add(pf, k)
+
+    def region_room(self) -> int:
+        """The room one file's chunks may take."""
+        return max(int(self.budget * self.policy.chunk_share), self.policy.chunk_room_floor)
 
     def outlines(self) -> None:
         """Pass 2: what did not fit whole keeps its most relevant chunks (best files) or its outline.
@@ -237,8 +264,9 @@ class _Packer:
             if best and pos == best[0]:
                 share = max(self.remaining // (len(best) + 1), pol.min_share)
                 best.pop(0)
-                room = min(self.remaining, max(int(budget * pol.chunk_share), pol.chunk_room_floor), share)
-                pf = as_chunks(r, rec, self.inputs, self.qterms, self.names, room, self.counter, self.fmt, self.clean)
+                room = min(self.remaining, self.region_room(), share)
+                pf = as_chunks(r, rec, self.inputs, self.qterms, self.names, room, self.counter, self.fmt, self.clean,
+                               pol)
                 if pf is not None:
                     self.add(pf, pos)
                     continue

@@ -39,6 +39,12 @@ class PackPolicy:
     map_share: float  # kept for the map when the repository does not fit whole
     size_exponent: float  # whole files go in by score / tokens ** size_exponent (0: rank order)
     repo_map: bool = True  # add a directory/symbol map if room remains
+    region_dense: float = 0.0  # weight of the dense similarity in a chunk's relevance (the rest: lexical)
+    region_idf: bool = True  # weight query terms by idf in a chunk's lexical relevance
+    region_weight: float = 0.2  # a big file's chunks compete with whole files at this share of its relevance
+    region_min_share: float = 0.25  # ... when the file is bigger than this share of the budget
+    region_head: float = 0.5  # added to the relevance of a file's first chunk (in [0, 1] like the rest)
+    region_fill: bool = True  # fill a file's chunk room, also with chunks the query does not match
     # Hand-set caps and floors.
     max_candidates: int = 5000  # ranked files considered for packing
     max_skeletons: int = 40  # skeletons of files past the chunk_top best
@@ -54,7 +60,10 @@ class PackPolicy:
     def from_config(cls, cfg: Config) -> PackPolicy:
         """The policy a run's settings ask for."""
         return cls(outline_share=cfg.outline_share, chunk_share=cfg.chunk_share, skeleton_share=cfg.skeleton_share,
-                   map_share=cfg.map_share, size_exponent=cfg.size_exponent, repo_map=cfg.repo_map)
+                   map_share=cfg.map_share, size_exponent=cfg.size_exponent, repo_map=cfg.repo_map,
+                   region_dense=cfg.region_dense, region_idf=cfg.region_idf,
+                   region_weight=cfg.region_weight, region_min_share=cfg.region_min_share,
+                   region_head=cfg.region_head, region_fill=cfg.region_fill)
 
     @classmethod
     def default(cls) -> PackPolicy:

@@ -64,6 +64,12 @@ class RankIndex:
     doc_len_array: np.ndarray | None = None  # doc_len as an array
     path_index: dict[str, np.ndarray] | None = None  # path term -> files whose path has it
 
+    def term_weight(self, term: str) -> float:
+        """A term's BM25 idf over the files (a term no file has: the highest)."""
+        from .bm25 import bm25_idf
+
+        return bm25_idf(len(self.paths), len(self.postings.get(term, ())))
+
 
 POSTING_SHIFT = 32  # a posting is one int64: file index in the high bits, term frequency in the low
 

@@ -27,7 +27,8 @@ _KEEP_REPOS = 3
 
 
 _PACK_ONLY = ("budget", "format", "repo_map", "outline_share", "chunk_share", "skeleton_share", "map_share",
-              "size_exponent", "include", "exclude")
+              "size_exponent", "include", "exclude", "region_dense", "region_idf", "region_weight", "region_min_share",
+              "region_head", "region_fill")
 
 
 class _Messages(logging.Handler):
