@@ -56,7 +56,7 @@ def region_scores(chunks: list[Chunk], qterms: set[str], names: set[str], sims: 
     lo, hi = min(known), max(known)
     span = (hi - lo) or 1.0
     a = dense_share if top > 0 else 1.0
-    return [(1 - a) * s + a * ((sims or {}).get(c.start_line, lo) - lo) / span for s, c in zip(scores, chunks)]
+    return [(1 - a) * s + a * ((sims or {}).get(c.start_line, lo) - lo) / span for s, c in zip(scores, chunks, strict=True)]
 
 
 def _numbered_chunks(chunks: list[Chunk]) -> tuple[list[str], tuple[tuple[int, int], ...]]:
@@ -84,8 +84,9 @@ def as_chunks(r: RankedFile, rec: FileRecord, inputs: PackInputs, qterms: set[st
     if not chunks or room < 50:
         return None
     sims = inputs.region_sims(r.path) if inputs.region_sims else None
-    rel = dict(zip(map(id, chunks), region_scores(chunks, qterms, names, sims, policy.region_dense,
-                                                   inputs.term_weight if policy.region_idf else None)))
+    scores = region_scores(chunks, qterms, names, sims, policy.region_dense,
+                           inputs.term_weight if policy.region_idf else None)
+    rel = {id(c): sc for c, sc in zip(chunks, scores, strict=True)}
     spans = (inputs.changed_lines(r.path) if inputs.changed_lines else None) or ()
     if policy.region_head and chunks:  # the file's head (imports, module docstring): edits often touch it
         first = min(chunks, key=lambda c: c.start_line)
