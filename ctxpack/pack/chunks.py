@@ -56,7 +56,8 @@ def region_scores(chunks: list[Chunk], qterms: set[str], names: set[str], sims: 
     lo, hi = min(known), max(known)
     span = (hi - lo) or 1.0
     a = dense_share if top > 0 else 1.0
-    return [(1 - a) * s + a * ((sims or {}).get(c.start_line, lo) - lo) / span for s, c in zip(scores, chunks, strict=True)]
+    dense = [((sims or {}).get(c.start_line, lo) - lo) / span for c in chunks]
+    return [(1 - a) * s + a * d for s, d in zip(scores, dense, strict=True)]
 
 
 def _numbered_chunks(chunks: list[Chunk]) -> tuple[list[str], tuple[tuple[int, int], ...]]:
