@@ -25,7 +25,6 @@ from .index.history import read_history
 from .index.secrets import redact_reasons
 from .index.update import Seen, index_excludes, is_fresh, locked_update
 from .index.worktree import WorkingChanges
-from .index.worktree import changes as working_changes
 from .index.worktree import diff_text as working_diff
 from .models import (
     Chunk,
@@ -173,7 +172,7 @@ def rank_for(repo: Repo, query: str, focus: tuple[str, ...] = (), *, dense: bool
 def _working(repo: Repo) -> WorkingChanges | None:
     """The uncommitted changes, when the ranking uses them."""
     w = repo.cfg.weights
-    return working_changes(repo.root) if w.worktree or w.worktree_link else None
+    return repo.working_changes() if w.worktree or w.worktree_link else None
 
 
 def _rank_with(repo: Repo, query: str, focus: tuple[str, ...], work: WorkingChanges | None, *,

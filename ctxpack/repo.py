@@ -18,6 +18,8 @@ from .index.process import process_file
 from .index.secrets import load_clean, save_clean
 from .index.secrets import redact as redact_secrets
 from .index.update import index_excludes, read_changed, stat_changed
+from .index.worktree import WorkingChanges, git_state
+from .index.worktree import changes as worktree_changes
 from .models import Chunk, Redaction, Skipped, Symbol
 from .pack.blocks import full_body
 from .pack.skeleton import skeleton_text
@@ -62,6 +64,7 @@ class Repo:
     symbols_by_path: dict[str, list[Symbol]]
     embedder: Embedder | None = None  # set to use a given embedder (tests, a warm server); else loaded lazily
     _dense: DenseLane | None = field(default=None, repr=False)
+    _work: tuple[object, object, WorkingChanges] | None = field(default=None, repr=False)  # see working_changes
     # (path, first line, text digest) -> what redaction did; None: nothing to redact
     _redacted: dict[tuple[str, int, bytes], tuple[str, tuple[Redaction, ...]] | None] = field(default_factory=dict,
                                                                                                repr=False)
@@ -166,6 +169,18 @@ class Repo:
         return [Chunk(sp.id, path, sp.start_line, sp.end_line, "".join(lines[sp.start_line - 1: sp.end_line]),
                       sp.tokens, sp.content_hash, sp.symbols) for sp in self.snapshot.chunks.get(path, [])]
 
+    def working_changes(self) -> WorkingChanges:
+        """What is uncommitted in the work tree (``index.worktree.changes``), memoized while this
+        snapshot is current and git's index and HEAD are unchanged (``git_state``): a warm
+        process runs no git for it until a file, the staging area or HEAD moves."""
+        key = git_state(self.root)
+        memo = self._work
+        if key is not None and memo is not None and memo[0] is self.snapshot and memo[1] == key:
+            return memo[2]
+        work = worktree_changes(self.root)
+        self._work = (self.snapshot, key, work) if key is not None else None
+        return work
+
     def dense_lane(self, reload: bool = False) -> DenseLane | None:
         """The dense lane's vectors for this snapshot (None when the lane is off)."""
         if self._dense is None or reload:
@@ -180,7 +195,7 @@ class Repo:
         """This Repo for another checkout sharing its index and settings (``refresh_repo`` then
         re-reads what differs): memos tied to files on disk and the dense lane are dropped,
         skeletons (built from the index's symbols) are kept."""
-        return replace(self, root=root, _dense=None, _clean_files={}, _skeletons=dict(self._skeletons))
+        return replace(self, root=root, _dense=None, _work=None, _clean_files={}, _skeletons=dict(self._skeletons))
 
     def lanes(self) -> dict[str, object]:
         """Which ranking lanes are ready: ``{"lexical": true, "dense": true | "n/m chunks" | false,

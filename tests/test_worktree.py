@@ -160,3 +160,46 @@ def test_a_big_changed_file_keeps_the_chunks_around_its_hunks(tmp_path: Path) ->
     off = dataclasses.replace(cfg, weights=dataclasses.replace(cfg.weights, worktree=0.0, worktree_link=0.0))
     before = pack_for(open_repo(root, off), "order step totals", budget=6000)
     assert all("fee_of(book)" not in f.text for f in before.files)
+
+
+def test_a_warm_repository_runs_git_for_its_changes_only_when_something_moved(tmp_path: Path,
+                                                                              monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import ctxpack.index.worktree as worktree
+    from ctxpack.repo import refresh_repo
+
+    root = _repo(tmp_path / "r")
+    (root / "mod_1.py").write_text((root / "mod_1.py").read_text() + "def extra_step(order):\n    return 0\n")
+    repo = open_repo(root, load_config(root, history=False))
+    calls: list[tuple[str, ...]] = []
+    real = worktree.run_git
+
+    def counting(where, *args, **kw):  # type: ignore[no-untyped-def]
+        calls.append(args)
+        return real(where, *args, **kw)
+
+    monkeypatch.setattr(worktree, "run_git", counting)
+    first = repo.working_changes()
+    assert set(first.files) == {"mod_1.py"} and calls
+    calls.clear()
+    assert repo.working_changes() is first and rank_for(repo, "extra step") and not calls  # memoized
+    _git(root, "add", "mod_1.py")  # staging moves git's index: asked again
+    assert set(repo.working_changes().files) == {"mod_1.py"} and calls
+    calls.clear()
+    (root / "mod_2.py").write_text((root / "mod_2.py").read_text() + "# note\n")
+    repo = refresh_repo(repo)  # a file changed: a new snapshot, asked again
+    assert set(repo.working_changes().files) == {"mod_1.py", "mod_2.py"} and calls
+    _git(root, "commit", "-qam", "both")  # HEAD moved: nothing left
+    assert not repo.working_changes()
+    assert worktree.git_state(tmp_path) is None  # outside a work tree: no fingerprint, no memo
+
+
+def test_git_state_follows_a_linked_work_tree(tmp_path: Path) -> None:
+    from ctxpack.index.worktree import git_state
+
+    root = _repo(tmp_path / "r")
+    _git(root, "worktree", "add", "-q", str(tmp_path / "wt"), "-b", "side")
+    before = git_state(tmp_path / "wt")
+    assert before is not None and before != git_state(root)
+    (tmp_path / "wt" / "mod_1.py").write_text("x = 1\n")
+    _git(tmp_path / "wt", "commit", "-qam", "side work")  # the branch ref and the work tree's index move
+    assert git_state(tmp_path / "wt") != before

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..gitcmd import run_git
 
-__all__ = ["WorkingChanges", "changes", "diff_text"]
+__all__ = ["WorkingChanges", "changes", "diff_text", "git_state"]
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +90,44 @@ def changes(root: str | os.PathLike[str]) -> WorkingChanges:
         if path:
             files.setdefault(path, [])
     return WorkingChanges({p: tuple(s) for p, s in sorted(files.items())}, tuple(names))
+
+
+def _stat(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size, st.st_ino
+
+
+def git_state(root: str | os.PathLike[str]) -> tuple[object, ...] | None:
+    """A fingerprint of git's index and HEAD for the work tree holding ``root``, from a few stats
+    and no git process: it changes when something is staged, committed or checked out.
+    None when no git directory is found (then nothing may be memoized on it)."""
+    here = Path(root).resolve()
+    for d in (here, *here.parents):
+        dot = d / ".git"
+        if dot.is_dir():
+            gitdir = dot
+            break
+        if dot.is_file():
+            try:
+                line = dot.read_text(encoding="utf-8", errors="replace").strip()
+            except OSError:
+                return None
+            if not line.startswith("gitdir:"):
+                return None
+            gitdir = (d / line[len("gitdir:"):].strip()).resolve()
+            break
+    else:
+        return None
+    try:
+        head = (gitdir / "HEAD").read_text(encoding="utf-8", errors="replace").strip()
+        common = gitdir / (gitdir / "commondir").read_text().strip() if (gitdir / "commondir").is_file() else gitdir
+    except OSError:
+        return None
+    ref = common / head[len("ref:"):].strip() if head.startswith("ref:") else None
+    return (head, _stat(gitdir / "index"), _stat(ref) if ref else None, _stat(common / "packed-refs"))
 
 
 def diff_text(root: str | os.PathLike[str]) -> str:

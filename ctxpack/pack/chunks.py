@@ -30,12 +30,12 @@ def _term_counts(text: str) -> tuple[Counter[str], int]:
     return counts, sum(counts.values())
 
 
-def _lexical(chunk: Chunk, qterms: set[str], names: set[str], weight: Callable[[str], float] | None) -> float:
-    """Query terms in the chunk (each weighted by its idf when ``weight``), and query names it defines."""
+def _lexical(chunk: Chunk, qweights: dict[str, float], names: set[str]) -> float:
+    """Query terms in the chunk (each times its weight), and query names it defines."""
     counts, n = _term_counts(chunk.text)
     if not n:
         return 0.0
-    hits = sum(counts[t] * (weight(t) if weight else 1.0) for t in qterms if t in counts)
+    hits = sum(counts[t] * w for t, w in qweights.items() if t in counts)
     named = sum(3 for s in chunk.symbols if s in names)
     return (hits + named) / (n ** 0.5)
 
@@ -47,7 +47,8 @@ def region_scores(chunks: list[Chunk], qterms: set[str], names: set[str], sims: 
 
     Both are scaled within the file because only the order of one file's chunks matters here.
     """
-    lex = [_lexical(c, qterms, names, weight) for c in chunks]
+    qweights = {t: weight(t) if weight else 1.0 for t in qterms}
+    lex = [_lexical(c, qweights, names) for c in chunks]
     top = max(lex, default=0.0)
     scores = [x / top if top > 0 else 0.0 for x in lex]
     known = [v for c in chunks if (v := (sims or {}).get(c.start_line)) is not None]

@@ -1,0 +1,133 @@
+#!/usr/bin/env python3
+"""Region ranking on the shared recall bench: which chunks of a file an edit touches.
+
+For every gold file of every task that ctxpack cuts into at least two chunks, rank its
+chunks with each scorer, take them best first while they fit a room of R tokens (the
+chunk's index count + 12 for its marker, as ``pack.chunks`` does), and score the share of
+the file's diff hunks (the bench's ``gold_hunks``) that the chosen chunks show whole. This
+is the region half of edit-recall, without the file ranking in the way. Baseline in the
+same run: ``head``, the file's chunks from the top.
+
+Scorers: ``lex`` (query terms per chunk, ``pack.chunks.region_scores``), ``lex-idf`` (each
+term weighted by its idf), ``lex-idf+head`` (the default: a bonus for the file's first
+chunk), and with ``--model NAME=MODEL``: ``dense-NAME`` (cosine to the query alone) and
+``lex-idf+NAME@a`` (blended at weight a). Models embed every chunk of each task tree once
+(the cache is shared per repository under the scratch folder).
+
+Usage:
+  python benchmarks/region_rank.py [--tasks FILE] [--limit 20] [--model base=all-MiniLM-L6-v2]
+Environment: CTXPACK_EVAL_MIRRORS, CTXPACK_EVAL_SCRATCH, BENCH_DIR (as for benchmarks/ablation.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import sys
+from pathlib import Path
+
+from ctxpack import load_config, open_repo
+from ctxpack.embed.lane import dense_hits
+from ctxpack.models import Chunk
+from ctxpack.pack.chunks import region_scores
+from ctxpack.pipeline import embed_index
+from ctxpack.terms import terms
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = Path(os.environ.get("BENCH_DIR", ROOT.parent / "shared" / "bench")).resolve()
+sys.path.insert(0, str(BENCH))
+import recall  # noqa: E402
+
+ROOMS = (500, 1000, 2000, 4000)
+HEAD = 0.5  # PackPolicy.region_head
+
+
+def covered(chosen: list[Chunk], hunks: list[list[int]]) -> float:
+    merged: list[list[int]] = []
+    for a, b in sorted((c.start_line, c.end_line) for c in chosen):
+        if merged and a <= merged[-1][1] + 1:
+            merged[-1][1] = max(merged[-1][1], b)
+        else:
+            merged.append([a, b])
+    return sum(any(a <= lo and hi <= b for a, b in merged) for lo, hi in hunks) / len(hunks)
+
+
+def take(chunks: list[Chunk], scores: list[float], room: int) -> list[Chunk]:
+    order = sorted(range(len(chunks)), key=lambda i: (-scores[i], chunks[i].start_line))
+    chosen, used = [], 0
+    for i in order:
+        if used + chunks[i].tokens + 12 <= room:
+            chosen.append(chunks[i])
+            used += chunks[i].tokens + 12
+    return chosen
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--tasks", default=str(BENCH / "tasks-dev.jsonl"))
+    ap.add_argument("--limit", type=int, default=0, help="tasks per repository (0 = all)")
+    ap.add_argument("--model", action="append", default=[], help="NAME=MODEL (a model name or directory)")
+    args = ap.parse_args()
+    mirrors = os.environ.get("CTXPACK_EVAL_MIRRORS", "/work/.mirror")
+    scratch = os.environ.get("CTXPACK_EVAL_SCRATCH", "/tmp/ctxpack-eval-scratch")
+    models = dict(m.split("=", 1) for m in args.model)
+    tasks = [json.loads(line) for line in open(args.tasks, encoding="utf-8") if line.strip()]
+    if args.limit:
+        per_repo: collections.Counter[str] = collections.Counter()
+        kept = []
+        for t in tasks:
+            per_repo[t["repo"]] += 1
+            if per_repo[t["repo"]] <= args.limit:
+                kept.append(t)
+        tasks = kept
+    res: dict[tuple[str, int], list[float]] = collections.defaultdict(list)
+    n_files = n_chunks = n_hunks = 0
+    for n, task in enumerate(tasks, 1):
+        mirror = recall.find_mirror(mirrors, task["repo"])
+        tree = recall.materialize(mirror, task["repo"], task["parent"], scratch, "git")
+        hunks = recall.gold_hunks(task, mirror)
+        slug = task["repo"].replace("/", "+")
+        idx = Path(scratch) / "ctxpack-ablation-git" / slug / task["parent"][:16]
+        vec = Path(scratch) / "ctxpack-vectors" / slug
+        query = task["query"]
+        qterms = set(terms(query))
+        names = {w for w in query.replace(".", " ").replace("(", " ").split() if w.isidentifier()}
+        repo = open_repo(tree, load_config(tree, index_dir=str(idx), embed=False))
+        hits = {}
+        for name, model in models.items():
+            cfg = load_config(tree, index_dir=str(idx), vectors_dir=str(vec), embed=True, model=model)
+            embed_index(tree, cfg)
+            hits[name] = dense_hits(open_repo(tree, cfg), query)
+        idf = repo.rank_index.term_weight
+        for g, hs in hunks.items():
+            chunks = repo.chunks_for([g])
+            if len(chunks) < 2 or not hs:
+                continue
+            n_files, n_chunks, n_hunks = n_files + 1, n_chunks + len(chunks), n_hunks + len(hs)
+            head = min(range(len(chunks)), key=lambda i: chunks[i].start_line)
+            lex_idf = region_scores(chunks, qterms, names, None, 0.0, idf)
+            scorers = {"head (baseline)": [-c.start_line for c in chunks],
+                       "lex": region_scores(chunks, qterms, names, None, 0.0),
+                       "lex-idf": lex_idf,
+                       "lex-idf+head": [s + (HEAD if i == head else 0.0) for i, s in enumerate(lex_idf)]}
+            for name, h in hits.items():
+                sims = h.regions(g) if h is not None else None
+                scorers[f"dense-{name}"] = region_scores(chunks, qterms, names, sims, 1.0)
+                for a in (0.3, 0.5):
+                    scorers[f"lex-idf+{name}@{a}"] = region_scores(chunks, qterms, names, sims, a, idf)
+            for sname, scores in scorers.items():
+                for room in ROOMS:
+                    res[(sname, room)].append(covered(take(chunks, scores, room), hs))
+        print(f"[{n}/{len(tasks)}] {task['id']}", file=sys.stderr)
+    print(f"{len(tasks)} tasks; {n_files} gold files with 2+ chunks and hunks: "
+          f"{n_chunks / max(n_files, 1):.1f} chunks and {n_hunks / max(n_files, 1):.1f} hunks each on average\n")
+    print("| scorer | " + " | ".join(f"hunks shown @{r}" for r in ROOMS) + " |")
+    print("|---|" + "---|" * len(ROOMS))
+    for sname in dict.fromkeys(k for k, _ in res):
+        print(f"| {sname} | " + " | ".join(f"{sum(res[(sname, r)]) / len(res[(sname, r)]):.3f}" for r in ROOMS) + " |")
+
+
+if __name__ == "__main__":
+    main()
