@@ -48,19 +48,35 @@ def branches(shop: Path) -> Path:
     return shop
 
 
-def test_switching_back_reparses_nothing(branches: Path) -> None:
+def _count_parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The real tree-sitter parses from now on (the languages parsed), whatever the stats say."""
+    seen: list[str] = []
+    real = process.parse_source
+
+    def counting(path: str, language: str, text: str, timeout_ms: int = 2000) -> object:
+        seen.append(language)
+        return real(path, language, text, timeout_ms)
+
+    monkeypatch.setattr(process, "parse_source", counting)
+    return seen
+
+
+def test_switching_back_reparses_nothing(branches: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = load_config(branches)
     first = build_index(branches, cfg)
     assert first.parsed == first.files and first.reused == 0
     git(branches, "checkout", "-q", "feature")
+    parses = _count_parses(monkeypatch)
     there = build_index(branches, cfg)
     assert (there.parsed, there.reused, there.removed) == (4, 0, 1)  # three edits and a new file
+    assert len(parses) == 4
     git(branches, "checkout", "-q", "main")
     back = build_index(branches, cfg)
     assert (back.parsed, back.reused, back.removed) == (0, 4, 1)  # the three old versions and notifications.py
     git(branches, "checkout", "-q", "feature")
     again = build_index(branches, cfg)
     assert (again.parsed, again.reused) == (0, 4)
+    assert len(parses) == 4  # not one real parse after the first switch
     defs = {s.name for s in open_repo(branches, cfg, refresh=False).snapshot.symbols["shop/services/pricing.py"]}
     assert "feature_pricing" in defs
 
@@ -240,3 +256,57 @@ def test_live_repo_switch_back_reparses_nothing(branches: Path) -> None:
         data = (branches / rel).read_bytes()
         srcs.append(SourceFile(rel, "python", len(data), 0, hashlib.sha1(data).hexdigest(), data.decode()))
     assert process_sources(srcs, cfg, cold).parsed == 0
+
+
+def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and "parse cache" in r.getMessage()]
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "directory"])
+def test_a_damaged_cache_file_is_a_miss_with_one_warning_at_most(shop: Path, caplog: pytest.LogCaptureFixture,
+                                                                  damage: str) -> None:
+    cfg = load_config(shop)
+    build_index(shop, cfg)
+    path = cache_file(shop / ".ctxpack")
+    target = shop / "shop" / "services" / "pricing.py"
+    old = target.read_text()
+    target.write_text(old + "\n# v2\n")
+    build_index(shop, cfg)
+    data = path.read_bytes()
+    path.unlink()
+    if damage == "truncated":  # a copy cut short (a full disk, a crash of the copying tool)
+        path.write_bytes(data[: len(data) // 2])
+    elif damage == "garbage":
+        path.write_bytes(os.urandom(len(data)))
+    else:  # neither readable nor writable as a database
+        path.mkdir()
+    target.write_text(old)
+    with caplog.at_level("DEBUG"):
+        stats = build_index(shop, cfg)
+    assert stats.parsed + stats.reused == 1  # never a crash; the old content parsed again unless its page survived
+    assert len(_warnings(caplog)) <= 1
+    snap = open_repo(shop, cfg, refresh=False).snapshot
+    fresh = process_file(SourceFile("shop/services/pricing.py", "python", 0, 0, "", old), cfg)
+    assert snap.file_terms["shop/services/pricing.py"] == (list(fresh.row.terms), list(fresh.row.counts))
+
+
+def test_a_decodable_looking_entry_of_another_shape_is_a_miss(tmp_path: Path) -> None:
+    """An entry whose digest checks out but whose bytes are not an entry (another version wrote it)."""
+    import pickle
+    import zlib
+
+    from ctxpack.index.parse_cache import _digest
+
+    cfg = Config()
+    text = "def f(x):\n    return x\n"
+    src = SourceFile("a.py", "python", len(text), 0, "d" * 40, text)
+    process_sources([src], cfg, ParseCache(tmp_path, settings_key(cfg)))
+    for blob in (zlib.compress(pickle.dumps(("not", "an", "entry"))), zlib.compress(pickle.dumps((99, 1, 2, 3, 4, 5, 6, 7))),
+                 b"not zlib"):
+        with sqlite3.connect(cache_file(tmp_path)) as db:
+            db.execute("UPDATE entries SET blob = ?, digest = ?", (blob, _digest(blob)))
+        cache = ParseCache(tmp_path, settings_key(cfg), memory_entries=0)
+        assert process_sources([src], cfg, cache).parsed == 1 and cache.hits == 0
+        with sqlite3.connect(cache_file(tmp_path)) as db:  # and the parse replaced it
+            (good,) = db.execute("SELECT blob FROM entries").fetchone()
+        assert good != blob

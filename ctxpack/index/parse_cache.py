@@ -105,7 +105,7 @@ class ParseCache:
                     self._memory.move_to_end(k)
                     found[k] = hit
         left = [k for k in keys if k not in found]
-        if left and self.path is not None and self.path.exists():
+        if left and self.path is not None:
             found.update(self._read(left))
         self.hits += len(found)
         self.misses += len(keys) - len(found)
@@ -116,6 +116,8 @@ class ParseCache:
         names = list(by_key)
         out: dict[ContentKey, FileContent] = {}
         try:
+            if not self.path.exists():  # type: ignore[union-attr]  (a first run: nothing cached yet)
+                return out
             with self._connect(create=False) as db:
                 for i in range(0, len(names), _BATCH):
                     part = names[i: i + _BATCH]
@@ -126,7 +128,10 @@ class ParseCache:
                         if content is not None:
                             out[by_key[name]] = content
         except Exception as exc:  # noqa: BLE001  only a cache: unreadable is a miss
-            self._warn("parse cache unreadable (%s: %s); parsing the files", type(exc).__name__, exc)
+            if _busy(exc):  # another process is writing it: not a fault, this run parses
+                log.debug("parse cache busy (%s); parsing the files", exc)
+            else:
+                self._warn("parse cache unreadable (%s: %s); parsing the files", type(exc).__name__, exc)
             return {}
         self._remember(out)
         return out
@@ -224,3 +229,9 @@ def _damaged(exc: Exception) -> bool:
     import sqlite3
 
     return isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError)
+
+
+def _busy(exc: Exception) -> bool:
+    import sqlite3
+
+    return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
