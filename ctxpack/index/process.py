@@ -146,7 +146,8 @@ class Processed:
 
 def process_sources(sources: list[SourceFile], cfg: Config, cache: ParseCache | None = None,
                     progress: Progress = no_progress) -> Processed:
-    """``process_file`` over ``sources``, in order, parsing each distinct content once.
+    """``process_file`` over ``sources``, in order, parsing each distinct content once
+    (on every core when there are many: ``pool.parse_contents``).
 
     Args:
         sources: the files to process.
@@ -162,11 +163,9 @@ def process_sources(sources: list[SourceFile], cfg: Config, cache: ParseCache | 
         keys.update(cache.get_many(list(keys)))
     text_of = {(s.sha1, s.language): s.text for s in sources}
     todo = [k for k, v in keys.items() if v is None]
-    fresh: dict[ContentKey, FileContent] = {}
-    for i, key in enumerate(todo):
-        fresh[key] = process_content(text_of[key], key[1], cfg)
-        if i % 50 == 0 or i == len(todo) - 1:
-            progress("parse", i + 1, len(todo))
+    from .pool import parse_contents  # here: pool imports this module
+
+    fresh = dict(zip(todo, parse_contents([(text_of[k], k[1]) for k in todo], cfg, progress), strict=True))
     keys.update(fresh)
     if cache is not None:
         cache.put_many({k: v for k, v in fresh.items() if v.stable}, touched=[k for k in keys if k not in fresh])
