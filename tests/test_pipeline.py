@@ -310,10 +310,16 @@ def test_large_update_is_written_through(shop: Path, monkeypatch: pytest.MonkeyP
     first = store.manifest()
     assert first.pending  # one path: journaled
     (shop / "shop" / "b.py").write_text("B = 2\n")
+    (shop / "shop" / "c.py").write_text("C = 3\n")
+    open_repo(shop, cfg)
+    second = store.manifest()
+    assert second.pending and second.updates == first.updates  # a big update is journaled too (the pack answers)
+    assert store.journal_paths() == 3 and store.fold_due()
+    (shop / "shop" / "d.py").write_text("D = 4\n")
     repo = open_repo(shop, cfg)
     man = store.manifest()
-    assert not man.pending and man.updates == first.updates + 1  # two would be pending: written
-    assert {"shop/a.py", "shop/b.py"} <= set(repo.snapshot.files)
+    assert not man.pending and man.updates == first.updates + 1  # nobody folded that journal: written with it
+    assert {"shop/a.py", "shop/b.py", "shop/c.py", "shop/d.py"} <= set(repo.snapshot.files)
     assert read_cached_columns(store.dir, man) == store._read_columns(man)
 
 

@@ -111,15 +111,15 @@ def test_a_bad_worker_count_is_one_clear_line(many: Path, monkeypatch: pytest.Mo
     assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
 
 
-def test_workers_are_forked_only_from_a_single_threaded_process() -> None:
+def test_workers_are_forked_only_from_asingle_threaded_process() -> None:
     import threading
 
-    assert pool._single_threaded() == (threading.active_count() == 1 and len(__import__("os").listdir("/proc/self/task")) == 1)
+    assert pool.single_threaded() == (threading.active_count() == 1)
     stop = threading.Event()
     t = threading.Thread(target=stop.wait)
     t.start()
     try:
-        assert not pool._single_threaded()
+        assert not pool.single_threaded()
     finally:
         stop.set()
         t.join()
@@ -144,3 +144,23 @@ def test_a_threaded_process_parses_in_clean_workers(many: Path) -> None:
     finally:
         stop.set()
         t.join()
+
+
+def test_a_threaded_script_without_a_main_guard_is_not_run_again(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    script = tmp_path / "host.py"
+    script.write_text(
+        "import sys, threading\n"
+        "print('main ran', file=sys.stderr)\n"
+        "from ctxpack.config import Config\n"
+        "from ctxpack.index import pool\n"
+        "ev = threading.Event()\n"
+        "threading.Thread(target=ev.wait, daemon=True).start()\n"
+        "items = [(f'def f{i}(x):\\n    return x\\n', 'python') for i in range(64)]\n"
+        "print(len(pool.parse_contents(items, Config(), workers=2)))\n")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
+                         env={**__import__("os").environ, pool.WORKERS_ENV: "2"})
+    assert out.returncode == 0 and out.stdout.strip() == "64"
+    assert out.stderr.count("main ran") == 1 and "failed" not in out.stderr

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from functools import partial
 
 from ..config import Config
@@ -20,7 +22,7 @@ from ..models import Progress, no_progress
 from . import process
 from .process import FileContent
 
-__all__ = ["POOL_MIN_FILES", "WORKERS_ENV", "parse_contents", "worker_count"]
+__all__ = ["POOL_MIN_FILES", "WORKERS_ENV", "parse_contents", "single_threaded", "worker_count"]
 
 log = logging.getLogger(__name__)
 
@@ -75,24 +77,42 @@ def parse_contents(items: list[tuple[str, str]], cfg: Config, progress: Progress
     if n < 2 or len(items) < POOL_MIN_FILES:
         return list(_reporting(map(partial(_parse_one, cfg), items), len(items), progress))
     # fork is the cheapest start (the grammars and the tokenizer are already loaded), but only
-    # safe with no other thread running (Python's or a library's: LanceDB's runtime, onnxruntime);
-    # a warm server has threads, so its workers start clean.
-    method = "fork" if _single_threaded() else "forkserver"
+    # safe with no other Python thread running; a warm server has threads, so its workers start
+    # clean (forkserver: unless that would rerun the program's main script, see _main_runs_again).
+    method = "fork" if single_threaded() else "forkserver"
+    if method == "forkserver" and _main_runs_again():
+        log.debug("parsing %d files in this process (a threaded program whose main script a worker would rerun)",
+                  len(items))
+        return list(_reporting(map(partial(_parse_one, cfg), items), len(items), progress))
+    log.debug("parsing %d files in %d %s workers", len(items), n, method)
     import multiprocessing
 
-    log.debug("parsing %d files in %d %s workers", len(items), n, method)
-    with ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context(method)) as pool:
-        return list(_reporting(pool.map(partial(_parse_one, cfg), items, chunksize=_CHUNK), len(items), progress))
-
-
-def _single_threaded() -> bool:
-    """True when this process runs one thread, native ones included (Linux: /proc; elsewhere Python's only)."""
-    if threading.active_count() != 1:
-        return False
     try:
-        return len(os.listdir("/proc/self/task")) == 1
-    except OSError:
-        return os.name == "posix" and hasattr(os, "fork") and not os.path.isdir("/proc")
+        with ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context(method)) as pool:
+            return list(_reporting(pool.map(partial(_parse_one, cfg), items, chunksize=_CHUNK), len(items), progress))
+    except (BrokenProcessPool, OSError) as exc:  # a worker killed (out of memory), no processes left to start
+        log.warning("parsing in %d processes failed (%s); parsing in this one", n, exc)
+        return list(_reporting(map(partial(_parse_one, cfg), items), len(items), progress))
+
+
+def _main_runs_again() -> bool:
+    """True when a worker started clean (forkserver) would run this program's main script again
+    (a script without an ``if __name__ == "__main__"`` guard would redo its work there)."""
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    if spec is not None and (spec.name == "__main__" or spec.name.endswith(".__main__")):
+        return False  # python -m PKG: multiprocessing does not import it again
+    path = getattr(main, "__file__", None)
+    return path is not None and os.path.basename(path) not in ("ctxpack", "ctxpack.exe")  # our entry point has a guard
+
+
+def single_threaded() -> bool:
+    """True when this process runs no Python thread but the main one (then forking it is safe).
+
+    Native threads do not count: OpenBLAS's (numpy starts them at import) are fork-safe, and a
+    forked worker never calls into LanceDB (whose runtime threads would not follow it).
+    """
+    return threading.active_count() == 1
 
 
 def _reporting(results: Iterator[FileContent], total: int, progress: Progress) -> Iterator[FileContent]:
