@@ -164,3 +164,38 @@ def test_a_threaded_script_without_a_main_guard_is_not_run_again(tmp_path: Path)
                          env={**__import__("os").environ, pool.WORKERS_ENV: "2"})
     assert out.returncode == 0 and out.stdout.strip() == "64"
     assert out.stderr.count("main ran") == 1 and "failed" not in out.stderr
+
+
+def test_killing_an_index_run_leaves_no_worker_holding_the_index(many: Path, tmp_path: Path) -> None:
+    """kill -9 of ``ctxpack index`` while its workers parse: the workers go too, and the lock is free."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from ctxpack.store.tables import IndexStore
+
+    for i in range(400):  # enough parsing to be killed in the middle of it
+        (many / "gen" / f"m{i}.py").parent.mkdir(exist_ok=True)
+        (many / "gen" / f"m{i}.py").write_text("".join(f"def f{i}_{k}(x):\n    return x + {k}\n\n" for k in range(60)))
+    env = {**os.environ, pool.WORKERS_ENV: "2", "CTXPACK_EMBED": "0"}
+    proc = subprocess.Popen([sys.executable, "-m", "ctxpack", "--debug", "index", str(many), "--no-embed",
+                             "--index-dir", str(tmp_path / "idx")], env=env, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    for line in proc.stderr:  # the pool is up
+        if "workers" in line:
+            break
+    time.sleep(0.3)
+    children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+    assert children, "no worker to check"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 10
+    while any(os.path.exists(f"/proc/{c}") and "zombie" not in open(f"/proc/{c}/status").read().lower()
+              for c in children) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [c for c in children if os.path.exists(f"/proc/{c}") and
+                "zombie" not in open(f"/proc/{c}/status").read().lower()]
+    with IndexStore(tmp_path / "idx").lock(wait_s=2):  # free
+        pass

@@ -7,6 +7,7 @@ processes; either way the results come back in the items' order and are the same
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -55,6 +56,22 @@ def worker_count() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def _worker_start(parent: int) -> None:
+    """A worker lets go of the parent's locks and dies with it (``kill -9`` of an index run
+    must not leave workers holding the index's write lock)."""
+    from ..store.lock import close_inherited
+
+    close_inherited()
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the parent died before that took effect
+        os._exit(1)
+
+
 def _parse_one(cfg: Config, item: tuple[str, str]) -> FileContent:
     return process.process_content(item[0], item[1], cfg)
 
@@ -88,7 +105,8 @@ def parse_contents(items: list[tuple[str, str]], cfg: Config, progress: Progress
     import multiprocessing
 
     try:
-        with ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context(method)) as pool:
+        with ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context(method),
+                                 initializer=_worker_start, initargs=(os.getpid(),)) as pool:
             return list(_reporting(pool.map(partial(_parse_one, cfg), items, chunksize=_CHUNK), len(items), progress))
     except (BrokenProcessPool, OSError) as exc:  # a worker killed (out of memory), no processes left to start
         log.warning("parsing in %d processes failed (%s); parsing in this one", n, exc)
