@@ -94,6 +94,10 @@ def test_workers_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> N
     assert pool.worker_count() == 3
     monkeypatch.delenv(pool.WORKERS_ENV)
     assert pool.worker_count() >= 1
+    monkeypatch.setattr(pool.os, "sched_getaffinity", lambda _pid: {0, 1, 2, 3}, raising=False)
+    for load, workers in ((0.0, 4), (1.0, 4), (2.2, 3), (3.0, 2), (4.6, 1), (40.0, 1)):  # idle cores only
+        monkeypatch.setattr(pool.os, "getloadavg", lambda load=load: (load, load, load))
+        assert pool.worker_count() == workers, load
     for bad in ("0", "-2", "two", "1.5"):
         monkeypatch.setenv(pool.WORKERS_ENV, bad)
         with pytest.raises(ConfigError, match=pool.WORKERS_ENV):

@@ -36,7 +36,11 @@ _CHUNK = 8  # files per task: few round trips, and big files spread over the wor
 
 
 def worker_count() -> int:
-    """How many processes parse: ``CTXPACK_WORKERS`` when set, else the cores this process may use.
+    """How many processes parse: ``CTXPACK_WORKERS`` when set, else the usable cores that are idle.
+
+    Cores busy with other work (the 1-minute load average, this process counted as one of
+    its runners) are left out: on a loaded machine a pool only adds its own costs (measured:
+    benchmarks/results/bigrepo-checkout.md).
 
     Raises:
         ConfigError: ``CTXPACK_WORKERS`` is not a whole number of at least 1.
@@ -51,9 +55,14 @@ def worker_count() -> int:
             raise ConfigError(f"{WORKERS_ENV} must be a whole number of at least 1: {raw!r}")
         return n
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cores = max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
+        cores = max(1, os.cpu_count() or 1)
+    try:
+        busy = max(0.0, os.getloadavg()[0] - 1.0)  # the others' runnable processes
+    except (AttributeError, OSError):
+        busy = 0.0
+    return max(1, min(cores, int(cores - busy + 0.5)))
 
 
 def _worker_start(parent: int) -> None:
