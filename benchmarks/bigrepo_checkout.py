@@ -104,7 +104,7 @@ def main() -> None:
     cmd = args.ctxpack.split()
     print(f"machine: {platform.node()}, {os.cpu_count()} cores ({len(os.sched_getaffinity(0))} usable), "
           f"{platform.python_version()}, load {os.getloadavg()[0]:.2f}; "
-          f"CTXPACK_WORKERS={os.environ.get('CTXPACK_WORKERS', '(unset: all cores)')}", flush=True)
+          f"CTXPACK_WORKERS={os.environ.get('CTXPACK_WORKERS', '(unset: the idle cores)')}", flush=True)
     modes = ["cli", "daemon"] if args.daemon else ["cli"]
     rows = []
     for repo in repos:

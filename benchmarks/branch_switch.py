@@ -61,7 +61,7 @@ def main() -> None:
     name = args.repo.parent.name if args.repo.name in ("repo", ".git") else args.repo.name
     print(f"{name}: A={a[:10]} B={b[:10]} ({args.back} first-parent commits back), "
           f"{changed} paths differ (all files, indexed or not); "
-          f"CTXPACK_WORKERS={os.environ.get('CTXPACK_WORKERS', '(unset: all cores)')}")
+          f"CTXPACK_WORKERS={os.environ.get('CTXPACK_WORKERS', '(unset: the idle cores)')}")
     builds = {"base": shlex.split(args.base), "new": shlex.split(args.new)}
     with tempfile.TemporaryDirectory(prefix="branch-switch-") as tmp:
         rows: list[tuple[str, str, float, str]] = []
