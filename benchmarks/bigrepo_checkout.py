@@ -165,8 +165,9 @@ def run_repo(repo: str, mirror: str, chosen: list[dict], mode: str, cmd: list[st
 
 
 def summary(rows: list[dict], modes: list[str]) -> str:
-    out = ["", ("| repo | pack | checkout | paths changed | parsed / from cache | pack 32K s | pack 128K s | BM25 32K s | "
-            "BM25 128K s | tables written, s after the 32K answer |"), "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    out = ["", ("| repo | pack | checkout | paths changed | parsed / from cache | pack 32K s | pack 128K s | "
+                "BM25 32K s | BM25 128K s | tables written, s after the 32K answer |"),
+           "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         parsed = f"{r['parsed']} / {r['reused']}" if "parsed" in r else ""
         behind = f"{r['behind32000']:.1f}" if "behind32000" in r else ""
@@ -179,7 +180,8 @@ def summary(rows: list[dict], modes: list[str]) -> str:
             rs = [r for r in rows if r["repo"] == repo and r["mode"] == mode]
             if not rs:
                 continue
-            size = f"{statistics.median(r['files'] for r in rs):.0f} files, {statistics.median(r['tokens'] for r in rs) / 1e6:.1f}M tokens"
+            files, tokens = statistics.median(r["files"] for r in rs), statistics.median(r["tokens"] for r in rs)
+            size = f"{files:.0f} files, {tokens / 1e6:.1f}M tokens"
             for b in BUDGETS:
                 t = [r[f"t{b}"] for r in rs]
                 base = [r[f"bm25_{b}"] for r in rs]

@@ -301,8 +301,9 @@ def test_a_decodable_looking_entry_of_another_shape_is_a_miss(tmp_path: Path) ->
     text = "def f(x):\n    return x\n"
     src = SourceFile("a.py", "python", len(text), 0, "d" * 40, text)
     process_sources([src], cfg, ParseCache(tmp_path, settings_key(cfg)))
-    for blob in (zlib.compress(pickle.dumps(("not", "an", "entry"))), zlib.compress(pickle.dumps((99, 1, 2, 3, 4, 5, 6, 7))),
-                 b"not zlib"):
+    foreign = (zlib.compress(pickle.dumps(("not", "an", "entry"))),
+               zlib.compress(pickle.dumps((99, 1, 2, 3, 4, 5, 6, 7))), b"not zlib")
+    for blob in foreign:
         with sqlite3.connect(cache_file(tmp_path)) as db:
             db.execute("UPDATE entries SET blob = ?, digest = ?", (blob, _digest(blob)))
         cache = ParseCache(tmp_path, settings_key(cfg), memory_entries=0)

@@ -7,13 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import SAMPLES
 
 from ctxpack import build_index, load_config, open_repo
 from ctxpack.errors import ConfigError
 from ctxpack.index import pool
 from ctxpack.store.tables import IndexStore
-
-from conftest import SAMPLES
 
 
 @pytest.fixture
@@ -69,8 +68,10 @@ def test_the_pool_builds_the_serial_index(many: Path, tmp_path: Path, monkeypatc
     assert (a.file_terms, a.symbols, a.chunks) == (b.file_terms, b.symbols, b.chunks)
     ta, tb = _tables(serial_dir), _tables(pooled_dir)
     assert ta.keys() == tb.keys() >= {"files", "symbols", "chunks"}
-    for name in ta:  # every row, every column but the file times
-        strip = (lambda rows: [tuple(c for c in r if c[0] not in ("mtime_ns",)) for r in rows])
+    def strip(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:  # every column but the file times
+        return [tuple(c for c in r if c[0] != "mtime_ns") for r in rows]
+
+    for name in ta:
         assert strip(ta[name]) == strip(tb[name]), name
 
 

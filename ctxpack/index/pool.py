@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 WORKERS_ENV = "CTXPACK_WORKERS"
 # Below this many files a pool costs more than it saves: starting two forked workers and
 # shipping texts and results through pipes costs ~30-60 ms, about 15 files' parse
-# (benchmarks/results/parse-pool.md measures it).
+# (benchmarks/parse_pool.py measures it; benchmarks/results/bigrepo-checkout.md has a run).
 POOL_MIN_FILES = 48
 _CHUNK = 8  # files per task: few round trips, and big files spread over the workers
 
