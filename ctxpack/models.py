@@ -127,7 +127,7 @@ class IndexStats:
     """What an index run did."""
 
     files: int
-    parsed: int
+    parsed: int  # new or changed files whose content was parsed in this run
     removed: int
     unchanged: int
     chunks: int
@@ -135,6 +135,7 @@ class IndexStats:
     skipped: tuple[Skipped, ...]
     seconds: float
     index_dir: str
+    reused: int = 0  # new or changed files whose content was parsed before (the parse cache): not parsed again
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,8 @@ from .config import Config
 from .embed.lane import DenseLane, load_dense
 from .index.discover import Candidate, list_candidates
 from .index.history import head_commit, index_history, read_history
-from .index.process import process_file
+from .index.parse_cache import ParseCache
+from .index.process import process_sources, settings_key
 from .index.secrets import load_clean, save_clean
 from .index.secrets import redact as redact_secrets
 from .index.update import index_excludes, read_changed, stat_changed
@@ -71,6 +72,13 @@ class Repo:
     _skeletons: dict[str, str] = field(default_factory=dict, repr=False)
     _clean_files: dict[str, tuple[int, int]] = field(default_factory=dict, repr=False)  # path -> stat found clean
     _clean_before: dict[tuple[str, int, bytes], None] | None = field(default=None, repr=False)  # see load_clean
+    _parse_cache: ParseCache | None = field(default=None, repr=False)
+
+    def parse_cache(self) -> ParseCache:
+        """The index's parse cache (on disk, with this process's last entries in memory), kept across refreshes."""
+        if self._parse_cache is None:
+            self._parse_cache = ParseCache(self.store.dir, settings_key(self.cfg))
+        return self._parse_cache
 
     def skeleton(self, rel: str) -> str:
         """The file's skeleton (signatures and first doc lines), memoized."""
@@ -235,7 +243,7 @@ def refresh_repo(repo: Repo, paths: Iterable[str] | None = None) -> Repo:
     if not sources and not removed and not restat:
         return repo if skipped == snap.manifest.skipped else replace(
             repo, snapshot=replace(snap, manifest=replace(snap.manifest, skipped=skipped)))
-    parsed = [process_file(src, repo.cfg) for src in sources]
+    parsed = process_sources(sources, repo.cfg, repo.parse_cache()).files
     files, file_terms, chunks = dict(snap.files), dict(snap.file_terms), dict(snap.chunks)
     by_path = dict(repo.symbols_by_path)
     for path in removed:
@@ -263,7 +271,8 @@ def refresh_repo(repo: Repo, paths: Iterable[str] | None = None) -> Repo:
         # Files came or went: a commit or a checkout may be behind it, so look at the history again.
         ri = build_rank_index(files, file_terms, symbols, read_history(repo.root, repo.store.dir) if repo.cfg.history else None)
     return Repo(repo.root, repo.cfg, repo.store, new_snap, ri, by_path, repo.embedder, _redacted=repo._redacted,
-                _clean_files=repo._clean_files, _skeletons={p: t for p, t in repo._skeletons.items() if p not in gone})
+                _clean_files=repo._clean_files, _skeletons={p: t for p, t in repo._skeletons.items() if p not in gone},
+                _parse_cache=repo._parse_cache)
 
 
 def refresh_history(repo: Repo) -> Repo:

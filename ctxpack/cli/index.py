@@ -75,7 +75,9 @@ def _index_one(path: str, rebuild: bool, format_: str, no_embed: bool, model: st
         if not quiet:
             report_skipped(stats.skipped, verbose)
             click.echo(
-                f"Indexed {stats.files} files ({stats.parsed} parsed, {stats.unchanged} unchanged, {stats.removed} removed; "
+                f"Indexed {stats.files} files ({stats.parsed} parsed, "
+                + (f"{stats.reused} from the parse cache, " if stats.reused else "")
+                + f"{stats.unchanged} unchanged, {stats.removed} removed; "
                 f"{stats.chunks} chunks, {stats.symbols} symbols) in {stats.seconds:.2f}s -> {stats.index_dir}",
                 err=True,
             )

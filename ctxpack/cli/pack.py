@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -15,12 +15,16 @@ from .console import config_for, emit, fail, has_catalog, progress_bar, read_que
 from .group import main
 from .options import COMMON_OPTIONS, EMBED_OPTIONS, PACK_OPTIONS, apply_options, embed_overrides, guards
 
+if TYPE_CHECKING:
+    from ..store.tables import IndexStore
+
 
 def _do_pack(paths: tuple[str, ...], query: str | None, query_file: str | None, budget: int | None,
              format_: str | None, focus: tuple[str, ...], no_map: bool, wait_embeddings: bool, no_embed: bool,
              model: str | None, embed_backend: str | None, encoding: str | None, index_dir: str | None,
              include: tuple[str, ...], exclude: tuple[str, ...], no_redact: bool, quiet: bool,
-             query_text: str | None = None, diff: bool = False) -> Any:
+             query_text: str | None = None, diff: bool = False) -> tuple[Any, IndexStore | None]:
+    """The pack, and the index store it came from (None for a multi-repository index)."""
     from ..pipeline import open_repo, pack_for
 
     if has_catalog(index_dir):
@@ -28,7 +32,7 @@ def _do_pack(paths: tuple[str, ...], query: str | None, query_file: str | None, 
             raise ConfigError("--diff works with one repository, not a multi-repository index")
         return _pack_many(index_dir, paths, query, query_file, budget, format_, focus, no_map, wait_embeddings,
                           quiet, **guards(), encoding=encoding, include=include or None, exclude=exclude or None,
-                          redact=False if no_redact else None, **embed_overrides(no_embed, model, embed_backend))
+                          redact=False if no_redact else None, **embed_overrides(no_embed, model, embed_backend)), None
     if len(paths) != 1:
         raise ConfigError(f"{len(paths)} repositories given. Pass one, or several with --index-dir DIR "
                           "holding a multi-repository index (ctxpack index --index-dir DIR REPO...)")
@@ -41,7 +45,44 @@ def _do_pack(paths: tuple[str, ...], query: str | None, query_file: str | None, 
         repo = open_repo(path, cfg, progress=progress)
     p = pack_for(repo, text, focus=cli_focus(focus), wait_embeddings=wait_embeddings)
     repo.remember_clean()
-    return p
+    return p, repo.store
+
+
+def _write_tables_behind(store: IndexStore) -> None:
+    """Write a big journal (the first pack after a checkout or a pull left it) to the tables, after the answer.
+
+    In a detached child when this process may fork (one thread: see ``pool``), so the command
+    returns now and the next runs find the tables written; else here. Only the tables wait
+    for it: the pack already answered from the journal and the snapshot cache. A failure
+    costs nothing (the journal stays, the next update writes it).
+    """
+    import logging
+    import os
+
+    from ..index.pool import single_threaded
+
+    if not store.fold_due():
+        return
+    # LanceDB's runtime threads would not follow a fork: a process that loaded it folds here
+    if hasattr(os, "fork") and single_threaded() and "lancedb" not in sys.modules:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        if os.fork():
+            return
+        try:  # the child: no terminal, no pipe of the caller's held open
+            os.setsid()
+            null = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(null, fd)
+            with store.lock():
+                store.fold()
+        finally:
+            os._exit(0)
+    try:
+        with store.lock():
+            store.fold()
+    except (CtxpackError, OSError) as exc:
+        logging.getLogger(__name__).debug("index tables not written behind the pack (%s); the next update will", exc)
 
 
 def _pack_via_daemon(path: str, overrides: dict[str, Any], query_text: str, focus: tuple[str, ...],
@@ -127,9 +168,9 @@ def pack(paths: tuple[str, ...], query: str | None, query_file: str | None, budg
     from ..render import render, summary_line
 
     try:
-        p = _do_pack(paths, query, query_file, budget, format_, focus, no_map, wait_embeddings, no_embed, model,
-                     embed_backend, encoding, index_dir, include, exclude, no_redact, quiet, query_text=query_text,
-                     diff=diff)
+        p, store = _do_pack(paths, query, query_file, budget, format_, focus, no_map, wait_embeddings, no_embed,
+                            model, embed_backend, encoding, index_dir, include, exclude, no_redact, quiet,
+                            query_text=query_text, diff=diff)
         emit(render(p), output)
     except CtxpackError as exc:
         fail(exc)
@@ -141,6 +182,8 @@ def pack(paths: tuple[str, ...], query: str | None, query_file: str | None, budg
             start_daemon(started)
     if not quiet:
         click.echo(summary_line(p), err=True)
+    if store is not None:
+        _write_tables_behind(store)
 
 
 @main.command()
@@ -159,8 +202,8 @@ def preview(paths: tuple[str, ...], query: str | None, query_file: str | None, b
     from ..preview import preview_json, preview_renderable, preview_text
 
     try:
-        p = _do_pack(paths, query, query_file, budget, format_, focus, no_map, wait_embeddings, no_embed, model,
-                     embed_backend, encoding, index_dir, include, exclude, no_redact, quiet, diff=diff)
+        p, _ = _do_pack(paths, query, query_file, budget, format_, focus, no_map, wait_embeddings, no_embed, model,
+                        embed_backend, encoding, index_dir, include, exclude, no_redact, quiet, diff=diff)
         if format_ == "json" or output:
             emit(preview_json(p) if format_ == "json" else preview_text(p, verbose), output)
             return

@@ -14,7 +14,7 @@ from ..config import Config
 from ..models import Chunk, SourceFile, Symbol
 from ..tokens import TokenCounter, estimate_tokens
 
-__all__ = ["chunk_file", "estimate_tokens"]
+__all__ = ["chunk_file", "chunk_id", "estimate_tokens"]
 
 Span = tuple[int, int]  # 1-based inclusive line range
 
@@ -78,6 +78,12 @@ def _merge(spans: list[Span], cost: list[int], target: int) -> list[Span]:
     return merged
 
 
+def chunk_id(path: str, start_line: int, content_hash: str) -> str:
+    """A chunk's id: its file, first line and content (what the index and the embedding lane key on)."""
+    key = f"{path}\0{start_line}\0{content_hash}".encode("utf-8", errors="surrogatepass")
+    return hashlib.sha1(key).hexdigest()[:20]
+
+
 def chunk_file(src: SourceFile, symbols: tuple[Symbol, ...], counter: TokenCounter, cfg: Config) -> list[Chunk]:
     """Chunks covering every line of ``src`` exactly once, in order.
 
@@ -104,7 +110,7 @@ def chunk_file(src: SourceFile, symbols: tuple[Symbol, ...], counter: TokenCount
     chunks: list[Chunk] = []
     for (s, e), text, tokens in zip(spans, texts, counts, strict=True):
         content_hash = hashlib.sha1(text.encode("utf-8", errors="surrogatepass")).hexdigest()
-        cid = hashlib.sha1(f"{src.path}\0{s}\0{content_hash}".encode("utf-8", errors="surrogatepass")).hexdigest()[:20]
+        cid = chunk_id(src.path, s, content_hash)
         names = tuple(dict.fromkeys(d.name for d in defs if s <= d.line <= e))
         chunks.append(Chunk(cid, src.path, s, e, text, tokens, content_hash, names))
     return chunks

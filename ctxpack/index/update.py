@@ -13,7 +13,8 @@ from ..models import FileRecord, FileRow, IndexStats, ProcessedFile, Progress, S
 from ..store.columns import IndexSnapshot
 from ..store.tables import IndexStore
 from .discover import Candidate, list_candidates, read_source
-from .process import process_local, settings_key
+from .parse_cache import ParseCache
+from .process import Processed, process_sources, settings_key
 
 log = logging.getLogger(__name__)
 
@@ -132,10 +133,11 @@ def plan_update(root: Path, store: IndexStore, cfg: Config, rebuild: bool = Fals
 
 
 def apply_update(store: IndexStore, cfg: Config, plan: UpdatePlan, parsed: list[ProcessedFile],
-                 progress: Progress = no_progress, *, defer: bool = False) -> IndexStats:
+                 progress: Progress = no_progress, *, defer: bool = False, reused: int = 0) -> IndexStats:
     """Write the parsed files of ``plan`` (the single writer: call under ``store.lock()``).
 
-    ``defer``: a small update may go to the index's journal rather than its tables."""
+    ``defer``: a small update may go to the index's journal rather than its tables.
+    ``reused``: how many of ``parsed`` came from the parse cache (reported, not parsed)."""
     current = plan.unchanged | {s.path for s in plan.sources}
     if plan.noop:
         return IndexStats(len(current), 0, 0, len(plan.unchanged), 0, 0, tuple(plan.skipped),
@@ -149,8 +151,8 @@ def apply_update(store: IndexStore, cfg: Config, plan: UpdatePlan, parsed: list[
         defer=defer,
     )
     progress("write", 1, 1)
-    return IndexStats(len(current), len(plan.sources), len(plan.removed), len(plan.unchanged), len(chunks),
-                      len(symbols), tuple(plan.skipped), time.monotonic() - plan.started, str(store.dir))
+    return IndexStats(len(current), len(plan.sources) - reused, len(plan.removed), len(plan.unchanged), len(chunks),
+                      len(symbols), tuple(plan.skipped), time.monotonic() - plan.started, str(store.dir), reused)
 
 
 def _prior_index(store: IndexStore) -> IndexSnapshot | None:
@@ -182,8 +184,19 @@ def _current(store: IndexStore, snap: IndexSnapshot) -> bool:
 def _update(root: Path, store: IndexStore, cfg: Config, rebuild: bool, progress: Progress,
             seen: Seen | None = None, *, defer: bool = False) -> IndexStats:
     plan = plan_update(root, store, cfg, rebuild, progress, seen)
-    parsed = [] if plan.noop else process_local(plan.sources, cfg, progress)
-    return apply_update(store, cfg, plan, parsed, progress, defer=defer)
+    done = Processed([], 0) if plan.noop else process_sources(plan.sources, cfg, parse_cache_for(store, cfg, rebuild),
+                                                               progress)
+    stats = apply_update(store, cfg, plan, done.files, progress, defer=defer, reused=done.reused)
+    if not plan.noop:
+        log.info("index update: %d files parsed, %d from the parse cache, %d removed, %d unchanged (%.2fs)",
+                 stats.parsed, stats.reused, stats.removed, stats.unchanged, stats.seconds)
+    return stats
+
+
+def parse_cache_for(store: IndexStore, cfg: Config, rebuild: bool = False) -> ParseCache:
+    """The parse cache of ``store``'s index for ``cfg``'s settings. An asked-for rebuild parses every
+    file again (the cache is written, not read: it is the way out of a cache gone wrong)."""
+    return ParseCache(store.dir, settings_key(cfg), read=not rebuild)
 
 
 def stat_changed(cands: list[Candidate], known: dict[str, FileRecord]) -> list[Candidate]:

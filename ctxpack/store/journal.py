@@ -1,7 +1,7 @@
 """The journal (``pending-<id>.pkl``): updates the manifest names that the tables do not hold yet.
 
-A small update on the read path (``ctxpack pack`` after an edit) is recorded here instead of
-in the tables, so it needs no LanceDB import. A journal holds the net change per table: the
+An update on the read path (``ctxpack pack`` after an edit, a checkout or a pull) is recorded
+here instead of in the tables, so it needs no LanceDB import. A journal holds the net change per table: the
 paths whose rows go, and the rows that come. It is written once under a fresh name and never
 rewritten, so a reader holding its name always reads the same content.
 """

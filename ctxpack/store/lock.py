@@ -14,7 +14,21 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-__all__ = ["exclusive_lock"]
+__all__ = ["close_inherited", "exclusive_lock"]
+
+_held: set[int] = set()  # the lock files this process holds open (a forked child inherits them: close_inherited)
+
+
+def close_inherited() -> None:
+    """In a child forked while a lock was held (a parse worker): close its copies of the lock files.
+
+    A ``flock`` lasts while any copy of its file descriptor is open, so a worker outliving a
+    killed parent would otherwise keep the index locked.
+    """
+    for fd in list(_held):
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _held.clear()
 
 
 @contextlib.contextmanager
@@ -36,6 +50,7 @@ def exclusive_lock(path: Path, wait_s: float, poll_s: float, busy: Callable[[], 
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                _held.add(fd)
                 break
             except BlockingIOError:
                 if time.monotonic() > deadline:
@@ -43,4 +58,5 @@ def exclusive_lock(path: Path, wait_s: float, poll_s: float, busy: Callable[[], 
                 time.sleep(poll_s)
         yield
     finally:
+        _held.discard(fd)
         os.close(fd)

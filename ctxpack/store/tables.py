@@ -14,13 +14,15 @@ mid-update (even ``kill -9``) leaves the previous index intact: the manifest is
 replaced atomically (``os.replace``) only after every table is written, and the next
 writer first restores any table that moved past its manifest version.
 
-A small update on the read path (``ctxpack pack`` after an edit) does not import
-LanceDB, which alone costs seconds: it is recorded in a journal the manifest names,
-and the snapshot cache is patched. The journal holds the net change to the tables
-(paths whose rows go, rows that come). Readers of the tables overlay it; the next
-ordinary write, a full-text search or a journal over ``_JOURNAL_MAX_PATHS`` paths
-writes it to the tables (``journal``); ``cache`` holds the snapshot cache, ``columns``
-the schemas, ``manifest`` the manifest, ``lock`` the write lock.
+An update on the read path (``ctxpack pack`` after an edit, a checkout or a pull) does not
+import LanceDB, which alone costs seconds: it is recorded in a journal the manifest names,
+and the snapshot cache is patched, so the pack answers from memory. The journal holds the
+net change to the tables (paths whose rows go, rows that come). Readers of the tables
+overlay it; the next ordinary write, a full-text search, or a read-path update finding a
+journal over ``_JOURNAL_MAX_PATHS`` paths writes it to the tables (``fold``: ``ctxpack
+pack`` does it behind its answer when the journal is that big, see ``cli/pack.py``);
+``journal`` reads and writes it, ``cache`` holds the snapshot cache, ``columns`` the
+schemas, ``manifest`` the manifest, ``lock`` the write lock.
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ __all__ = ["IndexStore"]
 log = logging.getLogger(__name__)
 
 _OPTIMIZE_EVERY = 20  # updates between compactions (each write makes a version)
-_JOURNAL_MAX_PATHS = 500  # a deferred update that would leave more changed paths pending is written through
+_JOURNAL_MAX_PATHS = 500  # a journal over this many paths is folded: behind a pack, or by the next update
 
 
 class IndexStore:
@@ -359,7 +361,9 @@ class IndexStore:
             skipped: the discovery's skipped list, kept for reports.
             touched: files whose content is unchanged but whose stat changed (files table only).
             defer: record the update in the journal instead of the tables when it is an
-                update of a cached index and the journal stays small (no LanceDB import).
+                update of a cached index (no LanceDB import), whatever its size, unless the
+                journal it adds to already holds over ``_JOURNAL_MAX_PATHS`` paths (nobody
+                folded it: this update writes it all to the tables).
 
         Returns:
             The new manifest.
@@ -380,21 +384,39 @@ class IndexStore:
         # The snapshot cache of the new state, from memory: the columns written, on top of the
         # prior cache for an update (None when there is none: ``refresh_cache`` reads back).
         cached: dict[str, dict[str, list[Any]]] | None = cached_part(cols)
+        pending_before = 0
         if old is not None:
             prior = read_cached_columns(self.dir, old)  # the state the manifest names, journal included
             cached = None if prior is None else patched_columns(prior, changed_by_table, cached, CACHED_COLUMNS)
             journal = self._journal(old)
             if journal is not None:  # the net change: the journal's, then this update's
+                pending_before = len(set().union(*journal[0].values()))
                 cols = patched_columns(journal[1], changed_by_table, cols, {t: tuple(cols[t]) for t in TABLES})
                 changed_by_table = {t: journal[0][t] | changed_by_table[t] for t in TABLES}
-        if defer and old is not None and cached is not None and \
-                len(set().union(*changed_by_table.values())) <= _JOURNAL_MAX_PATHS:
+        if defer and old is not None and cached is not None and pending_before <= _JOURNAL_MAX_PATHS:
             name = write_journal(self.dir, changed_by_table, cols)
+            self._journal_read = (name, (changed_by_table, cols))  # what it holds, without reading it back
             man = Manifest(SCHEMA_VERSION, encoding, settings, old.db, old.versions, tuple(skipped), time.time(),
                            old.updates, name)
         else:
             man = self._write_tables(old, encoding, settings, cols, changed_by_table, skipped)
         return self._commit(man, old, cached)
+
+    def journal_paths(self, man: Manifest | None = None) -> int:
+        """How many paths the journal ``man`` (default: the current manifest) names holds; 0 without one.
+
+        Raises:
+            IndexCorrupt: the journal is missing or unreadable.
+        """
+        journal = self._journal(man or self.manifest())
+        return 0 if journal is None else len(set().union(*journal[0].values()))
+
+    def fold_due(self) -> bool:
+        """True when the journal is big enough to write to the tables now (``_JOURNAL_MAX_PATHS``)."""
+        try:
+            return self.journal_paths() > _JOURNAL_MAX_PATHS
+        except (IndexNotFound, IndexOutdated, IndexCorrupt):
+            return False  # the next update deals with it
 
     def fold(self, *, drop: bool = False) -> Manifest:
         """Write the journal's updates to the tables (call under ``lock``); the new manifest.

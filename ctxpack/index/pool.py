@@ -1,0 +1,149 @@
+"""Parse many contents on every core (issue 17): a process pool, used only where it pays.
+
+``parse_contents`` runs ``process.process_content`` over its items in this process below
+``POOL_MIN_FILES`` items (or with one worker), else in a pool of ``worker_count()``
+processes; either way the results come back in the items' order and are the same values.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from functools import partial
+
+from ..config import Config
+from ..errors import ConfigError
+from ..models import Progress, no_progress
+from . import process
+from .process import FileContent
+
+__all__ = ["POOL_MIN_FILES", "WORKERS_ENV", "parse_contents", "single_threaded", "worker_count"]
+
+log = logging.getLogger(__name__)
+
+WORKERS_ENV = "CTXPACK_WORKERS"
+# Below this many files a pool costs more than it saves: starting two forked workers and
+# shipping texts and results through pipes costs ~30-60 ms, about 15 files' parse
+# (benchmarks/parse_pool.py measures it; benchmarks/results/bigrepo-checkout.md has a run).
+POOL_MIN_FILES = 48
+_CHUNK = 8  # files per task: few round trips, and big files spread over the workers
+
+
+def worker_count() -> int:
+    """How many processes parse: ``CTXPACK_WORKERS`` when set, else the usable cores that are idle.
+
+    Cores busy with other work (the 1-minute load average, this process counted as one of
+    its runners) are left out: on a loaded machine a pool only adds its own costs (measured:
+    benchmarks/results/bigrepo-checkout.md).
+
+    Raises:
+        ConfigError: ``CTXPACK_WORKERS`` is not a whole number of at least 1.
+    """
+    raw = os.environ.get(WORKERS_ENV, "").strip()
+    if raw:
+        try:
+            n = int(raw)
+        except ValueError:
+            n = 0
+        if n < 1:
+            raise ConfigError(f"{WORKERS_ENV} must be a whole number of at least 1: {raw!r}")
+        return n
+    try:
+        cores = max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        cores = max(1, os.cpu_count() or 1)
+    try:
+        busy = max(0.0, os.getloadavg()[0] - 1.0)  # the others' runnable processes
+    except (AttributeError, OSError):
+        busy = 0.0
+    return max(1, min(cores, int(cores - busy + 0.5)))
+
+
+def _worker_start(parent: int) -> None:
+    """A worker lets go of the parent's locks and dies with it (``kill -9`` of an index run
+    must not leave workers holding the index's write lock)."""
+    from ..store.lock import close_inherited
+
+    close_inherited()
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the parent died before that took effect
+        os._exit(1)
+
+
+def _parse_one(cfg: Config, item: tuple[str, str]) -> FileContent:
+    return process.process_content(item[0], item[1], cfg)
+
+
+def parse_contents(items: list[tuple[str, str]], cfg: Config, progress: Progress = no_progress,
+                   workers: int | None = None) -> list[FileContent]:
+    """``process_content`` of each ``(text, language)``, in order (in a process pool when it pays).
+
+    Args:
+        items: the texts and their languages.
+        cfg: settings.
+        progress: called as ``progress("parse", done, total)``.
+        workers: processes to use (default ``worker_count()``).
+
+    Raises:
+        ConfigError: ``CTXPACK_WORKERS`` is not a whole number of at least 1.
+    """
+    n = worker_count() if workers is None else workers
+    n = min(n, -(-len(items) // _CHUNK))
+    if n < 2 or len(items) < POOL_MIN_FILES:
+        return list(_reporting(map(partial(_parse_one, cfg), items), len(items), progress))
+    # fork is the cheapest start (the grammars and the tokenizer are already loaded), but only
+    # safe with no other Python thread running; a warm server has threads, so its workers start
+    # clean (forkserver: unless that would rerun the program's main script, see _main_runs_again).
+    method = "fork" if single_threaded() else "forkserver"
+    if method == "forkserver" and _main_runs_again():
+        log.debug("parsing %d files in this process (a threaded program whose main script a worker would rerun)",
+                  len(items))
+        return list(_reporting(map(partial(_parse_one, cfg), items), len(items), progress))
+    log.debug("parsing %d files in %d %s workers", len(items), n, method)
+    import multiprocessing
+
+    try:
+        with ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context(method),
+                                 initializer=_worker_start, initargs=(os.getpid(),)) as pool:
+            return list(_reporting(pool.map(partial(_parse_one, cfg), items, chunksize=_CHUNK), len(items), progress))
+    except (BrokenProcessPool, OSError) as exc:  # a worker killed (out of memory), no processes left to start
+        log.warning("parsing in %d processes failed (%s); parsing in this one", n, exc)
+        return list(_reporting(map(partial(_parse_one, cfg), items), len(items), progress))
+
+
+def _main_runs_again() -> bool:
+    """True when a worker started clean (forkserver) would run this program's main script again
+    (a script without an ``if __name__ == "__main__"`` guard would redo its work there)."""
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    if spec is not None and (spec.name == "__main__" or spec.name.endswith(".__main__")):
+        return False  # python -m PKG: multiprocessing does not import it again
+    path = getattr(main, "__file__", None)
+    return path is not None and os.path.basename(path) not in ("ctxpack", "ctxpack.exe")  # our entry point has a guard
+
+
+def single_threaded() -> bool:
+    """True when this process runs no Python thread but the main one (then forking it is safe).
+
+    Native threads do not count: OpenBLAS's (numpy starts them at import) are fork-safe, and a
+    forked worker never calls into LanceDB (whose runtime threads would not follow it).
+    """
+    return threading.active_count() == 1
+
+
+def _reporting(results: Iterator[FileContent], total: int, progress: Progress) -> Iterator[FileContent]:
+    for i, got in enumerate(results):
+        if i % 50 == 0 or i == total - 1:
+            progress("parse", i + 1, total)
+        yield got

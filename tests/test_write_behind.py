@@ -1,0 +1,75 @@
+"""The first pack after a big change answers before the LanceDB tables are written (issue 17)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ctxpack import build_index, load_config, open_repo, pack_for
+from ctxpack.render import pack_to_dict, to_json
+from ctxpack.store import tables as store_mod
+from ctxpack.store.cache import read_cached_columns
+from ctxpack.store.tables import IndexStore
+
+QUERY = "apply a discount code at checkout and charge the card"
+
+
+def _big_change(root: Path, n: int) -> None:
+    """What a checkout does: files edited, added and removed."""
+    for i, f in enumerate(sorted((root / "shop").rglob("*.py"))[:5]):
+        f.write_text(f.read_text() + f"\n\ndef checkout_step_{i}(cart):\n    return cart\n")
+    (root / "shop" / "services" / "notifications.py").unlink()
+    gen = root / "shop" / "generated"
+    gen.mkdir()
+    for i in range(n):
+        (gen / f"coupon_{i}.py").write_text(f"def coupon_{i}(code):\n    return code == 'C{i}'\n")
+
+
+def _pack(root: Path, cfg: object, refresh: bool = True) -> str:
+    repo = open_repo(root, cfg, refresh=refresh)  # type: ignore[arg-type]
+    return to_json(pack_to_dict(pack_for(repo, QUERY, budget=6000, fmt="xml")))
+
+
+def test_a_pack_before_the_tables_are_written_equals_one_after(shop: Path) -> None:
+    cfg = load_config(shop)
+    build_index(shop, cfg)
+    store = IndexStore(shop / ".ctxpack")
+    before = store.manifest()
+    _big_change(shop, 40)
+    answered = _pack(shop, cfg)
+    man = store.manifest()
+    assert man.pending and man.versions == before.versions and man.db == before.db  # the tables did not move
+    assert store.journal_paths() == 46
+    with store.lock():
+        folded = store.fold(drop=True)
+    assert not folded.pending and folded.versions != before.versions
+    after = IndexStore(shop / ".ctxpack")
+    assert read_cached_columns(after.dir, folded) == after._read_columns(folded)  # the tables hold what was served
+    assert _pack(shop, cfg, refresh=False) == answered
+    assert "shop/generated/coupon_7.py" in after._read_columns(folded)["files"]["path"]
+
+
+def test_the_cli_writes_the_tables_behind_its_answer(shop: Path, tmp_path: Path) -> None:
+    env = {**os.environ, "CTXPACK_EMBED": "0", "CTXPACK_HOME": str(tmp_path / "home")}
+    cmd = [sys.executable, "-m", "ctxpack", "pack", str(shop), "--query", QUERY, "--budget", "6000", "--format",
+           "json", "-q"]
+    subprocess.run([sys.executable, "-m", "ctxpack", "index", str(shop), "--no-embed", "-q"], env=env, check=True)
+    store = IndexStore(shop / ".ctxpack")
+    before = store.manifest()
+    _big_change(shop, store_mod._JOURNAL_MAX_PATHS + 10)  # a journal worth folding
+    first = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True, timeout=300)
+    assert store.manifest().pending  # it answered and returned; the tables are being written behind it
+    deadline = time.monotonic() + 120
+    while store.manifest().pending and time.monotonic() < deadline:  # the detached child writing the tables
+        time.sleep(0.2)
+    man = store.manifest()
+    assert not man.pending and man.versions != before.versions
+    written = IndexStore(shop / ".ctxpack")._read_columns(man)["files"]["path"]
+    assert sorted(written) == sorted(store.load().files) and "shop/generated/coupon_509.py" in written
+    assert json.loads(first.stdout)  # a complete answer
+    second = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True, timeout=300)
+    assert second.stdout == first.stdout
