@@ -48,8 +48,8 @@ class PackPolicy:
     # Hand-set caps and floors.
     max_candidates: int = 5000  # ranked files considered for packing
     max_skeletons: int = 40  # skeletons of files past the chunk_top best
-    chunk_top: int = 8  # only the best files may go in as chunks
-    chunk_min_score: float = 0.3  # ... and only those scoring at least this share of the best file's
+    chunk_top: int = 16  # only the best files may go in as chunks
+    chunk_min_score: float = 0.15  # ... and only those scoring at least this share of the best file's
     chunk_room_floor: int = 1000  # one file's chunks may always take this many tokens (if there is room)
     min_share: int = 150  # least room one of those files gets for its chunks or outline
     min_skeleton: int = 80  # least room a skeleton may take: its path and a few signatures
