@@ -200,8 +200,9 @@ def _versions(repomix: str | None, aider: str | None) -> list[str]:
     here = Path(__file__).resolve().parents[1]
     cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
                 if ln.startswith("model name")), "unknown CPU")
+    commit = out(["git", "-C", str(here), "rev-parse", "--short", "HEAD"])
     return [
-        f"- ctxpack: commit {out(['git', '-C', str(here), 'rev-parse', '--short', 'HEAD'])}, Python {sys.version.split()[0]}",
+        f"- ctxpack: commit {commit}, Python {sys.version.split()[0]}",
         f"- Repomix: {out([repomix, '--version']) if repomix else 'not found'} (node {out(['node', '--version'])})",
         f"- Aider: {out([aider, '--version']) if aider else 'not found'}",
         f"- machine: {os.cpu_count()} cores ({cpu}), shared with other work; every command under `nice -n 5`, "
