@@ -54,6 +54,22 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_warm(url: str, proc: subprocess.Popen, timeout_s: float) -> bool:  # type: ignore[type-arg]
+    """Wait until the server at ``url`` is warm: its repository loaded, and the worker's start-up
+    scan (secrets, token counts) merged. False when it exits or ``timeout_s`` passes first."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            st = httpx.get(f"{url}/status", timeout=2).json()["repos"][0]
+            if st["state"] == "ready" and st.get("prepared") != "pending":
+                return True
+        except (httpx.HTTPError, KeyError, IndexError, ValueError):
+            pass
+        if time.monotonic() > deadline or proc.poll() is not None:
+            return False
+        time.sleep(0.2)
+
+
 def read_and_count(repo: Path) -> tuple[float, int, int]:
     t0 = time.perf_counter()
     cfg = load_config(repo)
@@ -128,18 +144,8 @@ def main() -> None:
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                st = httpx.get(f"{url}/status", timeout=2).json()["repos"][0]
-                # Warm: loaded, and the worker's start-up scan (secrets, token counts) merged.
-                if st["state"] == "ready" and st.get("prepared") != "pending":
-                    break
-            except (httpx.HTTPError, KeyError, IndexError, ValueError):
-                pass
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise SystemExit(f"server did not start: {proc.stderr.read() if proc.stderr else ''}")
-            time.sleep(0.2)
+        if not wait_warm(url, proc, 120):
+            raise SystemExit(f"server did not start: {proc.stderr.read() if proc.stderr else ''}")
         client = httpx.Client(timeout=30)
         for q in queries[:3]:
             client.post(f"{url}/pack", json={"query": q, "budget": 128000})  # warm-up

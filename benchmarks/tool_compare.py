@@ -36,7 +36,7 @@ import httpx
 from ctxpack.serve.daemon_client import is_running
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from server_bench import _free_port, _queries  # noqa: E402  (benchmarks/ is not a package)
+from server_bench import _free_port, _queries, wait_warm  # noqa: E402  (benchmarks/ is not a package)
 
 CTXPACK = [sys.executable, "-m", "ctxpack"]
 NICE = ["nice", "-n", "5"]
@@ -148,17 +148,8 @@ def _server_p50(tree: Path, index: Path, env: dict[str, str], requests: int) -> 
                             env=env, cwd=index.parent, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 300
-        while True:
-            try:
-                st = httpx.get(f"{url}/status", timeout=2).json()["repos"][0]
-                if st["state"] == "ready" and st.get("prepared") != "pending":
-                    break
-            except (httpx.HTTPError, KeyError, IndexError, ValueError):
-                pass
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError("server did not become ready")
-            time.sleep(0.2)
+        if not wait_warm(url, proc, 300):
+            raise RuntimeError("server did not become ready")
         queries = _varied_queries(tree, index, requests + 3)
         lat = []
         with httpx.Client(timeout=60) as client:
