@@ -236,18 +236,13 @@ def main() -> None:
         query = args.query[i] if i < len(args.query) else "fix the bug in the command line option parsing"
         print(f"{tree.name}: {files} files", file=sys.stderr)
         tools = set(args.tools.split(","))
-        if "repomix" not in tools:
-            pass
-        elif repomix:
-            _repomix(tree, res, repomix)
-        else:
-            res.failures.append("Repomix: not installed (no repomix binary found)")
-        if "aider" not in tools:
-            pass
-        elif aider:
-            _aider(tree, res, aider)
-        else:
-            res.failures.append("Aider: not installed (no aider binary found)")
+        for name, binary, run in (("Repomix", repomix, _repomix), ("Aider", aider, _aider)):
+            if name.lower() not in tools:
+                continue
+            if binary:
+                run(tree, res, binary)
+            else:
+                res.failures.append(f"{name}: not installed (no {name.lower()} binary found)")
         if "ctxpack" in tools:
             _ctxpack(tree, res, query, args.requests)
         print(json.dumps({f"{k[0]} / {k[1]}": round(v, 4) for k, v in res.seconds.items()}), file=sys.stderr)

@@ -161,14 +161,20 @@ def test_rebuild_parses_everything(shop: Path) -> None:
     assert stats.parsed == stats.files and stats.reused == 0
 
 
-def test_damaged_entries_and_file_are_misses(shop: Path, caplog: pytest.LogCaptureFixture) -> None:
+def _indexed_two_versions(shop: Path) -> tuple[Config, Path, Path, str]:
+    """Index ``shop``, change pricing.py and index again: both of its contents are in the parse cache.
+    Returns (config, the cache file, pricing.py, its first text)."""
     cfg = load_config(shop)
     build_index(shop, cfg)
-    path = cache_file(shop / ".ctxpack")
     target = shop / "shop" / "services" / "pricing.py"
     old = target.read_text()
     target.write_text(old + "\n# v2\n")
-    build_index(shop, cfg)  # v2 parsed; the old content stays cached
+    build_index(shop, cfg)
+    return cfg, cache_file(shop / ".ctxpack"), target, old
+
+
+def test_damaged_entries_and_file_are_misses(shop: Path, caplog: pytest.LogCaptureFixture) -> None:
+    cfg, path, target, old = _indexed_two_versions(shop)  # v2 parsed; the old content stays cached
     with sqlite3.connect(path) as db:  # a torn entry: its bytes no longer match their digest
         n = db.execute("UPDATE entries SET blob = substr(blob, 1, length(blob) / 2)").rowcount
     assert n > 1
@@ -265,13 +271,7 @@ def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
 @pytest.mark.parametrize("damage", ["truncated", "garbage", "directory"])
 def test_a_damaged_cache_file_is_a_miss_with_one_warning_at_most(shop: Path, caplog: pytest.LogCaptureFixture,
                                                                   damage: str) -> None:
-    cfg = load_config(shop)
-    build_index(shop, cfg)
-    path = cache_file(shop / ".ctxpack")
-    target = shop / "shop" / "services" / "pricing.py"
-    old = target.read_text()
-    target.write_text(old + "\n# v2\n")
-    build_index(shop, cfg)
+    cfg, path, target, old = _indexed_two_versions(shop)
     data = path.read_bytes()
     path.unlink()
     if damage == "truncated":  # a copy cut short (a full disk, a crash of the copying tool)
