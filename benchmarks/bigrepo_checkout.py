@@ -46,6 +46,8 @@ import recall  # noqa: E402  (the bench harness: trees, baselines)
 
 BUDGETS = (32_000, 128_000)
 _LINE = re.compile(r"index update: (\d+) files parsed, (\d+) from the parse cache, (\d+) removed")
+_FIRST = re.compile(r"answer first\): (\d+) files not parsed yet")  # answered before parsing (open_repo's answer_first)
+_FOR_PACK = re.compile(r"parsed (\d+) files for this pack")
 
 
 def git(repo: Path, *args: str) -> str:
@@ -68,9 +70,11 @@ def tables_written(index_dir: Path, timeout_s: float = 300) -> float:
 
     from ctxpack.store.tables import IndexStore
 
+    from ctxpack.store.tables import BEHIND_PID
+
     t0 = time.perf_counter()
     store = IndexStore(index_dir)
-    while store.fold_due() and time.perf_counter() - t0 < timeout_s:
+    while (store.fold_due() or (index_dir / BEHIND_PID).exists()) and time.perf_counter() - t0 < timeout_s:
         time.sleep(0.05)
     with open(index_dir / "write.lock", "a+") as fh:  # the writer's commit done
         fcntl.flock(fh, fcntl.LOCK_EX)
@@ -148,6 +152,9 @@ def run_repo(repo: str, mirror: str, chosen: list[dict], mode: str, cmd: list[st
                     row[f"behind{b}"] = tables_written(index_dir)
                     if (m := _LINE.search(err)) and not i:
                         row["parsed"], row["reused"] = int(m.group(1)), int(m.group(2))
+                    if (m := _FIRST.search(err)) and not i:
+                        row["parsed"] = f"{sum(int(x) for x in _FOR_PACK.findall(err))} for the pack"
+                        row["reused"] = f"{m.group(1)} later"
             else:
                 for b in BUDGETS:
                     wall, err = run([*pack, "--daemon", "--budget", str(b)], env, scratch)

@@ -23,7 +23,8 @@ from .index.discover import list_candidates
 from .index.guard import check_scope
 from .index.history import read_history
 from .index.secrets import redact_reasons
-from .index.update import Seen, index_excludes, is_fresh, locked_update
+from .index.process import settings_key
+from .index.update import Seen, index_excludes, is_fresh, locked_update, stat_changed
 from .index.worktree import WorkingChanges
 from .index.worktree import diff_text as working_diff
 from .models import (
@@ -125,12 +126,18 @@ def embed_index(path: str | os.PathLike[str], cfg: Config, *, progress: Progress
 
 
 def open_repo(path: str | os.PathLike[str], cfg: Config, *, refresh: bool = True, progress: Progress = no_progress,
-              embedder: Embedder | None = None) -> Repo:
+              embedder: Embedder | None = None, answer_first: bool = False) -> Repo:
     """Load a repository's index, first bringing it up to date unless ``refresh`` is False.
 
     When nothing changed on disk this reads only the manifest and its snapshot cache
     (no database import); otherwise the index is updated under the write lock and
     loaded in the same critical section, so concurrent writers cannot mix states.
+
+    ``answer_first``: after a change of more than ``ANSWER_FIRST_ABOVE`` files (a checkout,
+    a pull), bring the loaded index up to date in memory only, leaving the changed files
+    no parse cache knows provisional (``Repo.provisional``: ``pack_for`` parses those it
+    packs), and write nothing: the caller persists the index afterwards (``build_index``),
+    as ``ctxpack pack`` does behind its answer. The on-disk index is then not updated here.
 
     Raises:
         IndexNotFound: ``refresh`` is False and there is no index.
@@ -156,12 +163,44 @@ def open_repo(path: str | os.PathLike[str], cfg: Config, *, refresh: bool = True
     if refresh and snap is not None and not damage:
         seen = Seen(snap, list_candidates(root, cfg, index_excludes(root, store)))
     if refresh and not damage and (seen is None or not is_fresh(cfg, seen.prior, seen.listed[0])):
+        if answer_first and seen is not None and _big_change(cfg, seen):
+            return _in_memory(root, cfg, store, seen, embedder)
         _, snap = locked_update(root, store, cfg, False, progress, load=True, seen=seen)
     if snap is None:
         raise IndexNotFound(f"no index for {root}. Run: ctxpack index {root}")
     by_path = {p: defs for p, ss in snap.symbols.items() if (defs := [s for s in ss if s.kind == "def"])}
     ri = build_rank_index(snap.files, snap.file_terms, snap.symbols, read_history(root, store.dir) if cfg.history else None)
     return Repo(root, cfg, store, snap, ri, by_path, embedder)
+
+
+ANSWER_FIRST_ABOVE = 64  # changed files above which ``open_repo(answer_first=True)`` answers before parsing
+COMPLETE_TOP = 32  # ``pack_for`` parses the provisional files among this many best ranked (their chunks, skeletons)
+
+
+def _big_change(cfg: Config, seen: Seen) -> bool:
+    """True when the tree differs from the loaded index by more than ``ANSWER_FIRST_ABOVE`` files (by stat)
+    and the index's settings are the ones asked for (else the update rebuilds: not a case for answering first)."""
+    prior = seen.prior
+    if prior.manifest.encoding != cfg.encoding or prior.manifest.settings != settings_key(cfg):
+        return False
+    return len(stat_changed(seen.listed[0], prior.files)) + len(set(prior.files) - {c.path for c in seen.listed[0]}) \
+        > ANSWER_FIRST_ABOVE
+
+
+def _in_memory(root: Path, cfg: Config, store: IndexStore, seen: Seen, embedder: Embedder | None) -> Repo:
+    """The loaded index brought up to date in memory (``open_repo``'s ``answer_first``), its ranking index built once."""
+    snap = seen.prior
+    by_path = {p: defs for p, ss in snap.symbols.items() if (defs := [s for s in ss if s.kind == "def"])}
+    empty = build_rank_index({}, {}, {})  # nothing to patch: ``refresh_repo`` builds it over the new files
+    got = refresh_repo(Repo(root, cfg, store, snap, empty, by_path, embedder), lazy_above=ANSWER_FIRST_ABOVE,
+                       listed=seen.listed)
+    log.info("index update in memory (answer first): %d files not parsed yet; the index is written after the answer",
+             len(got.provisional))
+    if len(got.rank_index.paths) != len(got.snapshot.files):  # nothing indexable changed after all
+        got = replace(got, rank_index=build_rank_index(got.snapshot.files, got.snapshot.file_terms,
+                                                       got.snapshot.symbols, read_history(root, store.dir)
+                                                       if cfg.history else None))
+    return got
 
 
 def rank_for(repo: Repo, query: str, focus: tuple[str, ...] = (), *, dense: bool = True) -> list[RankedFile]:
@@ -245,6 +284,13 @@ def pack_for(repo: Repo, query: str, *, budget: int | None = None, fmt: str | No
     hits = dense_hits(repo, check_query(query))  # ranks files here, and regions of the files packed in part
     if ranked is None:
         ranked = _rank_with(repo, query, focus, work, hits=hits)
+        for _ in range(2):  # files not parsed yet (``open_repo``'s answer_first) are parsed when they rank high
+            done = repo.completed(r.path for r in ranked[:COMPLETE_TOP])
+            if done is repo:
+                break
+            log.info("parsed %d files for this pack (of those not parsed yet)", len(repo.provisional) - len(done.provisional))
+            repo = done
+            ranked = _rank_with(repo, query, focus, work, hits=hits)
     if should_stop is not None and should_stop():
         raise Cancelled("pack cancelled")
     counter = get_counter(cfg.encoding)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from .config import Config
 from .embed.lane import DenseLane, load_dense
-from .index.discover import Candidate, list_candidates
+from .index.discover import Candidate, list_candidates, read_source
 from .index.history import head_commit, index_history, read_history
 from .index.parse_cache import ParseCache
 from .index.process import process_sources, settings_key
@@ -21,7 +21,7 @@ from .index.secrets import redact as redact_secrets
 from .index.update import index_excludes, read_changed, stat_changed
 from .index.worktree import WorkingChanges, git_state
 from .index.worktree import changes as worktree_changes
-from .models import Chunk, Redaction, Skipped, Symbol
+from .models import Chunk, FileRecord, ProcessedFile, Redaction, Skipped, SourceFile, Symbol
 from .pack.blocks import full_body
 from .pack.skeleton import skeleton_text
 from .rank.index import RankIndex, build_rank_index
@@ -73,12 +73,33 @@ class Repo:
     _clean_files: dict[str, tuple[int, int]] = field(default_factory=dict, repr=False)  # path -> stat found clean
     _clean_before: dict[tuple[str, int, bytes], None] | None = field(default=None, repr=False)  # see load_clean
     _parse_cache: ParseCache | None = field(default=None, repr=False)
+    # Files changed on disk that are not parsed yet (``refresh_repo``'s ``lazy_above``): their records and terms
+    # are exact, they have no symbols or chunks; ``completed`` parses them. The on-disk index does not hold them.
+    provisional: frozenset[str] = frozenset()
+    unsaved: bool = False  # holds changes the on-disk index does not (``refresh_repo``): ``build_index`` writes them
 
     def parse_cache(self) -> ParseCache:
         """The index's parse cache (on disk, with this process's last entries in memory), kept across refreshes."""
         if self._parse_cache is None:
             self._parse_cache = ParseCache(self.store.dir, settings_key(self.cfg))
         return self._parse_cache
+
+    def completed(self, paths: Iterable[str]) -> Repo:
+        """This Repo with the provisional files among ``paths`` parsed (``self`` when there are none)."""
+        todo = [p for p in dict.fromkeys(paths) if p in self.provisional]
+        if not todo:
+            return self
+        sources: list[SourceFile] = []
+        gone: list[str] = []
+        for path in todo:
+            rec = self.snapshot.files[path]
+            got = read_source(self.root, Candidate(path, rec.size, rec.mtime_ns), self.cfg.redact)
+            if isinstance(got, Skipped):
+                gone.append(path)  # changed again since, and no longer indexable: the next refresh sees it
+            else:
+                sources.append(got)
+        parsed = process_sources(sources, self.cfg, self.parse_cache()).files
+        return patched(self, parsed, [], [], self.snapshot.manifest.skipped, self.provisional - set(todo) | set(gone))
 
     def skeleton(self, rel: str) -> str:
         """The file's skeleton (signatures and first doc lines), memoized."""
@@ -217,7 +238,8 @@ class Repo:
                 "history": history}
 
 
-def refresh_repo(repo: Repo, paths: Iterable[str] | None = None) -> Repo:
+def refresh_repo(repo: Repo, paths: Iterable[str] | None = None, *, lazy_above: int | None = None,
+                 listed: tuple[list[Candidate], list[Skipped]] | None = None) -> Repo:
     """``repo`` brought up to date with the files on disk, in memory: no database read or write.
 
     With ``paths`` (repository-relative, e.g. from a file watcher) only those files are
@@ -226,12 +248,15 @@ def refresh_repo(repo: Repo, paths: Iterable[str] | None = None) -> Repo:
     ``build_index`` does. Changed files are parsed with the same stage as ``build_index``;
     the ranking index is patched when the set of files is the same, rebuilt otherwise.
     ``build_index`` persists the same state (its incremental update finds the same files).
+    ``lazy_above``: when more changed contents than this were never parsed, they are left
+    provisional (``Repo.provisional``; ``pipeline.pack_for`` parses those it packs).
+    ``listed``: the tree's listing (``list_candidates``), when the caller has it.
 
     Returns:
         ``repo`` itself when nothing changed, else a new Repo (``repo`` stays usable).
     """
     snap = repo.snapshot
-    to_read, removed, path_skips = changed_candidates(repo, paths)
+    to_read, removed, path_skips = changed_candidates(repo, paths, listed)
     sources, restat, unreadable = read_changed(repo.root, to_read, snap.files, redact=repo.cfg.redact)
     removed += [s.path for s in unreadable if s.path in snap.files]
     # What a pack reports as left out, as an index update would record it (files skipped for
@@ -243,7 +268,16 @@ def refresh_repo(repo: Repo, paths: Iterable[str] | None = None) -> Repo:
     if not sources and not removed and not restat:
         return repo if skipped == snap.manifest.skipped else replace(
             repo, snapshot=replace(snap, manifest=replace(snap.manifest, skipped=skipped)))
-    parsed = process_sources(sources, repo.cfg, repo.parse_cache()).files
+    done = process_sources(sources, repo.cfg, repo.parse_cache(), lazy_above=lazy_above)
+    return patched(repo, done.files, restat, removed, skipped, repo.provisional | done.provisional)
+
+
+def patched(repo: Repo, parsed: list[ProcessedFile], restat: list[FileRecord], removed: list[str],
+            skipped: tuple[Skipped, ...], provisional: frozenset[str] = frozenset()) -> Repo:
+    """A new Repo: ``repo`` with files re-processed (``parsed``), re-statted or removed, in memory.
+
+    The ranking index is patched when it holds the same set of files, else rebuilt."""
+    snap = repo.snapshot
     files, file_terms, chunks = dict(snap.files), dict(snap.file_terms), dict(snap.chunks)
     by_path = dict(repo.symbols_by_path)
     for path in removed:
@@ -266,13 +300,13 @@ def refresh_repo(repo: Repo, paths: Iterable[str] | None = None) -> Repo:
     symbols = {p: ss for p, ss in snap.symbols.items() if p not in gone}
     symbols.update({p: tuple(ss) for p, ss in new_symbols.items() if ss})
     new_snap = IndexSnapshot(files, file_terms, symbols, chunks, replace(snap.manifest, skipped=skipped))
-    ri = (None if removed else patch_rank_index(repo.rank_index, snap.file_terms, files, file_terms, new_symbols))
+    ri = None if removed else patch_rank_index(repo.rank_index, snap.file_terms, files, file_terms, new_symbols)
     if ri is None:
         # Files came or went: a commit or a checkout may be behind it, so look at the history again.
         ri = build_rank_index(files, file_terms, symbols, read_history(repo.root, repo.store.dir) if repo.cfg.history else None)
     return Repo(repo.root, repo.cfg, repo.store, new_snap, ri, by_path, repo.embedder, _redacted=repo._redacted,
                 _clean_files=repo._clean_files, _skeletons={p: t for p, t in repo._skeletons.items() if p not in gone},
-                _parse_cache=repo._parse_cache)
+                _parse_cache=repo._parse_cache, provisional=frozenset(provisional - set(removed)), unsaved=True)
 
 
 def refresh_history(repo: Repo) -> Repo:
@@ -294,8 +328,9 @@ def refresh_history(repo: Repo) -> Repo:
     return replace(repo, rank_index=ri)
 
 
-def changed_candidates(repo: Repo, paths: Iterable[str] | None
-                        ) -> tuple[list[Candidate], list[str], list[Skipped] | None]:
+def changed_candidates(repo: Repo, paths: Iterable[str] | None,
+                       listed: tuple[list[Candidate], list[Skipped]] | None = None
+                       ) -> tuple[list[Candidate], list[str], list[Skipped] | None]:
     """Files to re-read (stat differs from the index), indexed files that are gone, and, when
     the whole tree was listed, the paths discovery left out (None when only ``paths`` were looked at)."""
     known = repo.snapshot.files
@@ -315,6 +350,6 @@ def changed_candidates(repo: Repo, paths: Iterable[str] | None
                 out.append(Candidate(path, st.st_size, st.st_mtime_ns))
         else:
             return out, [], None
-    cands, path_skips = list_candidates(repo.root, repo.cfg, index_excludes(repo.root, repo.store))
+    cands, path_skips = listed or list_candidates(repo.root, repo.cfg, index_excludes(repo.root, repo.store))
     to_read = stat_changed(cands, known)
     return to_read, sorted(set(known) - {c.path for c in cands}), path_skips

@@ -64,5 +64,9 @@ def terms(text: str) -> list[str]:
 
 
 def term_counts(text: str) -> Counter[str]:
-    """Term frequencies of ``text``."""
-    return Counter(terms(text))
+    """Term frequencies of ``text`` (``Counter(terms(text))``, each distinct identifier split once)."""
+    out: Counter[str] = Counter()
+    for ident, n in Counter(IDENT_RE.findall(text)).items():
+        for t in ident_terms(ident):
+            out[t] += n
+    return out

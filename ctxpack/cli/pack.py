@@ -16,15 +16,15 @@ from .group import main
 from .options import COMMON_OPTIONS, EMBED_OPTIONS, PACK_OPTIONS, apply_options, embed_overrides, guards
 
 if TYPE_CHECKING:
-    from ..store.tables import IndexStore
+    from ..repo import Repo
 
 
 def _do_pack(paths: tuple[str, ...], query: str | None, query_file: str | None, budget: int | None,
              format_: str | None, focus: tuple[str, ...], no_map: bool, wait_embeddings: bool, no_embed: bool,
              model: str | None, embed_backend: str | None, encoding: str | None, index_dir: str | None,
              include: tuple[str, ...], exclude: tuple[str, ...], no_redact: bool, quiet: bool,
-             query_text: str | None = None, diff: bool = False) -> tuple[Any, IndexStore | None]:
-    """The pack, and the index store it came from (None for a multi-repository index)."""
+             query_text: str | None = None, diff: bool = False) -> tuple[Any, Repo | None]:
+    """The pack, and the repository it came from (None for a multi-repository index)."""
     from ..pipeline import open_repo, pack_for
 
     if has_catalog(index_dir):
@@ -42,31 +42,49 @@ def _do_pack(paths: tuple[str, ...], query: str | None, query_file: str | None, 
                   redact=False if no_redact else None, **embed_overrides(no_embed, model, embed_backend))
     text = read_query(query, query_file) if query_text is None else query_text
     with progress_bar(quiet) as progress:
-        repo = open_repo(path, cfg, progress=progress)
+        repo = open_repo(path, cfg, progress=progress, answer_first=True)
     p = pack_for(repo, text, focus=cli_focus(focus), wait_embeddings=wait_embeddings)
     repo.remember_clean()
-    return p, repo.store
+    return p, repo
 
 
-def _write_tables_behind(store: IndexStore) -> None:
-    """Write a big journal (the first pack after a checkout or a pull left it) to the tables, after the answer.
+def _write_tables_behind(repo: Repo) -> None:
+    """Write the index after the answer: a big change (a checkout, a pull) that the pack answered
+    from memory (``open_repo``'s answer_first: ``build_index`` parses and writes it), or a big
+    journal (written to the tables).
 
     In a detached child when this process may fork (one thread: see ``pool``), so the command
-    returns now and the next runs find the tables written; else here. Only the tables wait
-    for it: the pack already answered from the journal and the snapshot cache. A failure
-    costs nothing (the journal stays, the next update writes it).
+    returns now and the next runs find the index written; else here. Only the index waits
+    for it: the pack already answered. A failure costs nothing (the next update does it).
+    While the child runs, ``BEHIND_PID`` in the index directory holds its pid.
     """
     import logging
     import os
 
     from ..index.pool import single_threaded
+    from ..pipeline import build_index
+    from ..store.tables import BEHIND_PID
 
-    if not store.fold_due():
+    store = repo.store
+
+    def work() -> None:
+        if repo.unsaved:
+            build_index(repo.root, repo.cfg)
+        else:
+            with store.lock():
+                store.fold()
+
+    if not repo.unsaved and not store.fold_due():
         return
     # LanceDB's runtime threads would not follow a fork: a process that loaded it folds here
     if hasattr(os, "fork") and single_threaded() and "lancedb" not in sys.modules:
         sys.stdout.flush()
         sys.stderr.flush()
+        marker = store.dir / BEHIND_PID  # before the fork: it exists until the child is done
+        try:
+            marker.write_text(str(os.getpid()), encoding="ascii")
+        except OSError:
+            pass
         if os.fork():
             return
         try:  # the child: no terminal, no pipe of the caller's held open
@@ -74,13 +92,15 @@ def _write_tables_behind(store: IndexStore) -> None:
             null = os.open(os.devnull, os.O_RDWR)
             for fd in (0, 1, 2):
                 os.dup2(null, fd)
-            with store.lock():
-                store.fold()
+            work()
         finally:
+            try:
+                marker.unlink()
+            except OSError:
+                pass
             os._exit(0)
     try:
-        with store.lock():
-            store.fold()
+        work()
     except (CtxpackError, OSError) as exc:
         logging.getLogger(__name__).debug("index tables not written behind the pack (%s); the next update will", exc)
 
@@ -168,7 +188,7 @@ def pack(paths: tuple[str, ...], query: str | None, query_file: str | None, budg
     from ..render import render, summary_line
 
     try:
-        p, store = _do_pack(paths, query, query_file, budget, format_, focus, no_map, wait_embeddings, no_embed,
+        p, repo = _do_pack(paths, query, query_file, budget, format_, focus, no_map, wait_embeddings, no_embed,
                             model, embed_backend, encoding, index_dir, include, exclude, no_redact, quiet,
                             query_text=query_text, diff=diff)
         emit(render(p), output)
@@ -182,8 +202,8 @@ def pack(paths: tuple[str, ...], query: str | None, query_file: str | None, budg
             start_daemon(started)
     if not quiet:
         click.echo(summary_line(p), err=True)
-    if store is not None:
-        _write_tables_behind(store)
+    if repo is not None:
+        _write_tables_behind(repo)
 
 
 @main.command()

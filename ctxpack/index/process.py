@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from ..config import Config
 from ..models import Chunk, FileRecord, FileRow, ProcessedFile, Progress, SourceFile, Symbol, no_progress
-from ..terms import terms
+from ..terms import term_counts, terms
 from ..tokens import get_counter
 from .chunk import chunk_file, chunk_id
 from .parse import PARSER_VERSION, parse_source
@@ -90,6 +90,17 @@ def process_content(text: str, language: str, cfg: Config) -> FileContent:
                        lines, parsed.error)
 
 
+CHARS_PER_TOKEN = 3  # a provisional file's token estimate (code runs 3-4 characters per token in o200k and cl100k)
+
+
+def provisional_contents(texts: list[str]) -> list[FileContent]:
+    """What stands in for ``process_content`` until a file is parsed (``process_sources``'s ``lazy_above``):
+    the whole text's terms, no symbols and no chunks, and a token count estimated from its length
+    (the packer counts what it packs exactly). Never cached."""
+    return [FileContent((), (), tuple(sorted(term_counts(text).items())), len(text) // CHARS_PER_TOKEN + 1,
+                        text.count("\n") + (0 if text.endswith("\n") else 1)) for text in texts]
+
+
 def with_path(content: FileContent, src: SourceFile) -> ProcessedFile:
     """``process_file``'s output for ``src`` from its path-free part (``content`` of ``src.text``)."""
     path = src.path
@@ -137,15 +148,16 @@ class Processed:
 
     files: list[ProcessedFile]
     parsed: int
+    provisional: frozenset[str] = frozenset()  # paths not parsed (``lazy_above``): terms and token count only
 
     @property
     def reused(self) -> int:
         """Files whose content was parsed before (the parse cache, or another file of the same run)."""
-        return len(self.files) - self.parsed
+        return len(self.files) - self.parsed - len(self.provisional)
 
 
 def process_sources(sources: list[SourceFile], cfg: Config, cache: ParseCache | None = None,
-                    progress: Progress = no_progress) -> Processed:
+                    progress: Progress = no_progress, lazy_above: int | None = None) -> Processed:
     """``process_file`` over ``sources``, in order, parsing each distinct content once
     (on every core when there are many: ``pool.parse_contents``).
 
@@ -154,15 +166,23 @@ def process_sources(sources: list[SourceFile], cfg: Config, cache: ParseCache | 
         cfg: settings (``cache`` must be for the same ``settings_key``).
         cache: the index's parse cache: contents found there are not parsed, contents parsed are added to it.
         progress: called as ``progress("parse", done, total)`` over the contents to parse.
+        lazy_above: when more contents than this are not in ``cache``, none of them is parsed:
+            they get ``provisional_contents`` (an answer that cannot wait for parsing, see
+            ``repo.Repo.completed``).
 
     Returns:
-        The processed files (as ``process_file`` gives them) and the number of contents parsed.
+        The processed files (as ``process_file`` gives them), the number of contents parsed, the paths left provisional.
     """
     keys: dict[ContentKey, FileContent | None] = dict.fromkeys((s.sha1, s.language) for s in sources)
     if cache is not None:
         keys.update(cache.get_many(list(keys)))
     text_of = {(s.sha1, s.language): s.text for s in sources}
     todo = [k for k, v in keys.items() if v is None]
+    if lazy_above is not None and len(todo) > lazy_above:
+        keys.update(zip(todo, provisional_contents([text_of[k] for k in todo]), strict=True))
+        late = set(todo)
+        return Processed([with_path(keys[(s.sha1, s.language)], s) for s in sources], 0,  # type: ignore[arg-type]
+                         frozenset(s.path for s in sources if (s.sha1, s.language) in late))
     from .pool import parse_contents  # here: pool imports this module
 
     fresh = dict(zip(todo, parse_contents([(text_of[k], k[1]) for k in todo], cfg, progress), strict=True))

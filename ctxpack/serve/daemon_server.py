@@ -11,6 +11,7 @@ import socket
 import sys
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ _IDLE_S = 900.0
 
 
 _KEEP_REPOS = 3
+_FINISH_BATCH = 64  # provisional files parsed between two looks for a waiting client (``Daemon.finish``)
 
 
 _PACK_ONLY = ("budget", "format", "repo_map", "outline_share", "chunk_share", "skeleton_share", "map_share",
@@ -66,7 +68,7 @@ class Daemon:
         """The loaded Repo of ``root``, current with its files and HEAD."""
         from dataclasses import replace
 
-        from ..pipeline import open_repo, refresh_history, refresh_repo, stat_key, vector_store_for
+        from ..pipeline import ANSWER_FIRST_ABOVE, open_repo, refresh_history, refresh_repo, stat_key, vector_store_for
 
         key = _index_settings(cfg)
         repo = self.repos.pop(root, None)
@@ -76,7 +78,9 @@ class Daemon:
             sibling = next((r for r in reversed(self.repos.values()) if _index_settings(r.cfg) == key), None)
             if sibling is not None:  # same settings and index: start from it, re-read what differs
                 repo = sibling.for_checkout(root)
-        repo = open_repo(root, cfg) if repo is None else refresh_history(refresh_repo(repo))
+        # A big change (a checkout) is answered before its files are parsed; ``finish`` parses them after the reply.
+        repo = open_repo(root, cfg) if repo is None else refresh_history(refresh_repo(repo,
+                                                                                     lazy_above=ANSWER_FIRST_ABOVE))
         repo.warm()
         # Vectors embedded since (by `ctxpack index`) join the dense lane, as a new process would see them.
         stamp = stat_key(vector_store_for(repo.store, repo.cfg).dir / "state.json")
@@ -87,6 +91,21 @@ class Daemon:
         while len(self.repos) > _KEEP_REPOS:
             self.vectors.pop(self.repos.popitem(last=False)[0], None)
         return repo if repo.cfg == cfg else replace(repo, cfg=cfg)
+
+    def finish(self, waiting: Callable[[], bool] = lambda: False) -> None:
+        """Parse the files a pack left provisional, after its reply, a batch at a time until a client is ``waiting``
+        (then the rest waits for the next idle moment)."""
+        for root, repo in list(self.repos.items()):
+            while repo.provisional and not waiting():
+                try:
+                    repo = repo.completed(sorted(repo.provisional)[:_FINISH_BATCH])
+                    if not repo.provisional:
+                        repo.warm()
+                except Exception:  # noqa: BLE001 - the next request loads the repository afresh
+                    log.exception("parsing the files of %s left for later failed", root)
+                    self.repos.pop(root, None)
+                    break
+                self.repos[root] = repo
 
     def pack(self, req: dict[str, Any]) -> dict[str, Any]:
         from ..config import load_config, repo_root
@@ -151,6 +170,7 @@ def serve(index_dir: Path, idle_s: float | None = None) -> int:
     """Serve packs for ``index_dir`` until idle for ``idle_s`` seconds. Returns an exit code
     (0 also when another daemon already serves this index)."""
     import fcntl
+    import select
     import signal
 
     path = socket_path(index_dir)
@@ -184,6 +204,7 @@ def serve(index_dir: Path, idle_s: float | None = None) -> int:
             with conn:
                 if not daemon.handle(conn):
                     return 0
+            daemon.finish(lambda: bool(select.select([srv], [], [], 0)[0]))
     finally:
         srv.close()
         path.unlink(missing_ok=True)

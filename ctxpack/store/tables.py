@@ -64,6 +64,7 @@ __all__ = ["IndexStore"]
 log = logging.getLogger(__name__)
 
 _OPTIMIZE_EVERY = 20  # updates between compactions (each write makes a version)
+BEHIND_PID = "behind.pid"  # exists while a pack's detached child writes this index (``cli.pack``)
 _JOURNAL_MAX_PATHS = 500  # a journal over this many paths is folded: behind a pack, or by the next update
 
 
@@ -324,7 +325,7 @@ class IndexStore:
             raise IndexCorrupt(f"index path is not a directory: {self.dir}. Use --index-dir with a directory") from None
         gi = self.dir / ".gitignore"
         if not gi.exists():
-            ours = {".gitignore", "manifest.json", "write.lock", CACHE, "vectors", integrity.SUM_FILE}
+            ours = {".gitignore", "manifest.json", "write.lock", CACHE, "vectors", integrity.SUM_FILE, BEHIND_PID}
             foreign = [c.name for c in self.dir.iterdir()
                        if c.name not in ours and not DB_NAME_RE.fullmatch(c.name) and not JOURNAL_RE.fullmatch(c.name)]
             if foreign:

@@ -1,0 +1,89 @@
+"""A big change is answered from memory before it is parsed (``open_repo(answer_first=True)``, issue 17)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ctxpack import build_index, load_config, open_repo, pack_for
+from ctxpack.pipeline import ANSWER_FIRST_ABOVE, rank_for
+from ctxpack.store.tables import IndexStore
+
+QUERY = "apply_coupon_code: reject an expired coupon code at checkout"
+
+
+def _checkout(root: Path, n: int) -> None:
+    """What a checkout of another branch does: many new files, one of them big and relevant, one file gone."""
+    gen = root / "shop" / "generated"
+    gen.mkdir()
+    for i in range(n):
+        (gen / f"report_{i}.py").write_text(f"def report_{i}(rows):\n    return sorted(rows)[:{i + 1}]\n")
+    helpers = "".join(f"def helper_{i}(value):\n    total = value * {i}\n    return total + {i}\n\n\n" for i in range(300))
+    (root / "shop" / "coupons.py").write_text(
+        '"""Coupons."""\n\nimport datetime\n\n\n' + helpers
+        + "def apply_coupon_code(cart, code, today):\n"
+          "    if code.expires < today:\n        raise ValueError('expired coupon code')\n"
+          "    cart.discount = code.amount\n    return cart\n\n\n" + helpers.replace("helper_", "other_"))
+    (root / "shop" / "services" / "notifications.py").unlink()
+
+
+def test_a_big_change_is_answered_before_it_is_parsed(shop: Path) -> None:
+    cfg = load_config(shop)
+    build_index(shop, cfg)
+    store = IndexStore(shop / ".ctxpack")
+    before = store.manifest()
+    _checkout(shop, ANSWER_FIRST_ABOVE + 20)
+    repo = open_repo(shop, cfg, answer_first=True)
+    assert store.manifest() == before  # nothing written: the caller writes the index behind its answer
+    assert repo.unsaved and "shop/coupons.py" in repo.provisional and len(repo.provisional) > ANSWER_FIRST_ABOVE
+    assert "shop/services/notifications.py" not in repo.snapshot.files
+    assert not repo.snapshot.chunks.get("shop/coupons.py")  # not parsed yet
+    pack = pack_for(repo, QUERY, budget=4000)
+    assert pack.tokens <= 4000
+    coupons = next(f for f in pack.files if f.path == "shop/coupons.py")  # too big whole: its regions
+    assert coupons.mode == "chunks" and "def apply_coupon_code" in coupons.text  # parsed for this answer
+
+
+def test_a_provisional_repo_once_parsed_ranks_as_the_written_index(shop: Path) -> None:
+    cfg = load_config(shop)
+    build_index(shop, cfg)
+    _checkout(shop, ANSWER_FIRST_ABOVE + 20)
+    repo = open_repo(shop, cfg, answer_first=True)
+    done = repo.completed(repo.provisional)
+    assert not done.provisional
+    build_index(shop, cfg)  # what the CLI's child writes
+    written = open_repo(shop, cfg, refresh=False)
+    assert done.snapshot.files == written.snapshot.files and done.snapshot.chunks == written.snapshot.chunks
+    assert done.snapshot.file_terms == written.snapshot.file_terms
+    assert rank_for(done, QUERY) == rank_for(written, QUERY)
+
+
+def test_a_small_change_is_written_before_the_answer(shop: Path) -> None:
+    cfg = load_config(shop)
+    build_index(shop, cfg)
+    store = IndexStore(shop / ".ctxpack")
+    before = store.manifest()
+    (shop / "shop" / "extra.py").write_text("def extra():\n    return 1\n")
+    repo = open_repo(shop, cfg, answer_first=True)
+    assert not repo.provisional and not repo.unsaved and store.manifest() != before
+    assert "shop/extra.py" in repo.snapshot.files
+
+
+def test_the_daemon_answers_a_checkout_first_and_parses_the_rest_after_its_reply(shop: Path) -> None:
+    from ctxpack.serve.daemon_server import Daemon
+
+    cfg = load_config(shop)
+    build_index(shop, cfg)
+    daemon = Daemon(shop / ".ctxpack")
+    daemon.repo_for(shop.resolve(), cfg)  # loaded before the checkout
+    _checkout(shop, ANSWER_FIRST_ABOVE + 20)
+    repo = daemon.repo_for(shop.resolve(), cfg)
+    assert "shop/coupons.py" in repo.provisional
+    first = pack_for(repo, QUERY, budget=4000)
+    assert any(f.path == "shop/coupons.py" and f.mode == "chunks" for f in first.files)
+    daemon.finish(lambda: True)  # a client is waiting: it comes first
+    assert daemon.repo_for(shop.resolve(), cfg).provisional == repo.provisional
+    daemon.finish()  # what the daemon does after each reply, while no client waits
+    done = daemon.repo_for(shop.resolve(), cfg)
+    assert not done.provisional and done.snapshot.chunks.get("shop/generated/report_3.py")
+    build_index(shop, cfg)
+    assert pack_for(done, QUERY, budget=4000) == pack_for(open_repo(shop, cfg, refresh=False), QUERY, budget=4000)
