@@ -50,7 +50,7 @@ from .rank.score import rank
 from .repo import Prepared, Repo, refresh_history, refresh_repo, stat_key
 from .search import search_repo
 from .store.columns import IndexSnapshot
-from .store.manifest import Manifest
+from .store.manifest import SCHEMA_VERSION, Manifest
 from .store.tables import IndexStore
 from .tokens import get_counter
 
@@ -162,9 +162,11 @@ def open_repo(path: str | os.PathLike[str], cfg: Config, *, refresh: bool = True
         log.warning("index damaged (%s); answering from its last snapshot. Run: ctxpack index", damage)
     if refresh and snap is not None and not damage:
         seen = Seen(snap, list_candidates(root, cfg, index_excludes(root, store)))
+    elif refresh and answer_first and not store.exists():  # a first run: the same, from an empty index
+        seen = Seen(_empty_snapshot(cfg), list_candidates(root, cfg, index_excludes(root, store), progress))
     if refresh and not damage and (seen is None or not is_fresh(cfg, seen.prior, seen.listed[0])):
         if answer_first and seen is not None and _big_change(cfg, seen):
-            return _in_memory(root, cfg, store, seen, embedder)
+            return _in_memory(root, cfg, store, seen, embedder, progress)
         _, snap = locked_update(root, store, cfg, False, progress, load=True, seen=seen)
     if snap is None:
         raise IndexNotFound(f"no index for {root}. Run: ctxpack index {root}")
@@ -187,13 +189,21 @@ def _big_change(cfg: Config, seen: Seen) -> bool:
         > ANSWER_FIRST_ABOVE
 
 
-def _in_memory(root: Path, cfg: Config, store: IndexStore, seen: Seen, embedder: Embedder | None) -> Repo:
+def _empty_snapshot(cfg: Config) -> IndexSnapshot:
+    """The snapshot of an index with no files yet, for ``cfg``'s settings."""
+    return IndexSnapshot({}, {}, {}, {}, Manifest(SCHEMA_VERSION, cfg.encoding, settings_key(cfg), "", {}, (), 0.0, 0))
+
+
+def _in_memory(root: Path, cfg: Config, store: IndexStore, seen: Seen, embedder: Embedder | None,
+               progress: Progress = no_progress) -> Repo:
     """The loaded index brought up to date in memory (``open_repo``'s ``answer_first``), its ranking index built once."""
+    with store.lock():  # a first run: the index directory is made here (its parse cache and history live there)
+        pass
     snap = seen.prior
     by_path = {p: defs for p, ss in snap.symbols.items() if (defs := [s for s in ss if s.kind == "def"])}
     empty = build_rank_index({}, {}, {})  # nothing to patch: ``refresh_repo`` builds it over the new files
     got = refresh_repo(Repo(root, cfg, store, snap, empty, by_path, embedder), lazy_above=ANSWER_FIRST_ABOVE,
-                       listed=seen.listed)
+                       listed=seen.listed, progress=progress)
     log.info("index update in memory (answer first): %d files not parsed yet; the index is written after the answer",
              len(got.provisional))
     if len(got.rank_index.paths) != len(got.snapshot.files):  # nothing indexable changed after all

@@ -21,7 +21,7 @@ from .index.secrets import redact as redact_secrets
 from .index.update import index_excludes, read_changed, stat_changed
 from .index.worktree import WorkingChanges, git_state
 from .index.worktree import changes as worktree_changes
-from .models import Chunk, FileRecord, ProcessedFile, Redaction, Skipped, SourceFile, Symbol
+from .models import Chunk, FileRecord, ProcessedFile, Progress, Redaction, Skipped, SourceFile, Symbol, no_progress
 from .pack.blocks import full_body
 from .pack.skeleton import skeleton_text
 from .rank.index import RankIndex, build_rank_index
@@ -239,7 +239,7 @@ class Repo:
 
 
 def refresh_repo(repo: Repo, paths: Iterable[str] | None = None, *, lazy_above: int | None = None,
-                 listed: tuple[list[Candidate], list[Skipped]] | None = None) -> Repo:
+                 listed: tuple[list[Candidate], list[Skipped]] | None = None, progress: Progress = no_progress) -> Repo:
     """``repo`` brought up to date with the files on disk, in memory: no database read or write.
 
     With ``paths`` (repository-relative, e.g. from a file watcher) only those files are
@@ -257,7 +257,7 @@ def refresh_repo(repo: Repo, paths: Iterable[str] | None = None, *, lazy_above: 
     """
     snap = repo.snapshot
     to_read, removed, path_skips = changed_candidates(repo, paths, listed)
-    sources, restat, unreadable = read_changed(repo.root, to_read, snap.files, redact=repo.cfg.redact)
+    sources, restat, unreadable = read_changed(repo.root, to_read, snap.files, progress, repo.cfg.redact)
     removed += [s.path for s in unreadable if s.path in snap.files]
     # What a pack reports as left out, as an index update would record it (files skipped for
     # their content are not indexed, so they are read again each time, as the update does).
@@ -268,7 +268,7 @@ def refresh_repo(repo: Repo, paths: Iterable[str] | None = None, *, lazy_above: 
     if not sources and not removed and not restat:
         return repo if skipped == snap.manifest.skipped else replace(
             repo, snapshot=replace(snap, manifest=replace(snap.manifest, skipped=skipped)))
-    done = process_sources(sources, repo.cfg, repo.parse_cache(), lazy_above=lazy_above)
+    done = process_sources(sources, repo.cfg, repo.parse_cache(), progress, lazy_above=lazy_above)
     return patched(repo, done.files, restat, removed, skipped, repo.provisional | done.provisional)
 
 

@@ -87,3 +87,22 @@ def test_the_daemon_answers_a_checkout_first_and_parses_the_rest_after_its_reply
     assert not done.provisional and done.snapshot.chunks.get("shop/generated/report_3.py")
     build_index(shop, cfg)
     assert pack_for(done, QUERY, budget=4000) == pack_for(open_repo(shop, cfg, refresh=False), QUERY, budget=4000)
+
+
+def test_a_first_run_answers_before_anything_is_parsed_or_written(shop: Path) -> None:
+    _checkout(shop, ANSWER_FIRST_ABOVE + 20)
+    cfg = load_config(shop)
+    store = IndexStore(shop / ".ctxpack")
+    assert not store.exists()
+    stages: set[str] = set()
+    repo = open_repo(shop, cfg, answer_first=True, progress=lambda stage, _d, _t: stages.add(stage))
+    assert not store.exists() and repo.unsaved  # no index yet: the CLI builds it behind its answer
+    assert set(repo.provisional) == set(repo.snapshot.files)  # nothing was parsed before ranking
+    assert {"read", "terms"} <= stages  # what a progress bar shows meanwhile
+    pack = pack_for(repo, QUERY, budget=4000)
+    assert pack.tokens <= 4000
+    assert any(f.path == "shop/coupons.py" and f.mode == "chunks" and "def apply_coupon_code" in f.text
+               for f in pack.files)
+    build_index(shop, cfg)
+    written = open_repo(shop, cfg, refresh=False)
+    assert repo.completed(repo.provisional).snapshot.files == written.snapshot.files

@@ -93,12 +93,17 @@ def process_content(text: str, language: str, cfg: Config) -> FileContent:
 CHARS_PER_TOKEN = 3  # a provisional file's token estimate (code runs 3-4 characters per token in o200k and cl100k)
 
 
-def provisional_contents(texts: list[str]) -> list[FileContent]:
+def provisional_contents(texts: list[str], progress: Progress = no_progress) -> list[FileContent]:
     """What stands in for ``process_content`` until a file is parsed (``process_sources``'s ``lazy_above``):
     the whole text's terms, no symbols and no chunks, and a token count estimated from its length
     (the packer counts what it packs exactly). Never cached."""
-    return [FileContent((), (), tuple(sorted(term_counts(text).items())), len(text) // CHARS_PER_TOKEN + 1,
-                        text.count("\n") + (0 if text.endswith("\n") else 1)) for text in texts]
+    out = []
+    for i, text in enumerate(texts):
+        out.append(FileContent((), (), tuple(sorted(term_counts(text).items())), len(text) // CHARS_PER_TOKEN + 1,
+                               text.count("\n") + (0 if text.endswith("\n") else 1)))
+        if i % 200 == 0 or i == len(texts) - 1:
+            progress("terms", i + 1, len(texts))
+    return out
 
 
 def with_path(content: FileContent, src: SourceFile) -> ProcessedFile:
@@ -179,7 +184,7 @@ def process_sources(sources: list[SourceFile], cfg: Config, cache: ParseCache | 
     text_of = {(s.sha1, s.language): s.text for s in sources}
     todo = [k for k, v in keys.items() if v is None]
     if lazy_above is not None and len(todo) > lazy_above:
-        keys.update(zip(todo, provisional_contents([text_of[k] for k in todo]), strict=True))
+        keys.update(zip(todo, provisional_contents([text_of[k] for k in todo], progress), strict=True))
         late = set(todo)
         return Processed([with_path(keys[(s.sha1, s.language)], s) for s in sources], 0,  # type: ignore[arg-type]
                          frozenset(s.path for s in sources if (s.sha1, s.language) in late))
