@@ -77,6 +77,7 @@ class Repo:
     # are exact, they have no symbols or chunks; ``completed`` parses them. The on-disk index does not hold them.
     provisional: frozenset[str] = frozenset()
     unsaved: bool = False  # holds changes the on-disk index does not (``refresh_repo``): ``build_index`` writes them
+    _late: dict[str, ProcessedFile] = field(default_factory=dict, repr=False)  # provisional files parsed on demand
 
     def parse_cache(self) -> ParseCache:
         """The index's parse cache (on disk, with this process's last entries in memory), kept across refreshes."""
@@ -89,22 +90,36 @@ class Repo:
         todo = [p for p in dict.fromkeys(paths) if p in self.provisional]
         if not todo:
             return self
+        parsed = self._parse(todo)
+        gone = set(todo) - {p.row.record.path for p in parsed}
+        return patched(self, parsed, [], [], self.snapshot.manifest.skipped, self.provisional - set(todo) | gone)
+
+    def _parse(self, paths: list[str]) -> list[ProcessedFile]:
+        """Provisional files parsed now (through the parse cache), those still indexable."""
         sources: list[SourceFile] = []
-        gone: list[str] = []
-        for path in todo:
+        for path in paths:
             rec = self.snapshot.files[path]
             got = read_source(self.root, Candidate(path, rec.size, rec.mtime_ns), self.cfg.redact)
-            if isinstance(got, Skipped):
-                gone.append(path)  # changed again since, and no longer indexable: the next refresh sees it
-            else:
+            if not isinstance(got, Skipped):  # (else changed again since: the next refresh sees it)
                 sources.append(got)
-        parsed = process_sources(sources, self.cfg, self.parse_cache()).files
-        return patched(self, parsed, [], [], self.snapshot.manifest.skipped, self.provisional - set(todo) | set(gone))
+        return process_sources(sources, self.cfg, self.parse_cache()).files
+
+    def _parsed_late(self, path: str) -> ProcessedFile | None:
+        """A provisional file's parse, made when a pack shows it in part (memoized)."""
+        if path not in self._late:
+            got = self._parse([path])
+            if not got:
+                return None
+            self._late[path] = got[0]
+        return self._late[path]
 
     def skeleton(self, rel: str) -> str:
         """The file's skeleton (signatures and first doc lines), memoized."""
         got = self._skeletons.get(rel)
         if got is None:
+            if rel in self.provisional:
+                late = self._parsed_late(rel)
+                return skeleton_text([s for s in late.symbols if s.kind == "def"]) if late is not None else ""
             got = self._skeletons[rel] = skeleton_text(self.symbols_by_path.get(rel, []))
         return got
 
@@ -188,6 +203,10 @@ class Repo:
         """Indexed chunks of files, their text cut from the files' current lines."""
         out: list[Chunk] = []
         for path in paths:
+            if path in self.provisional:
+                late = self._parsed_late(path)
+                out += [c for c, _ in late.chunks] if late is not None else []
+                continue
             text = self.read_text(path)
             if text is not None:
                 out += self._cut_chunks(path, text)

@@ -106,3 +106,15 @@ def test_a_first_run_answers_before_anything_is_parsed_or_written(shop: Path) ->
     build_index(shop, cfg)
     written = open_repo(shop, cfg, refresh=False)
     assert repo.completed(repo.provisional).snapshot.files == written.snapshot.files
+
+
+def test_a_provisional_file_shown_in_part_is_parsed_for_it(shop: Path) -> None:
+    cfg = load_config(shop)
+    build_index(shop, cfg)
+    _checkout(shop, ANSWER_FIRST_ABOVE + 20)
+    repo = open_repo(shop, cfg, answer_first=True)
+    assert "shop/coupons.py" in repo.provisional
+    done = repo.completed(["shop/coupons.py"])
+    assert repo.chunks_for(["shop/coupons.py"]) == done.chunks_for(["shop/coupons.py"]) != []
+    assert repo.skeleton("shop/coupons.py") == done.skeleton("shop/coupons.py")
+    assert "def apply_coupon_code(cart, code, today)" in repo.skeleton("shop/coupons.py")

@@ -25,7 +25,7 @@ _IDLE_S = 900.0
 
 
 _KEEP_REPOS = 3
-_FINISH_BATCH = 64  # provisional files parsed between two looks for a waiting client (``Daemon.finish``)
+_FINISH_BATCH = 16  # provisional files parsed between two looks for a waiting client (``Daemon.finish``)
 
 
 _PACK_ONLY = ("budget", "format", "repo_map", "outline_share", "chunk_share", "skeleton_share", "map_share",
