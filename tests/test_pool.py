@@ -204,3 +204,17 @@ def test_killing_an_index_run_leaves_no_worker_holding_the_index(many: Path, tmp
                 "zombie" not in open(f"/proc/{c}/status").read().lower()]
     with IndexStore(tmp_path / "idx").lock(wait_s=2):  # free
         pass
+
+
+def test_the_pool_gives_the_serial_provisional_contents(many: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A big change answered first (terms and a token estimate, no parse) uses every core too, with the same result."""
+    from ctxpack.index.process import provisional_content
+
+    items = [(p.read_text(encoding="utf-8", errors="replace"), "text") for p in sorted(many.rglob("*")) if p.is_file()]
+    assert len(items) >= pool.POOL_MIN_FILES
+    _Counting.started = []
+    monkeypatch.setattr(pool, "ProcessPoolExecutor", _Counting)
+    got = pool.parse_contents(items, load_config(many), workers=2, provisional=True)
+    assert _Counting.started == [2]
+    assert got == [provisional_content(text) for text, _ in items]
+    assert all(not c.symbols and not c.chunks and c.counts for c in got if c.tokens > 10)

@@ -85,23 +85,30 @@ def _parse_one(cfg: Config, item: tuple[str, str]) -> FileContent:
     return process.process_content(item[0], item[1], cfg)
 
 
+def _terms_one(_cfg: Config, item: tuple[str, str]) -> FileContent:
+    return process.provisional_content(item[0])
+
+
 def parse_contents(items: list[tuple[str, str]], cfg: Config, progress: Progress = no_progress,
-                   workers: int | None = None) -> list[FileContent]:
+                   workers: int | None = None, *, provisional: bool = False) -> list[FileContent]:
     """``process_content`` of each ``(text, language)``, in order (in a process pool when it pays).
 
     Args:
         items: the texts and their languages.
         cfg: settings.
-        progress: called as ``progress("parse", done, total)``.
+        progress: called as ``progress("parse", done, total)`` (``"terms"`` with ``provisional``).
         workers: processes to use (default ``worker_count()``).
+        provisional: ``process.provisional_content`` instead (terms and a token estimate, no parse).
 
     Raises:
         ConfigError: ``CTXPACK_WORKERS`` is not a whole number of at least 1.
     """
+    one = _terms_one if provisional else _parse_one
+    stage = "terms" if provisional else "parse"
     n = worker_count() if workers is None else workers
     n = min(n, -(-len(items) // _CHUNK))
     if n < 2 or len(items) < POOL_MIN_FILES:
-        return list(_reporting(map(partial(_parse_one, cfg), items), len(items), progress))
+        return list(_reporting(map(partial(one, cfg), items), len(items), progress, stage))
     # fork is the cheapest start (the grammars and the tokenizer are already loaded), but only
     # safe with no other Python thread running; a warm server has threads, so its workers start
     # clean (forkserver: unless that would rerun the program's main script, see _main_runs_again).
@@ -109,17 +116,17 @@ def parse_contents(items: list[tuple[str, str]], cfg: Config, progress: Progress
     if method == "forkserver" and _main_runs_again():
         log.debug("parsing %d files in this process (a threaded program whose main script a worker would rerun)",
                   len(items))
-        return list(_reporting(map(partial(_parse_one, cfg), items), len(items), progress))
-    log.debug("parsing %d files in %d %s workers", len(items), n, method)
+        return list(_reporting(map(partial(one, cfg), items), len(items), progress, stage))
+    log.debug("%s: %d files in %d %s workers", stage, len(items), n, method)
     import multiprocessing
 
     try:
         with ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context(method),
                                  initializer=_worker_start, initargs=(os.getpid(),)) as pool:
-            return list(_reporting(pool.map(partial(_parse_one, cfg), items, chunksize=_CHUNK), len(items), progress))
+            return list(_reporting(pool.map(partial(one, cfg), items, chunksize=_CHUNK), len(items), progress, stage))
     except (BrokenProcessPool, OSError) as exc:  # a worker killed (out of memory), no processes left to start
         log.warning("parsing in %d processes failed (%s); parsing in this one", n, exc)
-        return list(_reporting(map(partial(_parse_one, cfg), items), len(items), progress))
+        return list(_reporting(map(partial(one, cfg), items), len(items), progress, stage))
 
 
 def _main_runs_again() -> bool:
@@ -142,8 +149,9 @@ def single_threaded() -> bool:
     return threading.active_count() == 1
 
 
-def _reporting(results: Iterator[FileContent], total: int, progress: Progress) -> Iterator[FileContent]:
+def _reporting(results: Iterator[FileContent], total: int, progress: Progress,
+               stage: str = "parse") -> Iterator[FileContent]:
     for i, got in enumerate(results):
         if i % 50 == 0 or i == total - 1:
-            progress("parse", i + 1, total)
+            progress(stage, i + 1, total)
         yield got

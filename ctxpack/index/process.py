@@ -93,17 +93,12 @@ def process_content(text: str, language: str, cfg: Config) -> FileContent:
 CHARS_PER_TOKEN = 3  # a provisional file's token estimate (code runs 3-4 characters per token in o200k and cl100k)
 
 
-def provisional_contents(texts: list[str], progress: Progress = no_progress) -> list[FileContent]:
+def provisional_content(text: str) -> FileContent:
     """What stands in for ``process_content`` until a file is parsed (``process_sources``'s ``lazy_above``):
     the whole text's terms, no symbols and no chunks, and a token count estimated from its length
     (the packer counts what it packs exactly). Never cached."""
-    out = []
-    for i, text in enumerate(texts):
-        out.append(FileContent((), (), tuple(sorted(term_counts(text).items())), len(text) // CHARS_PER_TOKEN + 1,
-                               text.count("\n") + (0 if text.endswith("\n") else 1)))
-        if i % 200 == 0 or i == len(texts) - 1:
-            progress("terms", i + 1, len(texts))
-    return out
+    return FileContent((), (), tuple(sorted(term_counts(text).items())), len(text) // CHARS_PER_TOKEN + 1,
+                       text.count("\n") + (0 if text.endswith("\n") else 1))
 
 
 def with_path(content: FileContent, src: SourceFile) -> ProcessedFile:
@@ -172,7 +167,7 @@ def process_sources(sources: list[SourceFile], cfg: Config, cache: ParseCache | 
         cache: the index's parse cache: contents found there are not parsed, contents parsed are added to it.
         progress: called as ``progress("parse", done, total)`` over the contents to parse.
         lazy_above: when more contents than this are not in ``cache``, none of them is parsed:
-            they get ``provisional_contents`` (an answer that cannot wait for parsing, see
+            they get ``provisional_content`` (an answer that cannot wait for parsing, see
             ``repo.Repo.completed``).
 
     Returns:
@@ -183,12 +178,14 @@ def process_sources(sources: list[SourceFile], cfg: Config, cache: ParseCache | 
         keys.update(cache.get_many(list(keys)))
     text_of = {(s.sha1, s.language): s.text for s in sources}
     todo = [k for k, v in keys.items() if v is None]
+    from .pool import parse_contents  # here: pool imports this module
+
     if lazy_above is not None and len(todo) > lazy_above:
-        keys.update(zip(todo, provisional_contents([text_of[k] for k in todo], progress), strict=True))
+        keys.update(zip(todo, parse_contents([(text_of[k], k[1]) for k in todo], cfg, progress, provisional=True),
+                        strict=True))
         late = set(todo)
         return Processed([with_path(keys[(s.sha1, s.language)], s) for s in sources], 0,  # type: ignore[arg-type]
                          frozenset(s.path for s in sources if (s.sha1, s.language) in late))
-    from .pool import parse_contents  # here: pool imports this module
 
     fresh = dict(zip(todo, parse_contents([(text_of[k], k[1]) for k in todo], cfg, progress), strict=True))
     keys.update(fresh)
