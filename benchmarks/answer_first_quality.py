@@ -14,7 +14,7 @@ and any-recall (gold files shown at all), the shared bench's definitions; and th
 the two packs' file lists.
 
 Usage: python benchmarks/answer_first_quality.py [--tasks /work/data/devsets/bigrepo-dev.jsonl]
-    [--per-repo 6] [--mirrors /work/.mirror] [--scratch /tmp/ctxpack-answer-first]
+    [--per-repo 6] [--mirrors /work/.mirror] [--scratch /tmp/ctxpack-answer-first] [--complete-top N]
 """
 
 from __future__ import annotations
@@ -55,7 +55,12 @@ def main() -> None:
     ap.add_argument("--per-repo", type=int, default=6)
     ap.add_argument("--mirrors", default="/work/.mirror")
     ap.add_argument("--scratch", default="/tmp/ctxpack-answer-first")
+    ap.add_argument("--complete-top", type=int, help="pipeline.COMPLETE_TOP for the first packs")
     args = ap.parse_args()
+    if args.complete_top is not None:
+        import ctxpack.pipeline
+
+        ctxpack.pipeline.COMPLETE_TOP = args.complete_top
     scratch = Path(args.scratch).resolve()
     tasks = [json.loads(line) for line in open(args.tasks, encoding="utf-8") if line.strip()]
     rows: list[dict] = []

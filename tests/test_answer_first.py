@@ -118,3 +118,18 @@ def test_a_provisional_file_shown_in_part_is_parsed_for_it(shop: Path) -> None:
     assert repo.chunks_for(["shop/coupons.py"]) == done.chunks_for(["shop/coupons.py"]) != []
     assert repo.skeleton("shop/coupons.py") == done.skeleton("shop/coupons.py")
     assert "def apply_coupon_code(cart, code, today)" in repo.skeleton("shop/coupons.py")
+
+
+def test_a_provisional_file_states_its_definitions_and_imports_to_the_ranking() -> None:
+    from ctxpack.index.process import provisional_symbols
+
+    py = "import os\nfrom shop.models import Cart\n\nclass Coupon(Base):\n    async def apply(self):\n        pass\n"
+    assert [(s[0], s[1], s[2], s[3]) for s in provisional_symbols(py, "python")] == [
+        ("Coupon", "def", "class", 4), ("apply", "def", "function", 5),
+        ("os", "ref", "import", 1), ("shop.models", "ref", "import", 2)]
+    ts = "import { x } from './util';\nexport function hello(): void {}\nconst z = require(\"lib/z\");\n"
+    assert [(s[0], s[2]) for s in provisional_symbols(ts, "typescript")] == [
+        ("hello", "function"), ("./util", "import"), ("lib/z", "import")]
+    assert [s[0] for s in provisional_symbols("func (r *T) Name() {}\ntype Alias int\n", "go")] == ["Name", "Alias"]
+    assert [s[0] for s in provisional_symbols("pub(crate) fn thing() {}\nstruct S;\n", "rust")] == ["thing", "S"]
+    assert provisional_symbols("class notes\ndef of a word\n", "text") == ()  # prose is not code

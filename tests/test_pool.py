@@ -210,11 +210,15 @@ def test_the_pool_gives_the_serial_provisional_contents(many: Path, monkeypatch:
     """A big change answered first (terms and a token estimate, no parse) uses every core too, with the same result."""
     from ctxpack.index.process import provisional_content
 
-    items = [(p.read_text(encoding="utf-8", errors="replace"), "text") for p in sorted(many.rglob("*")) if p.is_file()]
+    from ctxpack.languages import language_for
+
+    items = [(p.read_text(encoding="utf-8", errors="replace"), language_for(p.name))
+             for p in sorted(many.rglob("*")) if p.is_file()]
     assert len(items) >= pool.POOL_MIN_FILES
     _Counting.started = []
     monkeypatch.setattr(pool, "ProcessPoolExecutor", _Counting)
     got = pool.parse_contents(items, load_config(many), workers=2, provisional=True)
     assert _Counting.started == [2]
-    assert got == [provisional_content(text) for text, _ in items]
-    assert all(not c.symbols and not c.chunks and c.counts for c in got if c.tokens > 10)
+    assert got == [provisional_content(text, lang) for text, lang in items]
+    assert all(not c.chunks and c.counts for c in got if c.tokens > 10)
+    assert any(s[1] == "def" for c in got for s in c.symbols) and any(s[2] == "import" for c in got for s in c.symbols)

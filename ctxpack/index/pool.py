@@ -86,7 +86,7 @@ def _parse_one(cfg: Config, item: tuple[str, str]) -> FileContent:
 
 
 def _terms_one(_cfg: Config, item: tuple[str, str]) -> FileContent:
-    return process.provisional_content(item[0])
+    return process.provisional_content(item[0], item[1])
 
 
 def parse_contents(items: list[tuple[str, str]], cfg: Config, progress: Progress = no_progress,

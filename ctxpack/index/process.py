@@ -8,6 +8,7 @@ depends on the path: path terms, the record, chunk ids; cheap to recompute).
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -93,12 +94,47 @@ def process_content(text: str, language: str, cfg: Config) -> FileContent:
 CHARS_PER_TOKEN = 3  # a provisional file's token estimate (code runs 3-4 characters per token in o200k and cl100k)
 
 
-def provisional_content(text: str) -> FileContent:
+# Definitions and imports a line states in most languages, for a file not parsed yet (``provisional_content``).
+_DEF_LINE = re.compile(r"^[ \t]*(?:(?:export|pub(?:\([\w:]+\))?|public|private|protected|static|async|abstract|final)"
+                       r"[ \t]+)*(def|class|function|func|fn|struct|enum|trait|interface|type)[ \t]+"
+                       r"(?:\([^)\n]*\)[ \t]*)?([A-Za-z_][A-Za-z0-9_]*)", re.M)
+_IMPORTS = {  # language -> the import lines a regex reads (others: definitions only)
+    "python": re.compile(r"^[ \t]*(?:from|import)[ \t]+([\w.]+)", re.M),
+    **dict.fromkeys(("javascript", "typescript", "tsx"),
+                    re.compile(r"(?:\bfrom|\brequire\(|^import)[ \t]*['\"]([^'\"\n]+)['\"]", re.M)),
+}
+_CATEGORY = {"def": "function", "function": "function", "func": "function", "fn": "function", "class": "class",
+             "struct": "class", "trait": "interface", "interface": "interface", "enum": "enum", "type": "type"}
+
+
+def provisional_symbols(text: str, language: str) -> tuple[SymbolFields, ...]:
+    """The definitions and imports of ``text`` that a line states (``def name``, ``func (r T) Name``,
+    ``import x``, ``from 'y'``): what stands in for the parser's symbols in the ranking's graph until the file is
+    parsed. One line each, no parents or docs."""
+    out: list[SymbolFields] = []
+    if language == "text":
+        return ()
+    imports = _IMPORTS.get(language)
+    for pattern in (_DEF_LINE, imports) if imports is not None else (_DEF_LINE,):
+        line, pos = 1, 0
+        for m in pattern.finditer(text):
+            line += text.count("\n", pos, m.start())
+            pos = m.start()
+            if pattern is _DEF_LINE:
+                end = text.find("\n", pos)
+                sig = text[pos: end if end >= 0 else len(text)].strip()[:200]
+                out.append((m.group(2), "def", _CATEGORY[m.group(1)], line, line, sig, "", ""))
+            else:
+                out.append((m.group(1), "ref", "import", line, 0, "", "", ""))
+    return tuple(out)
+
+
+def provisional_content(text: str, language: str) -> FileContent:
     """What stands in for ``process_content`` until a file is parsed (``process_sources``'s ``lazy_above``):
-    the whole text's terms, no symbols and no chunks, and a token count estimated from its length
-    (the packer counts what it packs exactly). Never cached."""
-    return FileContent((), (), tuple(sorted(term_counts(text).items())), len(text) // CHARS_PER_TOKEN + 1,
-                       text.count("\n") + (0 if text.endswith("\n") else 1))
+    the whole text's terms, the definitions and imports its lines state (``provisional_symbols``), no chunks,
+    and a token count estimated from its length (the packer counts what it packs exactly). Never cached."""
+    return FileContent(provisional_symbols(text, language), (), tuple(sorted(term_counts(text).items())),
+                       len(text) // CHARS_PER_TOKEN + 1, text.count("\n") + (0 if text.endswith("\n") else 1))
 
 
 def with_path(content: FileContent, src: SourceFile) -> ProcessedFile:
