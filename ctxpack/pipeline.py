@@ -197,8 +197,9 @@ def _empty_snapshot(cfg: Config) -> IndexSnapshot:
 def _in_memory(root: Path, cfg: Config, store: IndexStore, seen: Seen, embedder: Embedder | None,
                progress: Progress = no_progress) -> Repo:
     """The loaded index brought up to date in memory (``open_repo``'s ``answer_first``), its ranking index built once."""
-    with store.lock():  # a first run: the index directory is made here (its parse cache and history live there)
-        pass
+    if not store.exists() and not (store.dir / ".gitignore").exists():
+        with store.lock():  # a first run: the index directory is made here (its parse cache and history live there)
+            pass
     snap = seen.prior
     by_path = {p: defs for p, ss in snap.symbols.items() if (defs := [s for s in ss if s.kind == "def"])}
     empty = build_rank_index({}, {}, {})  # nothing to patch: ``refresh_repo`` builds it over the new files

@@ -105,7 +105,7 @@ class Repo:
         return process_sources(sources, self.cfg, self.parse_cache()).files
 
     def _parsed_late(self, path: str) -> ProcessedFile | None:
-        """A provisional file's parse, made when a pack shows it in part (memoized)."""
+        """A provisional file's parse, made when a pack shows its chunks (memoized)."""
         if path not in self._late:
             got = self._parse([path])
             if not got:
@@ -116,10 +116,7 @@ class Repo:
     def skeleton(self, rel: str) -> str:
         """The file's skeleton (signatures and first doc lines), memoized."""
         got = self._skeletons.get(rel)
-        if got is None:
-            if rel in self.provisional:
-                late = self._parsed_late(rel)
-                return skeleton_text([s for s in late.symbols if s.kind == "def"]) if late is not None else ""
+        if got is None:  # (of a provisional file: the definitions its lines state, see ``provisional_symbols``)
             got = self._skeletons[rel] = skeleton_text(self.symbols_by_path.get(rel, []))
         return got
 

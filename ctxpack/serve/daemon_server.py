@@ -79,8 +79,9 @@ class Daemon:
             if sibling is not None:  # same settings and index: start from it, re-read what differs
                 repo = sibling.for_checkout(root)
         # A big change (a checkout) is answered before its files are parsed; ``finish`` parses them after the reply.
-        repo = open_repo(root, cfg) if repo is None else refresh_history(refresh_repo(repo,
-                                                                                     lazy_above=ANSWER_FIRST_ABOVE))
+        # (In memory only: the on-disk index is brought up to date by `ctxpack index` or a pack without the daemon.)
+        repo = open_repo(root, cfg, answer_first=True) if repo is None else refresh_history(
+            refresh_repo(repo, lazy_above=ANSWER_FIRST_ABOVE))
         repo.warm()
         # Vectors embedded since (by `ctxpack index`) join the dense lane, as a new process would see them.
         stamp = stat_key(vector_store_for(repo.store, repo.cfg).dir / "state.json")
