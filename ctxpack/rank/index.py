@@ -96,6 +96,14 @@ def _module_suffixes(name: str) -> list[str]:
     return [o for o in dict.fromkeys(out) if o]
 
 
+def _parts(path: str) -> tuple[str, str]:
+    """(parent folder, "" at the top; file name without its last suffix): ``PurePosixPath``'s
+    ``parent`` and ``stem`` of a repository-relative path, without building one (thousands per index)."""
+    parent, _, name = path.rpartition("/")
+    dot = name.rfind(".")
+    return parent, name[:dot] if 0 < dot < len(name) - 1 else name
+
+
 def out_links(i: int, refs: list[Symbol], defs_by_name: dict[str, list[int]],
               modules: tuple[dict[str, list[int]], dict[str, list[int]]]
               ) -> tuple[dict[int, float], dict[int, list[str]]]:
@@ -164,7 +172,7 @@ def build_rank_index(records: dict[str, FileRecord], file_terms: dict[str, tuple
         tids.extend(term_id.setdefault(t, len(term_id)) for t in ts)
         codes.extend(posting(i, c) for c in cs)
         doc_len[i] = sum(cs)
-        stems[PurePosixPath(p).stem.lower()].append(i)
+        stems[_parts(p)[1].lower()].append(i)
     avg = (sum(doc_len) / len(doc_len)) if doc_len else 1.0
     # Group by term (files ascending within each): one sort, then one array view per term.
     tid_arr = np.array(tids, dtype=np.int64)
@@ -199,12 +207,11 @@ def build_rank_index(records: dict[str, FileRecord], file_terms: dict[str, tuple
     by_noext: dict[str, list[int]] = defaultdict(list)
     by_dir: dict[str, list[int]] = defaultdict(list)
     for i, p in enumerate(paths):
-        pp = PurePosixPath(p)
-        noext = str(pp.with_suffix(""))
-        parts = noext.split("/")
+        parent, stem = _parts(p)
+        parts = [*parent.split("/"), stem] if parent else [stem]
         for k in range(len(parts)):
             by_noext["/".join(parts[k:])].append(i)
-        dparts = str(pp.parent).split("/") if str(pp.parent) != "." else []
+        dparts = parent.split("/") if parent else []
         for k in range(len(dparts)):
             by_dir["/".join(dparts[k:])].append(i)
     modules = (dict(by_noext), dict(by_dir))
