@@ -109,7 +109,8 @@ def main() -> None:
     ap.add_argument("--tasks", default=str(BENCH / "tasks-dev.jsonl"))
     ap.add_argument("--limit", type=int, default=0, help="tasks per repository (0 = all)")
     ap.add_argument("--model", action="append", default=[], help="NAME=MODEL (a model name or directory)")
-    ap.add_argument("--ce", action="append", default=[], help="NAME=DIR: a cross-encoder (training/train_ce.py)")
+    ap.add_argument("--ce", action="append", default=[],
+                    help="NAME=DIR[:fp32|:int8]: a cross-encoder (training/train_ce.py), default --ce-precision")
     ap.add_argument("--ce-top", type=int, default=24, help="chunks of lex-idf+head the cross-encoder reranks")
     ap.add_argument("--ce-precision", default="int8", choices=("int8", "fp32"))
     ap.add_argument("--ce-blend", default="0.3,0.5,0.7", help="blend weights a of z(ce) for ce-NAME+lex@a")
@@ -134,10 +135,11 @@ def main() -> None:
 
         for spec in args.ce:
             name, path = spec.split("=", 1)
+            path, _, precision = path.partition(":")
             seen = ce_trained_on(path) & {t["repo"].lower() for t in tasks}
             if seen:
                 sys.exit(f"Error: cross-encoder {name} was trained on task repositories: {sorted(seen)}")
-            ces[name] = OnnxCrossEncoder(path, args.ce_precision)
+            ces[name] = OnnxCrossEncoder(path, precision or args.ce_precision)
     blends = [float(a) for a in args.ce_blend.split(",") if a]
     res: dict[tuple[str, int], list[float]] = collections.defaultdict(list)
     n_files = n_chunks = n_hunks = 0
@@ -196,7 +198,7 @@ def main() -> None:
         print(f"| {sname} | " + " | ".join(f"{sum(res[(sname, r)]) / len(res[(sname, r)]):.3f}" for r in ROOMS) + " |")
     for name in ces:
         n = ce_time[name + ":pairs"]
-        print(f"\ncross-encoder {name} ({args.ce_precision}, top {args.ce_top}): {n} pairs scored, "
+        print(f"\ncross-encoder {name} (top {args.ce_top}): {n} pairs scored, "
               f"{1000 * ce_time[name] / max(n, 1):.1f} ms per pair (tokenizing included)")
 
 

@@ -95,28 +95,19 @@ def onnx_paths(model_dir: str | Path) -> dict[str, Path]:
 def export(model_dir: str | Path) -> dict[str, Path]:
     """Write ``MODEL_DIR/onnx/model.onnx`` (fp32) and its dynamic int8 quantization."""
     import torch
+    from ce_model import load
     from onnxruntime.quantization import QuantType, quantize_dynamic
-    from transformers import AutoModelForSequenceClassification
 
     paths = onnx_paths(model_dir)
     paths["fp32"].parent.mkdir(parents=True, exist_ok=True)
-    model = AutoModelForSequenceClassification.from_pretrained(str(model_dir)).eval()
+    model = load(model_dir).eval()
     enc = PairEncoder(model_dir).encode(["a query"], ["def f(x):\n    return x"])
     args = tuple(torch.from_numpy(a) for a in (enc.input_ids, enc.attention_mask, enc.token_type_ids))
-
-    class Logit(torch.nn.Module):  # one float per pair, no HF output object
-        def __init__(self, m):
-            super().__init__()
-            self.m = m
-
-        def forward(self, input_ids, attention_mask, token_type_ids):
-            return self.m(input_ids=input_ids, attention_mask=attention_mask,
-                          token_type_ids=token_type_ids).logits[:, 0]
 
     axes = {"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"},
             "token_type_ids": {0: "batch", 1: "seq"}, "logit": {0: "batch"}}
     with torch.no_grad():
-        torch.onnx.export(Logit(model), args, str(paths["fp32"]), input_names=list(axes)[:3],
+        torch.onnx.export(model, args, str(paths["fp32"]), input_names=list(axes)[:3],
                           output_names=["logit"], dynamic_axes=axes, opset_version=17, dynamo=False)
     root = logging.getLogger()
     level = root.level
@@ -156,13 +147,13 @@ class OnnxCrossEncoder:
 def torch_scores(model_dir: str | Path, query: str, texts: list[str]) -> list[float]:
     """The same scores from the torch weights (reference for the ONNX files)."""
     import torch
-    from transformers import AutoModelForSequenceClassification
+    from ce_model import load
 
-    model = AutoModelForSequenceClassification.from_pretrained(str(model_dir)).eval()
+    model = load(model_dir).eval()
     enc = PairEncoder(model_dir).encode([query] * len(texts), texts)
     with torch.no_grad():
-        out = model(input_ids=torch.from_numpy(enc.input_ids), attention_mask=torch.from_numpy(enc.attention_mask),
-                    token_type_ids=torch.from_numpy(enc.token_type_ids)).logits[:, 0]
+        out = model(torch.from_numpy(enc.input_ids), torch.from_numpy(enc.attention_mask),
+                    torch.from_numpy(enc.token_type_ids))
     return [float(x) for x in out]
 
 

@@ -5,8 +5,9 @@ Usage (see training/README.md):
         --holdout training/holdout.txt --exclude /work/data/devsets/EXCLUDE.txt \
         --exclude training/devbench.txt --steps 300 --groups 8 --negatives 7 --bf16 --max-minutes 45
 
-Starts from the bundled all-MiniLM-L6-v2 weights (``train.base_model_dir()``) with a new
-one-logit head (``AutoModelForSequenceClassification(num_labels=1)``). Each step holds
+Starts from the bundled all-MiniLM-L6-v2 weights (``train.base_model_dir()``) with the head
+of ``ce_model.CrossEncoder`` (the joint encoding's query/region cosine, scaled, plus a linear
+term on [CLS]; it starts as the sentence model's similarity). Each step holds
 ``--groups`` commits, each as one group of 1 positive region and ``--negatives`` negatives;
 the loss is a softmax over the group's logits with the positive as the target (listwise).
 Negatives come first from untouched chunks of the positive's own file (the region case),
@@ -164,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--same-file", type=int, default=5, help="negatives taken first from the positive's file")
     ap.add_argument("--other-file", type=int, default=2, help="then BM25 negatives of other files")
     ap.add_argument("--lr", type=float, default=5e-5)
-    ap.add_argument("--head-lr", type=float, default=1e-3, help="learning rate of the new classifier head")
+    ap.add_argument("--head-lr", type=float, default=1e-3, help="learning rate of the head (scale, [CLS] term)")
     ap.add_argument("--warmup", type=float, default=0.06)
     ap.add_argument("--schedule", default="linear", choices=("linear", "constant"))
     ap.add_argument("--max-length", type=int, default=256)
@@ -179,11 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
 
     import torch
-    from transformers import (
-        AutoModelForSequenceClassification,
-        get_constant_schedule_with_warmup,
-        get_linear_schedule_with_warmup,
-    )
+    from ce_model import load
+    from transformers import get_constant_schedule_with_warmup, get_linear_schedule_with_warmup
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
@@ -198,10 +196,10 @@ def main(argv: list[str] | None = None) -> int:
     base = args.base or base_model_dir()
 
     resume = (ckpt / "state.pt").exists()
-    model = AutoModelForSequenceClassification.from_pretrained(str(ckpt / "model") if resume else base, num_labels=1)
+    model = load(ckpt / "model" if resume else base)
     freeze(model, args.freeze_layers)
-    head = [p for n, p in model.named_parameters() if n.startswith("classifier") and p.requires_grad]
-    body = [p for n, p in model.named_parameters() if not n.startswith("classifier") and p.requires_grad]
+    head = [p for n, p in model.named_parameters() if not n.startswith("bert.") and p.requires_grad]
+    body = [p for n, p in model.named_parameters() if n.startswith("bert.") and p.requires_grad]
     log.info("training %d of %d parameters", sum(p.numel() for p in head + body),
              sum(p.numel() for p in model.parameters()))
     opt = torch.optim.AdamW([{"params": body, "lr": args.lr}, {"params": head, "lr": args.head_lr}],
@@ -224,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         next(data)
 
     def save_model(path: Path) -> None:
-        model.save_pretrained(str(path))
+        model.save(path)
         for name in TOKENIZER_FILES:
             if (Path(base) / name).exists():
                 shutil.copy(Path(base) / name, path / name)
@@ -256,9 +254,8 @@ def main(argv: list[str] | None = None) -> int:
         size = args.negatives + 1
         enc = encoder.encode([g.query for g in batch for _ in g.texts], [t for g in batch for t in g.texts])
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
-            logits = model(input_ids=torch.from_numpy(enc.input_ids),
-                           attention_mask=torch.from_numpy(enc.attention_mask),
-                           token_type_ids=torch.from_numpy(enc.token_type_ids)).logits
+            logits = model(torch.from_numpy(enc.input_ids), torch.from_numpy(enc.attention_mask),
+                           torch.from_numpy(enc.token_type_ids))
         logits = logits.float().view(len(batch), size)
         loss = torch.nn.functional.cross_entropy(logits, torch.zeros(len(batch), dtype=torch.long))
         loss.backward()
