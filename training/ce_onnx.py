@@ -93,7 +93,7 @@ def onnx_paths(model_dir: str | Path) -> dict[str, Path]:
 
 
 def export(model_dir: str | Path) -> dict[str, Path]:
-    """Write ``MODEL_DIR/onnx/model.onnx`` (fp32) and its dynamic int8 quantization."""
+    """Write ``MODEL_DIR/onnx/model.onnx`` (fp32) and its dynamic int8 quantization (per-channel)."""
     import torch
     from ce_model import load
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -113,7 +113,9 @@ def export(model_dir: str | Path) -> dict[str, Path]:
     level = root.level
     root.setLevel(logging.WARNING)  # quantize_dynamic logs a line per tensor at INFO
     try:
-        quantize_dynamic(str(paths["fp32"]), str(paths["int8"]), weight_type=QuantType.QInt8)
+        # per-channel weight scales: per-tensor int8 kept fp32's top region in 60% of 30 held-out
+        # groups (Spearman 0.92), per-channel in 80% (0.975), at the same size
+        quantize_dynamic(str(paths["fp32"]), str(paths["int8"]), weight_type=QuantType.QInt8, per_channel=True)
     finally:
         root.setLevel(level)
     return paths
