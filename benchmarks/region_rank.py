@@ -16,6 +16,7 @@ chunk), and with ``--model NAME=MODEL``: ``dense-NAME`` (cosine to the query alo
 
 Usage:
   python benchmarks/region_rank.py [--tasks FILE] [--limit 20] [--model base=all-MiniLM-L6-v2]
+                                   [--ce ce=/work/data/model/ce/run/final]
 Environment: CTXPACK_EVAL_MIRRORS, CTXPACK_EVAL_SCRATCH, BENCH_DIR (as for benchmarks/ablation.py).
 """
 
@@ -25,7 +26,9 @@ import argparse
 import collections
 import json
 import os
+import statistics
 import sys
+import time
 from pathlib import Path
 
 from ctxpack import load_config, open_repo
@@ -64,11 +67,53 @@ def take(chunks: list[Chunk], scores: list[float], room: int) -> list[Chunk]:
     return chosen
 
 
+def lexical_order(base: list[float], chunks: list[Chunk]) -> list[int]:
+    """Chunk indices best first, as ``take`` orders them."""
+    return sorted(range(len(chunks)), key=lambda i: (-base[i], chunks[i].start_line))
+
+
+def zscores(xs: list[float]) -> list[float]:
+    sd = statistics.pstdev(xs) if len(xs) > 1 else 0.0
+    mu = statistics.fmean(xs)
+    return [(x - mu) / sd if sd > 0 else 0.0 for x in xs]
+
+
+def rerank_top(base: list[float], chunks: list[Chunk], ce: dict[int, float], a: float | None) -> list[float]:
+    """Scores whose order puts the chunks scored by ``ce`` first, ordered by ``ce`` (or by the blend
+    ``a * z(ce) + (1 - a) * z(base)``), and the other chunks below them in ``base`` order."""
+    order = lexical_order(base, chunks)
+    head = [i for i in order if i in ce]
+    rest = [i for i in order if i not in ce]
+    if a is None:
+        key = [ce[i] for i in head]
+    else:
+        zc, zb = zscores([ce[i] for i in head]), zscores([base[i] for i in head])
+        key = [a * c + (1 - a) * b for c, b in zip(zc, zb, strict=True)]
+    new = [head[k] for k in sorted(range(len(head)), key=lambda k: (-key[k], k))] + rest
+    scores = [0.0] * len(chunks)
+    for pos, i in enumerate(new):
+        scores[i] = -float(pos)
+    return scores
+
+
+def ce_trained_on(model_dir: str) -> set[str]:
+    """The repositories a cross-encoder run trained on (its run.json, beside or above the model)."""
+    for p in (Path(model_dir) / "run.json", Path(model_dir).parent / "run.json"):
+        if p.exists():
+            return {r.lower() for r in json.loads(p.read_text()).get("repos", [])}
+    sys.exit(f"Error: no run.json for {model_dir}: cannot check the tasks' repositories against its training data")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tasks", default=str(BENCH / "tasks-dev.jsonl"))
     ap.add_argument("--limit", type=int, default=0, help="tasks per repository (0 = all)")
     ap.add_argument("--model", action="append", default=[], help="NAME=MODEL (a model name or directory)")
+    ap.add_argument("--ce", action="append", default=[],
+                    help="NAME=DIR[:fp32|:int8]: a cross-encoder (training/train_ce.py), default --ce-precision")
+    ap.add_argument("--ce-top", type=int, default=24, help="chunks of lex-idf+head the cross-encoder reranks")
+    ap.add_argument("--ce-precision", default="int8", choices=("int8", "fp32"))
+    ap.add_argument("--ce-blend", default="0.3,0.5,0.7", help="blend weights a of z(ce) for ce-NAME+lex@a")
     args = ap.parse_args()
     mirrors = os.environ.get("CTXPACK_EVAL_MIRRORS", "/work/.mirror")
     scratch = os.environ.get("CTXPACK_EVAL_SCRATCH", "/tmp/ctxpack-eval-scratch")
@@ -82,6 +127,20 @@ def main() -> None:
             if per_repo[t["repo"]] <= args.limit:
                 kept.append(t)
         tasks = kept
+    ces = {}
+    ce_time = collections.Counter()
+    if args.ce:
+        sys.path.insert(0, str(ROOT / "training"))
+        from ce_onnx import OnnxCrossEncoder
+
+        for spec in args.ce:
+            name, path = spec.split("=", 1)
+            path, _, precision = path.partition(":")
+            seen = ce_trained_on(path) & {t["repo"].lower() for t in tasks}
+            if seen:
+                sys.exit(f"Error: cross-encoder {name} was trained on task repositories: {sorted(seen)}")
+            ces[name] = OnnxCrossEncoder(path, precision or args.ce_precision)
+    blends = [float(a) for a in args.ce_blend.split(",") if a]
     res: dict[tuple[str, int], list[float]] = collections.defaultdict(list)
     n_files = n_chunks = n_hunks = 0
     for n, task in enumerate(tasks, 1):
@@ -117,6 +176,16 @@ def main() -> None:
                 scorers[f"dense-{name}"] = region_scores(chunks, qterms, names, sims, 1.0)
                 for a in (0.3, 0.5):
                     scorers[f"lex-idf+{name}@{a}"] = region_scores(chunks, qterms, names, sims, a, idf)
+            base = scorers["lex-idf+head"]
+            for name, ce in ces.items():
+                top = lexical_order(base, chunks)[: args.ce_top]
+                t0 = time.perf_counter()
+                logits = dict(zip(top, ce.score(query, [chunks[i].text for i in top]), strict=True))
+                ce_time[name] += time.perf_counter() - t0
+                ce_time[name + ":pairs"] += len(top)
+                scorers[f"ce-{name}"] = rerank_top(base, chunks, logits, None)
+                for a in blends:
+                    scorers[f"ce-{name}+lex@{a}"] = rerank_top(base, chunks, logits, a)
             for sname, scores in scorers.items():
                 for room in ROOMS:
                     res[(sname, room)].append(covered(take(chunks, scores, room), hs))
@@ -127,6 +196,10 @@ def main() -> None:
     print("|---|" + "---|" * len(ROOMS))
     for sname in dict.fromkeys(k for k, _ in res):
         print(f"| {sname} | " + " | ".join(f"{sum(res[(sname, r)]) / len(res[(sname, r)]):.3f}" for r in ROOMS) + " |")
+    for name in ces:
+        n = ce_time[name + ":pairs"]
+        print(f"\ncross-encoder {name} (top {args.ce_top}): {n} pairs scored, "
+              f"{1000 * ce_time[name] / max(n, 1):.1f} ms per pair (tokenizing included)")
 
 
 if __name__ == "__main__":

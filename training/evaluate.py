@@ -15,7 +15,9 @@ Metrics: MRR of the first positive, recall@1/5/20 (share of positives in the top
 (``--fuse``: also the sum of BM25's and the model's standard scores within the
 candidate set) overall and for the bug-report-style subset (messages with a traceback, an error
 message, expected/actual text or code). Models run as ctxpack runs them: int8 ONNX via
-ctxpack's own embedder (``--backend onnx``), 256 tokens.
+ctxpack's own embedder (``--backend onnx``), 256 tokens. ``--ce LABEL=DIR`` adds a
+cross-encoder of ``train_ce.py`` (int8 ONNX, ``ce_onnx.OnnxCrossEncoder``) on the ``infile``
+set only: it reads each (message, region) pair, so it reranks a file's regions, not a repository.
 """
 
 from __future__ import annotations
@@ -102,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--per-repo", type=int, default=250)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--fuse", action="store_true", help="also score z(BM25) + z(model) per candidate set")
+    ap.add_argument("--ce", action="append", default=[],
+                    help="LABEL=DIR: a cross-encoder (train_ce.py, int8 ONNX), scored on the infile set only")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
@@ -150,6 +154,12 @@ def main(argv: list[str] | None = None) -> int:
         timings[label] = round(time.time() - t0, 1)
         scorers[label] = vecs
 
+    ces = {}
+    for spec in args.ce:
+        from ce_onnx import OnnxCrossEncoder
+
+        label, _, path = spec.partition("=")
+        ces[label] = OnnxCrossEncoder(path, "int8")
     results: dict[str, dict[str, dict[str, list[float]]]] = {}
     for rec in recs:
         subsets = ["all"] + (["bug"] if rec["bug_style"] else []) + (
@@ -161,6 +171,14 @@ def main(argv: list[str] | None = None) -> int:
             for label, vecs in scorers.items():
                 m = np.stack([vecs[r["text"]] for r in cands])
                 systems[label] = m @ vecs[rec["query"]]
+                if args.fuse:
+                    systems[f"bm25+{label}"] = zscore(systems["bm25"]) + zscore(systems[label])
+            for label, ce in ces.items():
+                if setname != "infile":
+                    continue
+                t0 = time.time()
+                systems[label] = np.asarray(ce.score(rec["query"], [r["text"] for r in cands]))
+                timings[label] = round(timings.get(label, 0.0) + time.time() - t0, 1)
                 if args.fuse:
                     systems[f"bm25+{label}"] = zscore(systems["bm25"]) + zscore(systems[label])
             for sysname, scores in systems.items():
