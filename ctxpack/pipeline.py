@@ -22,8 +22,8 @@ from .index.catalog import is_catalog, read_repo_list, select
 from .index.discover import list_candidates
 from .index.guard import check_scope
 from .index.history import read_history
-from .index.secrets import redact_reasons
 from .index.process import settings_key
+from .index.secrets import redact_reasons
 from .index.update import Seen, index_excludes, is_fresh, locked_update, stat_changed
 from .index.worktree import WorkingChanges
 from .index.worktree import diff_text as working_diff
@@ -196,7 +196,7 @@ def _empty_snapshot(cfg: Config) -> IndexSnapshot:
 
 def _in_memory(root: Path, cfg: Config, store: IndexStore, seen: Seen, embedder: Embedder | None,
                progress: Progress = no_progress) -> Repo:
-    """The loaded index brought up to date in memory (``open_repo``'s ``answer_first``), its ranking index built once."""
+    """The loaded index brought up to date in memory (``open_repo``'s answer_first); its ranking index built once."""
     if not store.exists() and not (store.dir / ".gitignore").exists():
         with store.lock():  # a first run: the index directory is made here (its parse cache and history live there)
             pass
@@ -299,7 +299,8 @@ def pack_for(repo: Repo, query: str, *, budget: int | None = None, fmt: str | No
             done = repo.completed(r.path for r in ranked[:COMPLETE_TOP])
             if done is repo:
                 break
-            log.info("parsed %d files for this pack (of those not parsed yet)", len(repo.provisional) - len(done.provisional))
+            log.info("parsed %d files for this pack (of those not parsed yet)",
+                     len(repo.provisional) - len(done.provisional))
             repo = done
             ranked = _rank_with(repo, query, focus, work, hits=hits)
     if should_stop is not None and should_stop():

@@ -18,7 +18,8 @@ def _checkout(root: Path, n: int) -> None:
     gen.mkdir()
     for i in range(n):
         (gen / f"report_{i}.py").write_text(f"def report_{i}(rows):\n    return sorted(rows)[:{i + 1}]\n")
-    helpers = "".join(f"def helper_{i}(value):\n    total = value * {i}\n    return total + {i}\n\n\n" for i in range(300))
+    helpers = "".join(f"def helper_{i}(value):\n    total = value * {i}\n    return total + {i}\n\n\n"
+                      for i in range(300))
     (root / "shop" / "coupons.py").write_text(
         '"""Coupons."""\n\nimport datetime\n\n\n' + helpers
         + "def apply_coupon_code(cart, code, today):\n"

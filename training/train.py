@@ -24,6 +24,7 @@ import logging
 import random
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,6 +113,27 @@ def tokenize(model, rows: list[tuple[str, str, str]], query_len: int, region_len
     return out
 
 
+def write_checkpoint(out: Path, save_model: Callable[[Path], None], state: dict) -> None:
+    """Replace ``OUT/checkpoint`` (the model, saved by ``save_model``, and ``state.pt``) as one step:
+    a run killed meanwhile resumes from the previous checkpoint."""
+    import shutil
+
+    import torch
+
+    ckpt, tmp, old = out / "checkpoint", out / "checkpoint.tmp", out / "checkpoint.old"
+    for left in (tmp, old):
+        if left.exists():
+            shutil.rmtree(left)
+    save_model(tmp / "model")
+    torch.save(state, tmp / "state.pt")
+    if ckpt.exists():
+        ckpt.rename(old)
+        tmp.rename(ckpt)
+        shutil.rmtree(old)
+    else:
+        tmp.rename(ckpt)
+
+
 def base_model_dir() -> str:
     import importlib.util
 
@@ -193,18 +215,8 @@ def main(argv: list[str] | None = None) -> int:
         model.max_seq_length = args.max_seq_length
 
     def save_checkpoint() -> None:
-        tmp = out / "checkpoint.tmp"
-        save_model(tmp / "model")
-        torch.save({"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "step": step}, tmp / "state.pt")
-        if ckpt.exists():
-            old = out / "checkpoint.old"
-            ckpt.rename(old)
-            tmp.rename(ckpt)
-            import shutil
-
-            shutil.rmtree(old)
-        else:
-            tmp.rename(ckpt)
+        state = {"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "step": step}
+        write_checkpoint(out, save_model, state)
 
     model.train()
     t0 = time.time()

@@ -36,7 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from ce_onnx import SETTINGS, PairEncoder  # noqa: E402
-from train import base_model_dir, read_list  # noqa: E402
+from train import base_model_dir, read_list, write_checkpoint  # noqa: E402
 
 log = logging.getLogger("train_ce")
 
@@ -230,18 +230,8 @@ def main(argv: list[str] | None = None) -> int:
                                                  "query_max_length": args.query_max_length}))
 
     def save_checkpoint() -> None:
-        tmp = out / "checkpoint.tmp"
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        save_model(tmp / "model")
-        torch.save({"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "step": step}, tmp / "state.pt")
-        if ckpt.exists():
-            old = out / "checkpoint.old"
-            ckpt.rename(old)
-            tmp.rename(ckpt)
-            shutil.rmtree(old)
-        else:
-            tmp.rename(ckpt)
+        state = {"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "step": step}
+        write_checkpoint(out, save_model, state)
 
     model.train()
     t0 = time.time()
