@@ -102,3 +102,17 @@ def test_the_journal_is_written_to_the_tables_behind_the_answer(shop: Path, tmp_
                     "-o", os.devnull], env=env, check=True, timeout=300)
     _wait_behind(store)
     assert not store.manifest().pending
+
+
+def test_preview_writes_the_index_behind_its_answer_too(shop: Path, tmp_path: Path) -> None:
+    env = {**os.environ, "CTXPACK_EMBED": "0", "CTXPACK_HOME": str(tmp_path / "home")}
+    subprocess.run([sys.executable, "-m", "ctxpack", "index", str(shop), "--no-embed", "-q"], env=env, check=True)
+    store = IndexStore(shop / ".ctxpack")
+    before = store.manifest()
+    _big_change(shop, 100)
+    out = subprocess.run([sys.executable, "-m", "ctxpack", "preview", str(shop), "--query", QUERY, "--budget", "6000",
+                          "--format", "json", "-q"], env=env, capture_output=True, text=True, check=True, timeout=300)
+    assert json.loads(out.stdout)["files"]
+    _wait_behind(store)
+    assert store.manifest().versions != before.versions
+    assert "shop/generated/coupon_99.py" in store.load().files

@@ -222,13 +222,15 @@ def preview(paths: tuple[str, ...], query: str | None, query_file: str | None, b
     from ..preview import preview_json, preview_renderable, preview_text
 
     try:
-        p, _ = _do_pack(paths, query, query_file, budget, format_, focus, no_map, wait_embeddings, no_embed, model,
-                        embed_backend, encoding, index_dir, include, exclude, no_redact, quiet, diff=diff)
+        p, repo = _do_pack(paths, query, query_file, budget, format_, focus, no_map, wait_embeddings, no_embed, model,
+                           embed_backend, encoding, index_dir, include, exclude, no_redact, quiet, diff=diff)
         if format_ == "json" or output:
             emit(preview_json(p) if format_ == "json" else preview_text(p, verbose), output)
-            return
+        else:
+            console = Console(file=sys.stdout, width=None if sys.stdout.isatty() else 120)
+            console.print(preview_renderable(p, verbose))
     except CtxpackError as exc:
         fail(exc)
         return
-    console = Console(file=sys.stdout, width=None if sys.stdout.isatty() else 120)
-    console.print(preview_renderable(p, verbose))
+    if repo is not None:
+        _write_tables_behind(repo)
