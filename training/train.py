@@ -134,6 +134,23 @@ def write_checkpoint(out: Path, save_model: Callable[[Path], None], state: dict)
         tmp.rename(ckpt)
 
 
+def record_step(log_path: Path, rec: dict) -> None:
+    """Log one training step and append it to the run's JSONL log."""
+    log.info("%s", rec)
+    with log_path.open("a") as fh:
+        fh.write(json.dumps(rec) + "\n")
+
+
+def end_run(out: Path, save_model: Callable[[Path], None], save_checkpoint: Callable[[], None], step: int,
+            t0: float) -> int:
+    """Save the final model (``OUT/final``) and a last checkpoint; the exit code."""
+    final = out / "final"
+    save_model(final)
+    save_checkpoint()
+    log.info("saved %s after %d steps (%.1f min this run)", final, step, (time.time() - t0) / 60)
+    return 0
+
+
 def base_model_dir() -> str:
     import importlib.util
 
@@ -235,21 +252,13 @@ def main(argv: list[str] | None = None) -> int:
         opt.zero_grad(set_to_none=True)
         step += 1
         losses.append(float(loss.detach()))
-        if True:  # steps are slow on a shared CPU: log each one
-            rate = (time.time() - t0) / (step - start_step)
-            rec = {"step": step, "loss": round(sum(losses[-10:]) / len(losses[-10:]), 4),
-                   "lr": sched.get_last_lr()[0], "s_per_step": round(rate, 2),
-                   "eta_min": round(rate * (args.steps - step) / 60, 1)}
-            log.info("%s", rec)
-            with log_path.open("a") as fh:
-                fh.write(json.dumps(rec) + "\n")
+        rate = (time.time() - t0) / (step - start_step)  # steps are slow on a shared CPU: log each one
+        record_step(log_path, {"step": step, "loss": round(sum(losses[-10:]) / len(losses[-10:]), 4),
+                               "lr": sched.get_last_lr()[0], "s_per_step": round(rate, 2),
+                               "eta_min": round(rate * (args.steps - step) / 60, 1)})
         if step % args.save_every == 0 and step < args.steps:
             save_checkpoint()
-    final = out / "final"
-    save_model(final)
-    save_checkpoint()
-    log.info("saved %s after %d steps (%.1f min this run)", final, step, (time.time() - t0) / 60)
-    return 0
+    return end_run(out, save_model, save_checkpoint, step, t0)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from ce_onnx import SETTINGS, PairEncoder  # noqa: E402
-from train import base_model_dir, read_list, write_checkpoint  # noqa: E402
+from train import base_model_dir, end_run, read_list, record_step, write_checkpoint  # noqa: E402
 
 log = logging.getLogger("train_ce")
 
@@ -257,19 +257,13 @@ def main(argv: list[str] | None = None) -> int:
         losses.append(float(loss.detach()))
         hits.append(float((logits.detach().argmax(1) == 0).float().mean()))
         rate = (time.time() - t0) / (step - start_step)
-        rec = {"step": step, "loss": round(losses[-1], 4), "loss10": round(sum(losses[-10:]) / len(losses[-10:]), 4),
-               "top1_10": round(sum(hits[-10:]) / len(hits[-10:]), 3), "lr": sched.get_last_lr()[0],
-               "s_per_step": round(rate, 2), "eta_min": round(rate * (args.steps - step) / 60, 1)}
-        log.info("%s", rec)
-        with log_path.open("a") as fh:
-            fh.write(json.dumps(rec) + "\n")
+        record_step(log_path, {"step": step, "loss": round(losses[-1], 4),
+                               "loss10": round(sum(losses[-10:]) / len(losses[-10:]), 4),
+                               "top1_10": round(sum(hits[-10:]) / len(hits[-10:]), 3), "lr": sched.get_last_lr()[0],
+                               "s_per_step": round(rate, 2), "eta_min": round(rate * (args.steps - step) / 60, 1)})
         if step % args.save_every == 0 and step < args.steps:
             save_checkpoint()
-    final = out / "final"
-    save_model(final)
-    save_checkpoint()
-    log.info("saved %s after %d steps (%.1f min this run)", final, step, (time.time() - t0) / 60)
-    return 0
+    return end_run(out, save_model, save_checkpoint, step, t0)
 
 
 if __name__ == "__main__":
