@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger("train")
 
@@ -134,6 +135,24 @@ def write_checkpoint(out: Path, save_model: Callable[[Path], None], state: dict)
         tmp.rename(ckpt)
 
 
+def schedule(opt: Any, args: argparse.Namespace, ckpt: Path | None) -> tuple[Any, int]:
+    """The learning-rate schedule of ``args`` (warm-up, then linear decay or constant) and the step to start
+    at: 0, or where the checkpoint ``ckpt`` left off (its optimizer and schedule state restored)."""
+    import torch
+    from transformers import get_constant_schedule_with_warmup, get_linear_schedule_with_warmup
+
+    warm = int(args.steps * args.warmup)
+    sched = (get_linear_schedule_with_warmup(opt, warm, args.steps) if args.schedule == "linear"
+             else get_constant_schedule_with_warmup(opt, warm))
+    if ckpt is None:
+        return sched, 0
+    state = torch.load(ckpt / "state.pt", weights_only=False)
+    opt.load_state_dict(state["optimizer"])
+    sched.load_state_dict(state["scheduler"])
+    log.info("resumed at step %d", state["step"])
+    return sched, state["step"]
+
+
 def record_step(log_path: Path, rec: dict) -> None:
     """Log one training step and append it to the run's JSONL log."""
     log.info("%s", rec)
@@ -191,7 +210,6 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.losses import MultipleNegativesRankingLoss
-    from transformers import get_constant_schedule_with_warmup, get_linear_schedule_with_warmup
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -210,16 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     params = [p for p in model.parameters() if p.requires_grad]
     log.info("training %d of %d parameters", sum(p.numel() for p in params), sum(p.numel() for p in model.parameters()))
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
-    warm = int(args.steps * args.warmup)
-    sched = (get_linear_schedule_with_warmup(opt, warm, args.steps) if args.schedule == "linear"
-             else get_constant_schedule_with_warmup(opt, warm))
-    step = 0
-    if resume:
-        state = torch.load(ckpt / "state.pt", weights_only=False)
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        step = state["step"]
-        log.info("resumed at step %d", step)
+    sched, step = schedule(opt, args, ckpt if resume else None)
     (out / "run.json").write_text(json.dumps({**vars(args), "examples": len(examples), "repos": used}, indent=1))
 
     data = batches(examples, args.batch, args.seed)

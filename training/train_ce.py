@@ -36,7 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from ce_onnx import SETTINGS, PairEncoder  # noqa: E402
-from train import base_model_dir, end_run, read_list, record_step, write_checkpoint  # noqa: E402
+from train import base_model_dir, end_run, read_list, record_step, schedule, write_checkpoint  # noqa: E402
 
 log = logging.getLogger("train_ce")
 
@@ -181,7 +181,6 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
     from ce_model import load
-    from transformers import get_constant_schedule_with_warmup, get_linear_schedule_with_warmup
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
@@ -204,16 +203,7 @@ def main(argv: list[str] | None = None) -> int:
              sum(p.numel() for p in model.parameters()))
     opt = torch.optim.AdamW([{"params": body, "lr": args.lr}, {"params": head, "lr": args.head_lr}],
                             weight_decay=0.01)
-    warm = int(args.steps * args.warmup)
-    sched = (get_linear_schedule_with_warmup(opt, warm, args.steps) if args.schedule == "linear"
-             else get_constant_schedule_with_warmup(opt, warm))
-    step = 0
-    if resume:
-        state = torch.load(ckpt / "state.pt", weights_only=False)
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        step = state["step"]
-        log.info("resumed at step %d", step)
+    sched, step = schedule(opt, args, ckpt if resume else None)
     (out / "run.json").write_text(json.dumps({**vars(args), "base": base, "commits": len(commits), "repos": used},
                                              indent=1))
     encoder = PairEncoder(base, args.max_length, args.query_max_length)
