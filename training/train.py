@@ -94,9 +94,8 @@ def batches(examples: list[Example], batch: int, seed: int):
         log.info("epoch %d done", epoch)
 
 
-def freeze(model, n_layers: int) -> None:
-    """Fix the word embeddings and the first ``n_layers`` layers of the transformer."""
-    bert = model[0].auto_model
+def freeze(bert, n_layers: int) -> None:
+    """Fix the word embeddings and the first ``n_layers`` layers of a BERT-style transformer."""
     for p in bert.embeddings.parameters():
         p.requires_grad = False
     for layer in bert.encoder.layer[:n_layers]:
@@ -170,6 +169,22 @@ def end_run(out: Path, save_model: Callable[[Path], None], save_checkpoint: Call
     return 0
 
 
+def run_options(ap: argparse.ArgumentParser) -> None:
+    """The options every training script takes: data, output, splits, start weights and run control."""
+    ap.add_argument("--pairs", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--holdout", required=True, help="file of OWNER/NAME held out for evaluation")
+    ap.add_argument("--exclude", action="append", default=[], help="file(s) of OWNER/NAME never trained on")
+    ap.add_argument("--base", default=None, help="starting model directory (default: the bundled MiniLM)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--bf16", action="store_true", help="bf16 autocast (CPU AMX)")
+    ap.add_argument("--save-every", type=int, default=10)
+    ap.add_argument("--schedule", default="linear", choices=("linear", "constant"),
+                    help="learning rate after warmup: linear decay to --steps, or constant (stop any time)")
+    ap.add_argument("--max-minutes", type=float, default=0, help="stop (and save final) after this long; 0: no limit")
+    ap.add_argument("--seed", type=int, default=13)
+
+
 def base_model_dir() -> str:
     import importlib.util
 
@@ -181,11 +196,7 @@ def base_model_dir() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--pairs", required=True)
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--holdout", required=True, help="file of OWNER/NAME held out for evaluation")
-    ap.add_argument("--exclude", action="append", default=[], help="file(s) of OWNER/NAME never trained on")
-    ap.add_argument("--base", default=None, help="starting model directory (default: the bundled MiniLM)")
+    run_options(ap)
     ap.add_argument("--steps", type=int, default=600)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=3e-5)
@@ -197,13 +208,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--query-max-length", type=int, default=128, help="query tokens while training")
     ap.add_argument("--freeze-layers", type=int, default=2,
                     help="keep the word embeddings and the first N transformer layers fixed (CPU time)")
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--bf16", action="store_true", help="bf16 autocast (CPU AMX)")
-    ap.add_argument("--save-every", type=int, default=10)
-    ap.add_argument("--schedule", default="linear", choices=("linear", "constant"),
-                    help="learning rate after warmup: linear decay to --steps, or constant (stop any time)")
-    ap.add_argument("--max-minutes", type=float, default=0, help="stop (and save final) after this long; 0: no limit")
-    ap.add_argument("--seed", type=int, default=13)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
 
@@ -224,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     model = SentenceTransformer(str(ckpt / "model") if resume else (args.base or base_model_dir()), device="cpu")
     model.max_seq_length = args.max_seq_length
     loss_fn = MultipleNegativesRankingLoss(model, scale=args.scale)
-    freeze(model, args.freeze_layers)
+    freeze(model[0].auto_model, args.freeze_layers)
     params = [p for p in model.parameters() if p.requires_grad]
     log.info("training %d of %d parameters", sum(p.numel() for p in params), sum(p.numel() for p in model.parameters()))
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)

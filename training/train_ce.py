@@ -36,7 +36,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from ce_onnx import SETTINGS, PairEncoder  # noqa: E402
-from train import base_model_dir, end_run, read_list, record_step, schedule, write_checkpoint  # noqa: E402
+from train import (  # noqa: E402
+    base_model_dir,
+    end_run,
+    freeze,
+    read_list,
+    record_step,
+    run_options,
+    schedule,
+    write_checkpoint,
+)
 
 log = logging.getLogger("train_ce")
 
@@ -142,23 +151,9 @@ def groups(commits: list[Commit], per_step: int, seed: int, negatives: int = 7, 
         log.info("epoch %d done", epoch)
 
 
-def freeze(model, n_layers: int) -> None:
-    """Fix the word embeddings and the first ``n_layers`` transformer layers."""
-    bert = model.bert
-    for p in bert.embeddings.parameters():
-        p.requires_grad = False
-    for layer in bert.encoder.layer[:n_layers]:
-        for p in layer.parameters():
-            p.requires_grad = False
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--pairs", required=True)
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--holdout", required=True, help="file of OWNER/NAME held out for evaluation")
-    ap.add_argument("--exclude", action="append", default=[], help="file(s) of OWNER/NAME never trained on")
-    ap.add_argument("--base", default=None, help="starting weights (default: the bundled MiniLM)")
+    run_options(ap)
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--groups", type=int, default=8, help="groups (commits) per step")
     ap.add_argument("--negatives", type=int, default=7, help="negatives per group")
@@ -167,15 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lr", type=float, default=5e-5)
     ap.add_argument("--head-lr", type=float, default=1e-3, help="learning rate of the head (scale, [CLS] term)")
     ap.add_argument("--warmup", type=float, default=0.06)
-    ap.add_argument("--schedule", default="linear", choices=("linear", "constant"))
     ap.add_argument("--max-length", type=int, default=256)
     ap.add_argument("--query-max-length", type=int, default=96)
     ap.add_argument("--freeze-layers", type=int, default=0, help="fix the word embeddings and the first N layers")
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--bf16", action="store_true", help="bf16 autocast (CPU AMX)")
-    ap.add_argument("--save-every", type=int, default=10)
-    ap.add_argument("--max-minutes", type=float, default=0, help="stop (and save final) after this long; 0: no limit")
-    ap.add_argument("--seed", type=int, default=13)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
 
@@ -196,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
 
     resume = (ckpt / "state.pt").exists()
     model = load(ckpt / "model" if resume else base)
-    freeze(model, args.freeze_layers)
+    freeze(model.bert, args.freeze_layers)
     head = [p for n, p in model.named_parameters() if not n.startswith("bert.") and p.requires_grad]
     body = [p for n, p in model.named_parameters() if n.startswith("bert.") and p.requires_grad]
     log.info("training %d of %d parameters", sum(p.numel() for p in head + body),
