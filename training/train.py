@@ -169,6 +169,18 @@ def end_run(out: Path, save_model: Callable[[Path], None], save_checkpoint: Call
     return 0
 
 
+def start_run(args: argparse.Namespace) -> tuple[set[str], Path, Path]:
+    """Torch's threads and seed from ``args``; the repositories never trained on, the output folder
+    (made) and its checkpoint folder."""
+    import torch
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    return read_list(args.holdout) | {r for f in args.exclude for r in read_list(f)}, out, out / "checkpoint"
+
+
 def run_options(ap: argparse.ArgumentParser) -> None:
     """The options every training script takes: data, output, splits, start weights and run control."""
     ap.add_argument("--pairs", required=True)
@@ -215,14 +227,9 @@ def main(argv: list[str] | None = None) -> int:
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.losses import MultipleNegativesRankingLoss
 
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    leave_out = read_list(args.holdout) | {r for f in args.exclude for r in read_list(f)}
+    leave_out, out, ckpt = start_run(args)
     examples, used = load_examples(args.pairs, leave_out)
     log.info("%d examples from %d repositories", len(examples), len(used))
-    out = Path(args.out)
-    ckpt = out / "checkpoint"
-    out.mkdir(parents=True, exist_ok=True)
 
     resume = (ckpt / "state.pt").exists()
     model = SentenceTransformer(str(ckpt / "model") if resume else (args.base or base_model_dir()), device="cpu")

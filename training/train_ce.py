@@ -40,10 +40,10 @@ from train import (  # noqa: E402
     base_model_dir,
     end_run,
     freeze,
-    read_list,
     record_step,
     run_options,
     schedule,
+    start_run,
     write_checkpoint,
 )
 
@@ -173,14 +173,9 @@ def main(argv: list[str] | None = None) -> int:
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    leave_out = read_list(args.holdout) | {r for f in args.exclude for r in read_list(f)}
+    leave_out, out, ckpt = start_run(args)
     commits, used = load_commits(args.pairs, leave_out)
     log.info("%d commits from %d repositories", len(commits), len(used))
-    out = Path(args.out)
-    ckpt = out / "checkpoint"
-    out.mkdir(parents=True, exist_ok=True)
     base = args.base or base_model_dir()
 
     resume = (ckpt / "state.pt").exists()
