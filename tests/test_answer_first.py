@@ -138,3 +138,25 @@ def test_a_provisional_file_states_its_definitions_and_imports_to_the_ranking() 
     assert [s[0] for s in provisional_symbols("func (r *T) Name() {}\ntype Alias int\n", "go")] == ["Name", "Alias"]
     assert [s[0] for s in provisional_symbols("pub(crate) fn thing() {}\nstruct S;\n", "rust")] == ["thing", "S"]
     assert provisional_symbols("class notes\ndef of a word\n", "text") == ()  # prose is not code
+
+
+def test_bad_files_in_a_big_change_are_skipped_with_a_reason(shop: Path) -> None:
+    cfg = load_config(shop)
+    build_index(shop, cfg)
+    _checkout(shop, ANSWER_FIRST_ABOVE + 20)
+    bad = shop / "shop" / "bad"
+    bad.mkdir()
+    (bad / "blob.py").write_bytes(b"\x00\x01\x02binary" * 100)
+    (bad / "latin.py").write_bytes("caf\xe9 = 1\n".encode("latin-1") * 10)
+    (bad / "huge.py").write_text("x = 1\n" * (cfg.max_file_bytes // 6 + 10))
+    (bad / "loop").symlink_to(bad, target_is_directory=True)
+    repo = open_repo(shop, cfg, answer_first=True)
+    skipped = {s.path: s.reason for s in repo.snapshot.manifest.skipped}
+    assert {"shop/bad/blob.py", "shop/bad/huge.py"} <= set(skipped) and all(skipped.values())
+    assert "shop/bad/blob.py" not in repo.snapshot.files and "shop/bad/huge.py" not in repo.snapshot.files
+    pack = pack_for(repo, QUERY, budget=4000)
+    assert pack.tokens <= 4000 and any(f.path == "shop/coupons.py" for f in pack.files)
+    build_index(shop, cfg)  # what the index written behind the answer records: the same files, the same reasons
+    written = open_repo(shop, cfg, refresh=False)
+    assert written.snapshot.manifest.skipped == repo.snapshot.manifest.skipped
+    assert set(written.snapshot.files) == set(repo.snapshot.files)
