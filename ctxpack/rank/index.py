@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import math
-from array import array
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
@@ -120,20 +120,25 @@ def out_links(i: int, refs: list[Symbol], defs_by_name: dict[str, list[int]],
         if len(got) < 3 and name not in got:
             got.append(name)
 
+    # A name used n times links with n times its weight: count each (name, is import) once,
+    # in first-use order (a file repeats its names ~5x on average).
+    uses: dict[tuple[str, bool], int] = {}
     for ref in refs:
-        name = ref.name
-        if ref.category == "import":
+        key = (ref.name, ref.category == "import")
+        uses[key] = uses.get(key, 0) + 1
+    for (name, is_import), n in uses.items():
+        if is_import:
             for suf in _module_suffixes(name):
                 targets = by_noext.get(suf) or (by_dir.get(suf) if "/" in suf else None) or []
                 if 0 < len(targets) <= _COMMON_DEF_FILES:
                     for t in targets:
-                        link(t, 1.0 / len(targets), name)
+                        link(t, n / len(targets), name)
                     break
             continue
         targets = defs_by_name.get(name)
         if not targets or len(targets) > _COMMON_DEF_FILES:
             continue
-        w = (_PRIVATE_NAME_WEIGHT if name.startswith("_") else 1.0) / len(targets)
+        w = n * (_PRIVATE_NAME_WEIGHT if name.startswith("_") else 1.0) / len(targets)
         for t in targets:
             link(t, w, name)
     return weights, names
@@ -155,6 +160,28 @@ def file_defs(symbols: Sequence[Symbol]) -> tuple[list[Symbol], list[Symbol]]:
     return defs, [s for s in symbols if s.kind != "def"]
 
 
+def _postings(per_file: list[tuple[list[str], list[int]]]) -> tuple[dict[str, np.ndarray], list[int]]:
+    """Each term's postings (files ascending) and each file's length, from every file's term counts.
+
+    One flat pass in C-level calls: every (term, count) pair of the index is read once, terms
+    numbered in first-seen order, then one sort groups them (one array view per term).
+    """
+    lens = np.fromiter((len(cs) for _, cs in per_file), dtype=np.int64, count=len(per_file))
+    all_terms = list(chain.from_iterable(ts for ts, _ in per_file))
+    counts = np.fromiter(chain.from_iterable(cs for _, cs in per_file), dtype=np.int64, count=len(all_terms))
+    term_id = dict.fromkeys(all_terms)  # first-seen order
+    for k, t in enumerate(term_id):
+        term_id[t] = k
+    tid_arr = np.fromiter(map(term_id.__getitem__, all_terms), dtype=np.int64, count=len(all_terms))
+    file_arr = np.repeat(np.arange(len(per_file), dtype=np.int64), lens)
+    code_arr = (file_arr << POSTING_SHIFT) | counts
+    doc_len = np.bincount(file_arr, weights=counts, minlength=len(per_file)).astype(np.int64).tolist()
+    order = np.lexsort((code_arr, tid_arr))
+    code_arr = code_arr[order]
+    bounds = np.searchsorted(tid_arr[order], np.arange(len(term_id) + 1))
+    return {t: code_arr[bounds[k]:bounds[k + 1]] for t, k in term_id.items()}, doc_len
+
+
 def build_rank_index(records: dict[str, FileRecord], file_terms: dict[str, tuple[list[str], list[int]]],
                      symbols: Mapping[str, Sequence[Symbol]], history: History | None = None) -> RankIndex:
     """Build postings, definition maps, the file graph and the history signals from an index snapshot.
@@ -163,24 +190,11 @@ def build_rank_index(records: dict[str, FileRecord], file_terms: dict[str, tuple
     """
     paths = sorted(records)
     idx = {p: i for i, p in enumerate(paths)}
-    doc_len = [0] * len(paths)
     stems: dict[str, list[int]] = defaultdict(list)
-    term_id: dict[str, int] = {}
-    tids, codes = array("q"), array("q")  # every (term, posting), flat and compact
     for i, p in enumerate(paths):
-        ts, cs = file_terms.get(p, ([], []))
-        tids.extend(term_id.setdefault(t, len(term_id)) for t in ts)
-        codes.extend(posting(i, c) for c in cs)
-        doc_len[i] = sum(cs)
         stems[_parts(p)[1].lower()].append(i)
+    postings, doc_len = _postings([file_terms.get(p, ([], [])) for p in paths])
     avg = (sum(doc_len) / len(doc_len)) if doc_len else 1.0
-    # Group by term (files ascending within each): one sort, then one array view per term.
-    tid_arr = np.array(tids, dtype=np.int64)
-    code_arr = np.array(codes, dtype=np.int64)
-    order = np.lexsort((code_arr, tid_arr))
-    code_arr = code_arr[order]
-    bounds = np.searchsorted(tid_arr[order], np.arange(len(term_id) + 1))
-    postings = {t: code_arr[bounds[k]:bounds[k + 1]] for t, k in term_id.items()}
 
     per_file = {idx[p]: ss for p, ss in symbols.items() if p in idx and ss}
     names: dict[str, set[int]] = defaultdict(set)
