@@ -222,3 +222,21 @@ def test_the_pool_gives_the_serial_provisional_contents(many: Path, monkeypatch:
     assert got == [provisional_content(text, lang) for text, lang in items]
     assert all(not c.chunks and c.counts for c in got if c.tokens > 10)
     assert any(s[1] == "def" for c in got for s in c.symbols) and any(s[2] == "import" for c in got for s in c.symbols)
+
+
+def test_a_few_big_files_are_parsed_on_every_core(many: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The best ranked files of a big change, parsed for one pack, are few but big: the pool pays for them."""
+    from ctxpack.index.process import process_content
+
+    body = "".join(f"def handler_{i}(request):\n    return request.get('value_{i}', {i})\n\n\n" for i in range(2500))
+    items = [(f"import os\n\n\n{body}class Last{k}:\n    pass\n", "python") for k in range(4)]
+    assert len(items) < pool.POOL_MIN_FILES and sum(len(t) for t, _ in items) >= pool.POOL_MIN_CHARS
+    _Counting.started = []
+    monkeypatch.setattr(pool, "ProcessPoolExecutor", _Counting)
+    cfg = load_config(many)
+    got = pool.parse_contents(items, cfg, workers=2)
+    assert _Counting.started == [2]
+    assert got == [process_content(text, lang, cfg) for text, lang in items]
+    small = [("def f():\n    return 1\n", "python")] * 4
+    pool.parse_contents(small, cfg, workers=2)
+    assert _Counting.started == [2]  # a few small files: no pool

@@ -1,7 +1,7 @@
 """Parse many contents on every core (issue 17): a process pool, used only where it pays.
 
 ``parse_contents`` runs ``process.process_content`` over its items in this process below
-``POOL_MIN_FILES`` items (or with one worker), else in a pool of ``worker_count()``
+``POOL_MIN_FILES`` items of less than ``POOL_MIN_CHARS`` together (or with one worker), else in a pool of ``worker_count()``
 processes; either way the results come back in the items' order and are the same values.
 """
 
@@ -23,7 +23,7 @@ from ..models import Progress, no_progress
 from . import process
 from .process import FileContent
 
-__all__ = ["POOL_MIN_FILES", "WORKERS_ENV", "parse_contents", "single_threaded", "worker_count"]
+__all__ = ["POOL_MIN_CHARS", "POOL_MIN_FILES", "WORKERS_ENV", "parse_contents", "single_threaded", "worker_count"]
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,10 @@ WORKERS_ENV = "CTXPACK_WORKERS"
 # shipping texts and results through pipes costs ~30-60 ms, about 15 files' parse
 # (benchmarks/parse_pool.py measures it; benchmarks/results/bigrepo-checkout.md has a run).
 POOL_MIN_FILES = 48
-_CHUNK = 8  # files per task: few round trips, and big files spread over the workers
+# ... or when the texts are this long together: a few big files (the best ranked files of a
+# big change, parsed for one pack) take ~0.5-1 s on one core.
+POOL_MIN_CHARS = 250_000
+_CHUNK = 8  # files per task at most: few round trips, and big files spread over the workers
 
 
 def worker_count() -> int:
@@ -106,9 +109,10 @@ def parse_contents(items: list[tuple[str, str]], cfg: Config, progress: Progress
     one = _terms_one if provisional else _parse_one
     stage = "terms" if provisional else "parse"
     n = worker_count() if workers is None else workers
-    n = min(n, -(-len(items) // _CHUNK))
-    if n < 2 or len(items) < POOL_MIN_FILES:
+    n = min(n, len(items))
+    if n < 2 or (len(items) < POOL_MIN_FILES and sum(len(text) for text, _ in items) < POOL_MIN_CHARS):
         return list(_reporting(map(partial(one, cfg), items), len(items), progress, stage))
+    chunk = max(1, min(_CHUNK, len(items) // (4 * n)))  # a few tasks per worker, so one big file does not hold up the rest
     # fork is the cheapest start (the grammars and the tokenizer are already loaded), but only
     # safe with no other Python thread running; a warm server has threads, so its workers start
     # clean (forkserver: unless that would rerun the program's main script, see _main_runs_again).
@@ -117,16 +121,29 @@ def parse_contents(items: list[tuple[str, str]], cfg: Config, progress: Progress
         log.debug("parsing %d files in this process (a threaded program whose main script a worker would rerun)",
                   len(items))
         return list(_reporting(map(partial(one, cfg), items), len(items), progress, stage))
-    log.debug("%s: %d files in %d %s workers", stage, len(items), n, method)
     import multiprocessing
 
+    if not provisional:
+        warm_queries(items)  # once here, inherited by forked workers, and ready for this process's own parses
+    log.debug("%s: %d files in %d %s workers", stage, len(items), n, method)
     try:
         with ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context(method),
                                  initializer=_worker_start, initargs=(os.getpid(),)) as pool:
-            return list(_reporting(pool.map(partial(one, cfg), items, chunksize=_CHUNK), len(items), progress, stage))
+            results = pool.map(partial(one, cfg), items, chunksize=chunk)
+            if provisional:  # while the workers count terms: the files parsed next (a pack's best) need these
+                warm_queries(items)
+            return list(_reporting(results, len(items), progress, stage))
     except (BrokenProcessPool, OSError) as exc:  # a worker killed (out of memory), no processes left to start
         log.warning("parsing in %d processes failed (%s); parsing in this one", n, exc)
         return list(_reporting(map(partial(one, cfg), items), len(items), progress, stage))
+
+
+def warm_queries(items: list[tuple[str, str]]) -> None:
+    """Compile the tag queries of the items' languages in this process (C++'s takes ~0.4 s)."""
+    from ..languages import get_query
+
+    for language in dict.fromkeys(lang for _, lang in items):
+        get_query(language)
 
 
 def _main_runs_again() -> bool:
