@@ -320,7 +320,6 @@ def pack_for(repo: Repo, query: str, *, budget: int | None = None, fmt: str | No
         changed_lines=work.files.get if work else None,
         region_sims=hits.regions if hits is not None else None,
         term_weight=repo.rank_index.term_weight,
-        prefetch_chunks=repo.prefetch_chunks if repo.provisional else None,
     )
     pack = pack_files(query=query, ranked=ranked, inputs=inputs, budget=budget, counter=counter,
                       fmt=fmt or cfg.format, skipped=man.skipped, policy=PackPolicy.from_config(cfg), on_file=on_file,

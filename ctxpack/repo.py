@@ -106,15 +106,12 @@ class Repo:
 
     def _parsed_late(self, path: str) -> ProcessedFile | None:
         """A provisional file's parse, made when a pack shows its chunks (memoized)."""
-        self.prefetch_chunks([path])
-        return self._late.get(path)
-
-    def prefetch_chunks(self, paths: Iterable[str]) -> None:
-        """Parse the provisional files among ``paths`` whose chunks a pack may show, together
-        (one parse-cache write, every core when they are big), ahead of ``chunks_for``."""
-        todo = [p for p in dict.fromkeys(paths) if p in self.provisional and p not in self._late]
-        if todo:
-            self._late.update((p.row.record.path, p) for p in self._parse(todo))
+        if path not in self._late:
+            got = self._parse([path])
+            if not got:
+                return None
+            self._late[path] = got[0]
+        return self._late[path]
 
     def skeleton(self, rel: str) -> str:
         """The file's skeleton (signatures and first doc lines), memoized."""

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
-from ctxpack import build_index, load_config, open_repo, pack_for, pipeline
+from ctxpack import build_index, load_config, open_repo, pack_for
 from ctxpack.pack.policy import PackPolicy
 from ctxpack.pipeline import ANSWER_FIRST_ABOVE, COMPLETE_TOP, rank_for
 from ctxpack.store.tables import IndexStore
@@ -125,32 +123,6 @@ def test_a_provisional_file_shown_as_chunks_is_parsed_for_it(shop: Path) -> None
     # Its skeleton is the definitions its lines state (no parse: an outline may list hundreds of files).
     assert "def apply_coupon_code(cart, code, today):" in repo.skeleton("shop/coupons.py")
     assert "def apply_coupon_code(cart, code, today)" in done.skeleton("shop/coupons.py")
-
-
-def test_the_files_a_pack_shows_as_chunks_are_parsed_together(shop: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Big provisional files whose regions compete for the budget are parsed in one batch (one parse-cache
-    write, every core), not one by one as the packer reaches them."""
-    from ctxpack import repo as repo_module
-
-    cfg = load_config(shop)
-    build_index(shop, cfg)
-    _checkout(shop, ANSWER_FIRST_ABOVE + 20)
-    for k in range(3):  # more big files that mention the query: each competes as its regions
-        (shop / "shop" / f"ledger_{k}.py").write_text(
-            "".join(f"def coupon_code_{k}_{i}(cart, code):\n    return cart.total - code.amount * {i}\n\n\n"
-                    for i in range(400)))
-    repo = open_repo(shop, cfg, answer_first=True)
-    batches: list[list[str]] = []
-    real = repo_module.process_sources
-    monkeypatch.setattr(repo_module, "process_sources", lambda sources, *a, **k: (
-        batches.append([s.path for s in sources]), real(sources, *a, **k))[1])
-    monkeypatch.setattr(pipeline, "COMPLETE_TOP", 0)  # nothing parsed before packing: every region is parsed late
-    pack = pack_for(repo, QUERY, budget=16000)
-    big = {"shop/coupons.py", *(f"shop/ledger_{k}.py" for k in range(3))}
-    chunked = {f.path for f in pack.files if f.mode == "chunks"}
-    assert len(chunked & big) >= 2
-    assert chunked & big <= set(batches[0])  # the first region's parse brought the next ones with it
-    assert len(batches) <= 2
 
 
 def test_a_provisional_file_states_its_definitions_and_imports_to_the_ranking() -> None:

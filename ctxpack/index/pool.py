@@ -129,10 +129,7 @@ def parse_contents(items: list[tuple[str, str]], cfg: Config, progress: Progress
     try:
         with ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context(method),
                                  initializer=_worker_start, initargs=(os.getpid(),)) as pool:
-            results = pool.map(partial(one, cfg), items, chunksize=chunk)
-            if provisional:  # while the workers count terms: the files parsed next (a pack's best) need these
-                warm_queries(items)
-            return list(_reporting(results, len(items), progress, stage))
+            return list(_reporting(pool.map(partial(one, cfg), items, chunksize=chunk), len(items), progress, stage))
     except (BrokenProcessPool, OSError) as exc:  # a worker killed (out of memory), no processes left to start
         log.warning("parsing in %d processes failed (%s); parsing in this one", n, exc)
         return list(_reporting(map(partial(one, cfg), items), len(items), progress, stage))

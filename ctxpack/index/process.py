@@ -57,7 +57,7 @@ class FileContent:
     """What ``process_file`` computes from a file's text, language and settings alone (no path).
 
     ``symbols`` are field tuples (``SymbolFields``: a Symbol is built once, with its path, in ``with_path``);
-    ``counts`` are the chunk terms' counts, sorted, without the path's terms.
+    ``counts`` are the chunk terms' counts, sorted (first-use order in a provisional one), without the path's terms.
     """
 
     symbols: tuple[SymbolFields, ...]
@@ -132,8 +132,9 @@ def provisional_symbols(text: str, language: str) -> tuple[SymbolFields, ...]:
 def provisional_content(text: str, language: str) -> FileContent:
     """What stands in for ``process_content`` until a file is parsed (``process_sources``'s ``lazy_above``):
     the whole text's terms, the definitions and imports its lines state (``provisional_symbols``), no chunks,
-    and a token count estimated from its length (the packer counts what it packs exactly). Never cached."""
-    return FileContent(provisional_symbols(text, language), (), tuple(sorted(term_counts(text).items())),
+    and a token count estimated from its length (the packer counts what it packs exactly). Never cached.
+    Its term counts are in first-use order (``with_path`` sorts them with the path's terms)."""
+    return FileContent(provisional_symbols(text, language), (), tuple(term_counts(text).items()),
                        len(text) // CHARS_PER_TOKEN + 1, text.count("\n") + (0 if text.endswith("\n") else 1))
 
 

@@ -36,7 +36,6 @@ __all__ = ["PackInputs", "PackPolicy", "pack_files"]
 
 _MIN_BLOCK = 20  # room below which no further whole file is tried
 _MIN_OUTLINE = 30  # room below which no further outline is tried
-_PREFETCH = 8  # files whose chunks are prepared together (``PackInputs.prefetch_chunks``)
 _MIN_MAP = 60  # room below which no map is tried
 _OMITTED_LISTED = 20  # well-ranked files that did not fit, listed in the pack
 _DIFF_PATH = "\0diff"  # the diff block's key among packed paths (no file has it)
@@ -59,8 +58,6 @@ class PackInputs:
     # path -> {chunk start line: cosine similarity to the query} of its embedded chunks; None: no dense lane
     region_sims: Callable[[str], dict[int, float]] | None = None
     term_weight: Callable[[str], float] | None = None  # a query term's weight (its idf); None: every term 1
-    # files whose chunks may be asked for next (``chunks_for``): prepare them together; None: nothing to prepare
-    prefetch_chunks: Callable[[list[str]], None] | None = None
 
 
 def pack_files(
@@ -230,7 +227,7 @@ class _Packer:
             rgain = pol.region_weight * scores / (room + pol.size_smoothing) ** pol.size_exponent
             options += [(rgain[k], k, "chunks") for k, size in enumerate(self.sizes) if size > big and scores[k] > 0]
         options.sort(key=lambda o: (-o[0], o[1], o[2] == "chunks"))  # ties: rank order, whole first
-        for at, (_, k, mode) in enumerate(options):
+        for _, k, mode in options:
             if self.remaining < _MIN_BLOCK:
                 break
             r, rec = self.candidates[k]
@@ -240,9 +237,6 @@ class _Packer:
                 if may_fit(self.sizes[k], self.remaining):  # (try_full's own first test, without the call)
                     self.try_full(k)
             elif self.remaining >= _MIN_OUTLINE:
-                if self.inputs.prefetch_chunks is not None:  # this file's chunks and those of the next regions in line
-                    ahead = (self.candidates[j][0].path for _, j, m in options[at:] if m == "chunks")
-                    self.inputs.prefetch_chunks(list(itertools.islice(ahead, _PREFETCH)))
                 pf = as_chunks(r, rec, self.inputs, self.qterms, self.names, min(self.remaining, room), self.counter,
                                self.fmt, self.clean, pol)
                 if pf is not None:
@@ -262,8 +256,6 @@ class _Packer:
                     if r.score > 0 and r.path not in self.used_paths]
         top_score = self.ranked[0].score if self.ranked else 0.0
         best = [pos for pos, r, _ in deferred if pos < pol.chunk_top and r.score >= pol.chunk_min_score * top_score]
-        if best and self.inputs.prefetch_chunks is not None:
-            self.inputs.prefetch_chunks([self.candidates[pos][0].path for pos in best])
         skeletons = 0
         for pos, r, rec in deferred:
             if self.remaining < _MIN_OUTLINE or (pos >= pol.chunk_top and skeletons >= pol.max_skeletons):
