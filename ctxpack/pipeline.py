@@ -6,6 +6,7 @@ Public entry points: ``build_index``, ``embed_index``, ``open_repo``, ``rank_for
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Callable
@@ -45,7 +46,7 @@ from .pack.policy import PackPolicy
 from .rank.filters import keep, path_filter, select_paths
 from .rank.focus import resolve_focus
 from .rank.index import build_rank_index
-from .rank.query import analyze_query
+from .rank.query import analyze_query, frame_lines
 from .rank.score import rank
 from .repo import Prepared, Repo, refresh_history, refresh_repo, stat_key
 from .search import search_repo
@@ -320,6 +321,7 @@ def pack_for(repo: Repo, query: str, *, budget: int | None = None, fmt: str | No
         changed_lines=work.files.get if work else None,
         region_sims=hits.regions if hits is not None else None,
         term_weight=repo.rank_index.term_weight,
+        frame_lines=functools.partial(frame_lines, frames) if (frames := analyze_query(query).frames) else None,
     )
     pack = pack_files(query=query, ranked=ranked, inputs=inputs, budget=budget, counter=counter,
                       fmt=fmt or cfg.format, skipped=man.skipped, policy=PackPolicy.from_config(cfg), on_file=on_file,

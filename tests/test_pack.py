@@ -314,6 +314,33 @@ def test_a_big_relevant_file_competes_as_its_regions() -> None:
     assert next(f for f in old.files if f.path == "books/ledger.py").tokens < ledger.tokens
 
 
+def test_the_region_a_traceback_points_at_goes_in_first() -> None:
+    # A bug report's stack frame names a line of a big file: the chunk holding it is shown,
+    # though the query's words match other functions better.
+    from ctxpack.models import RankedFile
+    from ctxpack.rank.query import analyze_query, frame_lines
+
+    counter = get_counter("o200k_base")
+    texts, inputs = _books([("ledger", 300, 2)])
+    start = next(s.line for s in inputs.symbols_for("books/ledger.py") if s.name == "post_ledger_240")
+    query = ("post_ledger_12 fails for a zero amount\nTraceback (most recent call last):\n"
+             f'  File "/home/u/venv/lib/python3.12/site-packages/books/ledger.py", line {start + 1}, in wrapper\n'
+             "ZeroDivisionError: division by zero\n")
+    ranked = [RankedFile("books/ledger.py", 1.0, ("test",))]
+    pol = replace(PackPolicy.default(), map_share=0.0)
+    frames = analyze_query(query).frames
+    assert frame_lines(frames, "books/ledger.py") == (start + 1,) and frame_lines(frames, "ledger.py") == (start + 1,)
+    assert frame_lines(frames, "books/other.py") == ()
+    with_frames = replace(inputs, frame_lines=lambda p: frame_lines(frames, p))
+    pack = pack_files(query=query, ranked=ranked, inputs=with_frames, budget=2000, counter=counter, fmt="xml",
+                      policy=pol)
+    ledger = next(f for f in pack.files if f.path == "books/ledger.py")
+    assert ledger.mode == "chunks" and "def post_ledger_240(" in ledger.text and "def post_ledger_12(" in ledger.text
+    assert counter.count(pack.context) == pack.tokens <= 2000
+    plain = pack_files(query=query, ranked=ranked, inputs=inputs, budget=2000, counter=counter, fmt="xml", policy=pol)
+    assert "def post_ledger_240(" not in next(f for f in plain.files if f.path == "books/ledger.py").text
+
+
 def test_region_scores_weigh_rare_terms_blend_similarity_and_favour_the_head() -> None:
     from ctxpack.models import Chunk
     from ctxpack.pack.chunks import region_scores

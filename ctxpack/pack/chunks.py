@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 __all__ = ["as_chunks", "region_scores"]
 
 _CHANGED_CHUNK = 1000.0  # relevance added to a chunk holding lines changed in the working tree
+_FRAME_CHUNK = 1.0  # ... holding a line a stack frame of the query points at (above any query-term match)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -93,9 +94,12 @@ def as_chunks(r: RankedFile, rec: FileRecord, inputs: PackInputs, qterms: set[st
     if policy.region_head and chunks:  # the file's head (imports, module docstring): edits often touch it
         first = min(chunks, key=lambda c: c.start_line)
         rel[id(first)] += policy.region_head
-    for c in chunks:  # the regions the user is changing come first
+    frames = (inputs.frame_lines(r.path) if inputs.frame_lines else None) or ()
+    for c in chunks:  # the regions the user is changing come first, then those a traceback points at
         if any(a <= c.end_line and c.start_line <= b for a, b in spans):
             rel[id(c)] += _CHANGED_CHUNK
+        if any(c.start_line <= line <= c.end_line for line in frames):
+            rel[id(c)] += _FRAME_CHUNK
     order = sorted(chunks, key=lambda c: (-rel[id(c)], c.start_line))
     chosen: list[Chunk] = []
     total = block_tokens(counter, fmt, r.path, "chunks", "", rec.language, ((1, 1),)) + 8

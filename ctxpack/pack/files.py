@@ -58,6 +58,8 @@ class PackInputs:
     # path -> {chunk start line: cosine similarity to the query} of its embedded chunks; None: no dense lane
     region_sims: Callable[[str], dict[int, float]] | None = None
     term_weight: Callable[[str], float] | None = None  # a query term's weight (its idf); None: every term 1
+    # path -> the lines of it the query's stack frames point at (their chunks go first); None: no frames
+    frame_lines: Callable[[str], tuple[int, ...]] | None = None
 
 
 def pack_files(

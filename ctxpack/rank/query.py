@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from ..terms import IDENT_RE, split_identifier, terms
 
-__all__ = ["QueryInfo", "analyze_query"]
+__all__ = ["QueryInfo", "analyze_query", "frame_lines", "frame_points_to"]
 
 _PATH_RE = re.compile(r"(?<![\w/.-])((?:[\w.-]+/)*[\w-]+\.[A-Za-z0-9]{1,6})(?![\w/])")
 _DIR_PATH_RE = re.compile(r"(?<![\w/.-])((?:[\w.-]+/)+[\w.-]+)")
@@ -79,3 +79,14 @@ def analyze_query(text: str) -> QueryInfo:
         frames=tuple(frames),
         mentions_tests=bool(re.search(r"\btest|\bspec\b|\bspecs\b", lower)),
     )
+
+
+def frame_points_to(frame_path: str, path: str) -> bool:
+    """True when a stack frame's file (absolute, relative, another machine's) is the repository file ``path``."""
+    fl, pl = frame_path.lower().lstrip("./"), path.lower()
+    return fl == pl or fl.endswith("/" + pl) or pl.endswith("/" + fl)
+
+
+def frame_lines(frames: tuple[tuple[str, int], ...], path: str) -> tuple[int, ...]:
+    """The lines of ``path`` that the query's stack frames point at."""
+    return tuple(line for fpath, line in frames if frame_points_to(fpath, path))

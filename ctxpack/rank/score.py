@@ -32,7 +32,7 @@ from .graph import graph_reason, pagerank, walk_arrays
 from .history import cochange, past_edits
 from .index import RankIndex
 from .model import INPUT_INDEX, MODEL_INPUTS, model_scores
-from .query import QueryInfo
+from .query import QueryInfo, frame_points_to
 from .static import STATIC_COLUMNS, file_traits, priors_for, priors_of, static_part
 from .worktree import add_worktree_features
 
@@ -131,10 +131,8 @@ def rank(q: QueryInfo, ri: RankIndex, w: RankWeights, focus: tuple[str, ...] = (
             for i in files:
                 add(i, "stem", 1.0 / len(files), f"file name matches `{word}`")
     for fpath, line in q.frames:
-        fl = fpath.lower().lstrip("./")
         for i, p in enumerate(ri.paths):
-            pl = p.lower()
-            if fl == pl or fl.endswith("/" + pl) or pl.endswith("/" + fl):
+            if frame_points_to(fpath, p):
                 add(i, "frame", 1.0, f"stack frame `{PurePosixPath(p).name}:{line}`")
     for fp in focus:
         if fp in ri.records:
