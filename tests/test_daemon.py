@@ -3,6 +3,7 @@ never a reason for a pack to fail."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -52,12 +53,16 @@ def test_daemon_packs_exactly_what_the_command_packs(shop: Path, tmp_path: Path,
     sock = socket_path(index.resolve())
     assert sock is not None and wait_for(lambda: is_running(index.resolve())), "the daemon did not start"
 
+    log = sock.with_suffix(".log")
+    # It loads the repository as it starts, so the next request finds it warm.
+    assert wait_for(lambda: "loaded " in log.read_text()), log.read_text()
     served = _cli(*args, daemon=True, env=env)
     assert served.returncode == 0, served.stderr
     assert served.stdout == first.stdout
     assert served.stderr == first.stderr
-    log = sock.with_suffix(".log")
     assert wait_for(lambda: "packed" in log.read_text())  # the answer came from the daemon
+    text = log.read_text()
+    assert text.index("loaded ") < text.index("packed")
 
     # An edit is seen on the next request, exactly as a fresh process sees it.
     checkout = shop / "shop" / "services" / "checkout.py"
@@ -89,6 +94,24 @@ def test_daemon_packs_exactly_what_the_command_packs(shop: Path, tmp_path: Path,
     assert other_env.returncode == 0 and other_env.stdout == after.stdout
     assert wait_for(lambda: not is_running(index.resolve()) or "mismatch" in log.read_text())
     _stop(index.resolve(), sock)
+
+
+def test_a_daemon_told_to_load_a_bad_repository_still_serves(tmp_path: Path, runtime: Path) -> None:
+    index = tmp_path / "index"
+    index.mkdir()
+    env = {**os.environ, "CTXPACK_DAEMON_IDLE": "60"}
+    proc = subprocess.Popen([sys.executable, "-m", "ctxpack", "daemon", str(index), "--load",
+                             json.dumps({"root": str(tmp_path / "missing"), "overrides": {}})],
+                            stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert wait_for(lambda: is_running(index.resolve())), "the daemon did not start"
+    finally:
+        assert stop_daemon(index.resolve())
+        _, err = proc.communicate(timeout=30)
+    assert "could not load" in err and proc.returncode == 0
+    bad = subprocess.run([sys.executable, "-m", "ctxpack", "daemon", str(index), "--load", "{not json"],
+                         capture_output=True, text=True, env=env, timeout=60)
+    assert bad.returncode == 2 and bad.stderr.startswith("Error: --load is not JSON") and bad.stderr.count("\n") == 1
 
 
 def _stop(index: Path, sock: Path) -> None:

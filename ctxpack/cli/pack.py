@@ -106,12 +106,12 @@ def _write_tables_behind(repo: Repo) -> None:
 
 
 def _pack_via_daemon(path: str, overrides: dict[str, Any], query_text: str, focus: tuple[str, ...],
-                     output: str | None, quiet: bool) -> Path | None:
+                     output: str | None, quiet: bool) -> tuple[Path, dict[str, Any]] | None:
     """Have the index's daemon pack (see ``daemon``).
 
     Returns:
-        None when it answered (printed here); else the index directory, whose daemon the
-        caller starts once it has packed in-process.
+        None when it answered (printed here); else the index directory and the repository to
+        load (``{"root", "overrides"}``), for the daemon the caller starts once it has packed in-process.
     """
     from ..config import index_dir_for, repo_root
     from ..serve.daemon_client import pack_via_daemon
@@ -121,10 +121,10 @@ def _pack_via_daemon(path: str, overrides: dict[str, Any], query_text: str, focu
     index_dir = index_dir_for(root, cfg)
     if cfg.index_dir:
         overrides = {**overrides, "index_dir": str(index_dir)}  # resolved here: the daemon runs in another cwd
-    reply = pack_via_daemon(index_dir, {"root": str(root), "overrides": overrides, "query": query_text,
-                                        "focus": list(cli_focus(focus))})
+    load = {"root": str(root), "overrides": overrides}
+    reply = pack_via_daemon(index_dir, {**load, "query": query_text, "focus": list(cli_focus(focus))})
     if reply is None:
-        return index_dir
+        return index_dir, load
     for line in reply.get("messages", []):
         click.echo(line, err=True)
     if reply["status"] == "error":
@@ -170,7 +170,7 @@ def pack(paths: tuple[str, ...], query: str | None, query_file: str | None, budg
     PATHS is one repository, or, with --index-dir DIR holding a multi-repository index,
     repository names (or ``all``): paths in the pack are then prefixed by the name.
     """
-    started: Path | None = None
+    started: tuple[Path, dict[str, Any]] | None = None
     query_text: str | None = None
     try:
         if daemon and len(paths) == 1 and not wait_embeddings and not has_catalog(index_dir):
@@ -196,10 +196,10 @@ def pack(paths: tuple[str, ...], query: str | None, query_file: str | None, budg
         fail(exc)
         return
     finally:
-        if started is not None:  # no daemon answered: start one for the next runs
+        if started is not None:  # no daemon answered: start one for the next runs, loading this repository
             from ..serve.daemon_client import start_daemon
 
-            start_daemon(started)
+            start_daemon(*started)
     if not quiet:
         click.echo(summary_line(p), err=True)
     if repo is not None:

@@ -143,8 +143,12 @@ def mcp(paths: tuple[str, ...], no_embed: bool, model: str | None, encoding: str
 @main.command(hidden=True)
 @click.argument("index_dir", type=click.Path(file_okay=False))
 @click.option("--stop", is_flag=True, help="stop the daemon of INDEX_DIR instead")
-def daemon(index_dir: str, stop: bool) -> None:
+@click.option("--load", "load", default=None, metavar="JSON",
+              help='load this repository first: {"root": PATH, "overrides": {...}}, as a pack request names it')
+def daemon(index_dir: str, stop: bool, load: str | None) -> None:
     """Serve ``pack --daemon`` requests for INDEX_DIR (started by ``pack --daemon``), or stop that daemon."""
+    import json
+
     from ..serve.daemon_client import stop_daemon
     from ..serve.daemon_server import serve
 
@@ -152,5 +156,15 @@ def daemon(index_dir: str, stop: bool) -> None:
     if stop:
         click.echo("stopped" if stop_daemon(where) else "no daemon running", err=True)
         return
+    request = None
+    if load is not None:
+        try:
+            request = json.loads(load)
+        except ValueError as exc:
+            fail(ConfigError(f"--load is not JSON: {exc}. Pass {{\"root\": PATH, \"overrides\": {{}}}}"))
+        if not (isinstance(request, dict) and isinstance(request.get("root"), str)
+                and isinstance(request.get("overrides", {}), dict)):
+            fail(ConfigError('--load needs {"root": PATH, "overrides": {...}}'))
+        request.setdefault("overrides", {})
     logging.getLogger().setLevel(logging.INFO)
-    sys.exit(serve(where))
+    sys.exit(serve(where, load=request))

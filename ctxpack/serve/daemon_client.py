@@ -156,14 +156,19 @@ def stop_daemon(index_dir: Path, timeout: float = 10.0) -> bool:
     return True
 
 
-def start_daemon(index_dir: Path) -> None:
-    """Start the daemon of ``index_dir`` in the background (a no-op if one is running: it holds a lock)."""
+def start_daemon(index_dir: Path, load: dict[str, Any] | None = None) -> None:
+    """Start the daemon of ``index_dir`` in the background (a no-op if one is running: it holds a lock).
+
+    ``load``: a repository for it to load as it starts (``{"root", "overrides"}``, as a pack
+    request names them), so that the next request finds it warm."""
     path = socket_path(index_dir)
     if path is None:
         return
+    preload = ["--load", json.dumps(load)] if load is not None else []
     try:
         with open(path.with_suffix(".log"), "ab") as logf:
-            subprocess.Popen([sys.executable, "-m", "ctxpack", "daemon", str(index_dir)], stdin=subprocess.DEVNULL,
+            subprocess.Popen([sys.executable, "-m", "ctxpack", "daemon", str(index_dir), *preload],
+                             stdin=subprocess.DEVNULL,
                              stdout=subprocess.DEVNULL, stderr=logf, start_new_session=True, close_fds=True,
                              cwd=os.path.abspath(os.sep))
     except OSError as exc:

@@ -93,6 +93,21 @@ class Daemon:
             self.vectors.pop(self.repos.popitem(last=False)[0], None)
         return repo if repo.cfg == cfg else replace(repo, cfg=cfg)
 
+    def load(self, request: dict[str, Any]) -> None:
+        """Load the repository a request names (``{"root", "overrides"}``) before any request asks for it:
+        what a daemon started by ``pack --daemon`` does first. A failure is logged; the request that needs
+        the repository loads it again and reports the error as the command would."""
+        from ..config import load_config, repo_root
+
+        t0 = time.perf_counter()
+        try:
+            root = repo_root(request["root"])
+            self.repo_for(root, load_config(root, **request["overrides"]))
+        except Exception as exc:  # noqa: BLE001 - see above
+            log.warning("could not load %s ahead of its requests: %s", request.get("root"), exc)
+            return
+        log.info("loaded %s in %.3f s", root, time.perf_counter() - t0)
+
     def finish(self, waiting: Callable[[], bool] = lambda: False) -> None:
         """Parse the files a pack left provisional, after its reply, a batch at a time until a client is ``waiting``
         (then the rest waits for the next idle moment)."""
@@ -167,9 +182,11 @@ class Daemon:
             log.debug("reply not delivered: %s", exc)
 
 
-def serve(index_dir: Path, idle_s: float | None = None) -> int:
+def serve(index_dir: Path, idle_s: float | None = None, load: dict[str, Any] | None = None) -> int:
     """Serve packs for ``index_dir`` until idle for ``idle_s`` seconds. Returns an exit code
-    (0 also when another daemon already serves this index)."""
+    (0 also when another daemon already serves this index).
+
+    ``load``: a repository to load first (``Daemon.load``); a client that connects meanwhile waits for it."""
     import fcntl
     import select
     import signal
@@ -196,6 +213,9 @@ def serve(index_dir: Path, idle_s: float | None = None) -> int:
         daemon = Daemon(index_dir)
         signal.signal(signal.SIGTERM, lambda _sig, _frame: sys.exit(0))  # `kill`: clean up below, like an idle exit
         log.info("daemon for %s listening on %s", index_dir, path)
+        if load is not None:
+            daemon.load(load)
+            daemon.finish(lambda: bool(select.select([srv], [], [], 0)[0]))
         while True:
             try:
                 conn, _ = srv.accept()
