@@ -22,7 +22,7 @@ from .errors import Cancelled, ConfigError, IndexCorrupt, IndexNotFound, IndexOu
 from .index.catalog import is_catalog, read_repo_list, select
 from .index.discover import list_candidates
 from .index.guard import check_scope
-from .index.history import read_history
+from .index.history import index_history, read_history
 from .index.process import settings_key
 from .index.secrets import redact_reasons
 from .index.update import Seen, index_excludes, is_fresh, locked_update, stat_changed
@@ -45,11 +45,12 @@ from .pack.files import PackInputs, pack_files
 from .pack.policy import PackPolicy
 from .rank.filters import keep, path_filter, select_paths
 from .rank.focus import resolve_focus
-from .rank.index import build_rank_index
+from .rank.index import RankIndex, build_rank_index, rank_from_state, rank_state, rank_state_key
 from .rank.query import analyze_query, frame_lines
 from .rank.score import rank
 from .repo import Prepared, Repo, refresh_history, refresh_repo, stat_key
 from .search import search_repo
+from .store.cache import RANK_CACHE, cache_key, read_keyed, write_keyed
 from .store.columns import IndexSnapshot
 from .store.manifest import SCHEMA_VERSION, Manifest
 from .store.tables import IndexStore
@@ -172,8 +173,24 @@ def open_repo(path: str | os.PathLike[str], cfg: Config, *, refresh: bool = True
     if snap is None:
         raise IndexNotFound(f"no index for {root}. Run: ctxpack index {root}")
     by_path = {p: defs for p, ss in snap.symbols.items() if (defs := [s for s in ss if s.kind == "def"])}
-    ri = build_rank_index(snap.files, snap.file_terms, snap.symbols, read_history(root, store.dir) if cfg.history else None)
+    ri = _saved_rank_index(store, snap)
+    if cfg.history and (history := read_history(root, store.dir)) is not None:
+        ri = replace(ri, hist=index_history(history, ri.paths))
     return Repo(root, cfg, store, snap, ri, by_path, embedder)
+
+
+def _saved_rank_index(store: IndexStore, snap: IndexSnapshot) -> RankIndex:
+    """The ranking index of ``snap`` without its history: the one saved beside the snapshot cache when it is
+    of this snapshot and this code (``RANK_CACHE``), else built and saved (a cold ``pack`` skips the build)."""
+    key = f"{cache_key(snap.manifest)} {rank_state_key()}"
+    path = store.dir / RANK_CACHE
+    state = read_keyed(path, key)
+    ri = rank_from_state(state, snap.files, snap.symbols) if isinstance(state, dict) else None
+    if ri is None:
+        ri = build_rank_index(snap.files, snap.file_terms, snap.symbols)
+        if store.dir.is_dir():
+            write_keyed(path, key, rank_state(ri))
+    return ri
 
 
 ANSWER_FIRST_ABOVE = 64  # changed files above which ``open_repo(answer_first=True)`` answers before parsing

@@ -21,7 +21,7 @@ from .paths import is_aux_path, is_test_path
 if TYPE_CHECKING:
     from .static import StaticScores
 
-__all__ = ["POSTING_SHIFT", "RankIndex", "build_rank_index", "edge_weight", "file_defs", "indegree_scale", "out_links",
+__all__ = ["POSTING_SHIFT", "RankIndex", "build_rank_index", "rank_from_state", "rank_state", "rank_state_key", "edge_weight", "file_defs", "indegree_scale", "out_links",
            "posting"]
 
 _COMMON_DEF_FILES = 8  # a name defined in more files than this carries no graph edge
@@ -251,3 +251,54 @@ def build_rank_index(records: dict[str, FileRecord], file_terms: dict[str, tuple
     return RankIndex(paths, records, postings, doc_len, avg, defs_by_name, defs_by_lower, def_symbols,
                      dict(stems), dict(edges), edge_names, indegree_scale(user_count), path_terms, kind,
                      refs, dict(users), modules, links, user_count, index_history(history, paths) if history else None)
+
+
+# The fields a saved ranking index keeps as they are (the rest: postings flattened, symbols and
+# records taken from the snapshot it is loaded with, the history and the query caches left out).
+_KEPT = ("paths", "doc_len", "avg_len", "defs_by_name", "defs_by_lower", "stems", "edges", "edge_names", "indegree",
+         "kind", "users", "modules", "links", "user_count")
+
+
+def rank_state_key() -> str:
+    """What a saved ranking index depends on besides the snapshot: the code that builds it."""
+    import hashlib
+    import sys
+
+    digest = hashlib.blake2b(digest_size=16)
+    for name in (__name__, "ctxpack.rank.paths", "ctxpack.terms", "ctxpack.languages"):
+        with open(sys.modules[name].__file__ or "", "rb") as fh:  # all imported by this module
+            digest.update(fh.read())
+    return digest.hexdigest()
+
+
+def rank_state(ri: RankIndex) -> dict[str, object]:
+    """``ri`` as plain values to save (``rank_from_state`` rebuilds it; the history is not kept)."""
+    lens = np.fromiter((len(a) for a in ri.postings.values()), dtype=np.int64, count=len(ri.postings))
+    flat = np.concatenate(list(ri.postings.values())) if ri.postings else np.zeros(0, dtype=np.int64)
+    return {**{k: getattr(ri, k) for k in _KEPT}, "terms": list(ri.postings), "lens": lens, "flat": flat,
+            "path_terms": [tuple(sorted(t)) for t in ri.path_terms]}
+
+
+def rank_from_state(state: dict[str, object], records: dict[str, FileRecord],
+                    symbols: Mapping[str, Sequence[Symbol]]) -> RankIndex | None:
+    """The ranking index ``rank_state`` saved, over the snapshot it was built from (``records``,
+    ``symbols``); None when ``state`` is not of these files."""
+    paths = state.get("paths")
+    if not isinstance(paths, list) or paths != sorted(records):
+        return None
+    flat, lens, names = state["flat"], state["lens"], state["terms"]
+    bounds = np.concatenate(([0], np.cumsum(lens)))  # type: ignore[arg-type]
+    postings = {t: flat[bounds[k]:bounds[k + 1]] for k, t in enumerate(names)}  # type: ignore[arg-type,index]
+    idx = {p: i for i, p in enumerate(paths)}
+    def_symbols: dict[int, list[Symbol]] = {}
+    refs: dict[int, list[Symbol]] = {}
+    for p in sorted(symbols):
+        if (i := idx.get(p)) is not None and symbols[p]:
+            defs, rs = file_defs(symbols[p])
+            if defs:
+                def_symbols[i] = defs
+            if rs:
+                refs[i] = rs
+    kept = {k: state[k] for k in _KEPT}
+    return RankIndex(records=records, postings=postings, def_symbols=def_symbols, refs=refs,
+                     path_terms=[frozenset(t) for t in state["path_terms"]], **kept)  # type: ignore[arg-type,union-attr]

@@ -8,6 +8,7 @@ Layout of an index directory::
     db-<id>/          the LanceDB database: tables files, symbols, chunks
     pending-<id>.pkl  updates not yet written to the database (the journal; see below)
     snapshot.pkl      what ranking and packing read, at the manifest's state (a cache)
+    rank.pkl          the ranking index built from it (a cache, also keyed by the code that builds it)
 
 Readers open each table at the version the manifest names, so a writer killed
 mid-update (even ``kill -9``) leaves the previous index intact: the manifest is
@@ -39,7 +40,7 @@ from typing import Any
 from ..errors import IndexCorrupt, IndexLocked, IndexNotFound, IndexOutdated
 from ..models import Chunk, FileRow, Skipped, Symbol
 from . import integrity
-from .cache import CACHE, read_cached_columns, write_cached_columns
+from .cache import CACHE, RANK_CACHE, read_cached_columns, write_cached_columns
 from .columns import (
     CACHED_COLUMNS,
     TABLES,
@@ -325,7 +326,7 @@ class IndexStore:
             raise IndexCorrupt(f"index path is not a directory: {self.dir}. Use --index-dir with a directory") from None
         gi = self.dir / ".gitignore"
         if not gi.exists():
-            ours = {".gitignore", "manifest.json", "write.lock", CACHE, "vectors", integrity.SUM_FILE, BEHIND_PID}
+            ours = {".gitignore", "manifest.json", "write.lock", CACHE, RANK_CACHE, "vectors", integrity.SUM_FILE, BEHIND_PID}
             foreign = [c.name for c in self.dir.iterdir()
                        if c.name not in ours and not DB_NAME_RE.fullmatch(c.name) and not JOURNAL_RE.fullmatch(c.name)]
             if foreign:
