@@ -96,13 +96,25 @@ def test_workers_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.delenv(pool.WORKERS_ENV)
     assert pool.worker_count() >= 1
     monkeypatch.setattr(pool.os, "sched_getaffinity", lambda _pid: {0, 1, 2, 3}, raising=False)
-    for load, workers in ((0.0, 4), (1.0, 4), (2.2, 3), (3.0, 2), (4.6, 1), (40.0, 1)):  # idle cores only
-        monkeypatch.setattr(pool.os, "getloadavg", lambda load=load: (load, load, load))
-        assert pool.worker_count() == workers, load
+    for busy, workers in ((0.0, 4), (0.4, 4), (1.2, 3), (2.0, 2), (3.6, 1), (39.0, 1)):  # idle cores only
+        monkeypatch.setattr(pool, "busy_cores", lambda busy=busy: busy)
+        assert pool.worker_count() == workers, busy
     for bad in ("0", "-2", "two", "1.5"):
         monkeypatch.setenv(pool.WORKERS_ENV, bad)
         with pytest.raises(ConfigError, match=pool.WORKERS_ENV):
             pool.worker_count()
+
+
+def test_busy_cores_are_the_other_tasks_runnable_now(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    if os.path.exists("/proc/loadavg"):  # this test's own process is runnable: it is not counted
+        assert 0 <= pool.busy_cores() < 64 and pool.busy_cores() == int(pool.busy_cores())
+    real_open = open
+    monkeypatch.setattr("builtins.open", lambda f, *a, **k: (_ for _ in ()).throw(OSError("no proc"))
+                        if f == "/proc/loadavg" else real_open(f, *a, **k))
+    monkeypatch.setattr(pool.os, "getloadavg", lambda: (3.5, 1.0, 1.0))
+    assert pool.busy_cores() == 2.5  # elsewhere: the load average, this process left out
 
 
 def test_a_bad_worker_count_is_one_clear_line(many: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -23,7 +23,7 @@ from ..models import Progress, no_progress
 from . import process
 from .process import FileContent
 
-__all__ = ["POOL_MIN_CHARS", "POOL_MIN_FILES", "WORKERS_ENV", "parse_contents", "single_threaded", "worker_count"]
+__all__ = ["POOL_MIN_CHARS", "POOL_MIN_FILES", "WORKERS_ENV", "busy_cores", "parse_contents", "single_threaded", "worker_count"]
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +41,8 @@ _CHUNK = 8  # files per task at most: few round trips, and big files spread over
 def worker_count() -> int:
     """How many processes parse: ``CTXPACK_WORKERS`` when set, else the usable cores that are idle.
 
-    Cores busy with other work (the 1-minute load average, this process counted as one of
-    its runners) are left out: on a loaded machine a pool only adds its own costs (measured:
-    benchmarks/results/bigrepo-checkout.md).
+    Cores busy with other work (``busy_cores``) are left out: on a loaded machine a pool only
+    adds its own costs (measured: benchmarks/results/bigrepo-checkout.md).
 
     Raises:
         ConfigError: ``CTXPACK_WORKERS`` is not a whole number of at least 1.
@@ -61,11 +60,24 @@ def worker_count() -> int:
         cores = max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
         cores = max(1, os.cpu_count() or 1)
+    return max(1, min(cores, int(cores - busy_cores() + 0.5)))
+
+
+def busy_cores() -> float:
+    """How many other tasks want a core now: Linux's count of runnable tasks (``/proc/loadavg``),
+    this process left out; elsewhere the 1-minute load average less one.
+
+    The count of this moment, not the average: the average still holds, for a minute, the work
+    that just ended (this command's previous run, the index written behind its answer)."""
     try:
-        busy = max(0.0, os.getloadavg()[0] - 1.0)  # the others' runnable processes
+        with open("/proc/loadavg", encoding="ascii") as fh:
+            return float(max(0, int(fh.read().split()[3].split("/")[0]) - 1))
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return max(0.0, os.getloadavg()[0] - 1.0)
     except (AttributeError, OSError):
-        busy = 0.0
-    return max(1, min(cores, int(cores - busy + 0.5)))
+        return 0.0
 
 
 def _worker_start(parent: int) -> None:
