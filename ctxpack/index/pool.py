@@ -64,20 +64,34 @@ def worker_count() -> int:
 
 
 def busy_cores() -> float:
-    """How many other tasks want a core now: Linux's count of runnable tasks (``/proc/loadavg``),
-    this process left out; elsewhere the 1-minute load average less one.
+    """How many other tasks want a core now: Linux's count of runnable tasks (``/proc/loadavg``)
+    less this process's own runnable threads; elsewhere the 1-minute load average less one.
 
     The count of this moment, not the average: the average still holds, for a minute, the work
-    that just ended (this command's previous run, the index written behind its answer)."""
+    that just ended (this command's previous run, the index written behind its answer). This
+    process's threads are left out: numpy's BLAS threads spin for a while after a call."""
     try:
         with open("/proc/loadavg", encoding="ascii") as fh:
-            return float(max(0, int(fh.read().split()[3].split("/")[0]) - 1))
+            runnable = int(fh.read().split()[3].split("/")[0])
+        return float(max(0, runnable - _own_runnable()))
     except (OSError, ValueError, IndexError):
         pass
     try:
         return max(0.0, os.getloadavg()[0] - 1.0)
     except (AttributeError, OSError):
         return 0.0
+
+
+def _own_runnable() -> int:
+    """This process's threads that are runnable now (at least this one)."""
+    n = 0
+    for task in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{task}/stat", encoding="ascii", errors="replace") as fh:
+                n += fh.read().rsplit(")", 1)[1].split()[0] == "R"
+        except (OSError, IndexError):
+            continue
+    return max(1, n)
 
 
 def _worker_start(parent: int) -> None:
