@@ -160,3 +160,20 @@ def test_bad_files_in_a_big_change_are_skipped_with_a_reason(shop: Path) -> None
     written = open_repo(shop, cfg, refresh=False)
     assert written.snapshot.manifest.skipped == repo.snapshot.manifest.skipped
     assert set(written.snapshot.files) == set(repo.snapshot.files)
+
+
+def test_the_daemon_parses_the_rest_in_batches_short_enough_for_a_waiting_client() -> None:
+    from types import SimpleNamespace
+
+    from ctxpack.models import FileRecord
+    from ctxpack.serve import daemon_server
+
+    def repo(sizes: dict[str, int]) -> SimpleNamespace:
+        files = {p: FileRecord(p, "0" * 40, "python", n, 0, n // 4, 1) for p, n in sizes.items()}
+        return SimpleNamespace(provisional=frozenset(sizes), snapshot=SimpleNamespace(files=files))
+
+    small = daemon_server._next_batch(repo({f"s{i:02}.py": 1000 for i in range(40)}))
+    assert small == [f"s{i:02}.py" for i in range(daemon_server._FINISH_BATCH)]  # many small files: a full batch
+    big = daemon_server._next_batch(repo({f"b{i}.py": daemon_server._FINISH_BYTES // 3 for i in range(10)}))
+    assert big == ["b0.py", "b1.py", "b2.py"]  # big files: as many as the byte budget holds
+    assert daemon_server._next_batch(repo({"huge.py": 10 * daemon_server._FINISH_BYTES, "z.py": 10})) == ["huge.py"]

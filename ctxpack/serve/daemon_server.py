@@ -25,7 +25,10 @@ _IDLE_S = 900.0
 
 
 _KEEP_REPOS = 3
-_FINISH_BATCH = 16  # provisional files parsed between two looks for a waiting client (``Daemon.finish``)
+# Provisional files parsed between two looks for a waiting client (``Daemon.finish``): this many at most,
+# and no more bytes than this together (a batch of big files would keep a client waiting for seconds).
+_FINISH_BATCH = 16
+_FINISH_BYTES = 256_000
 
 
 _PACK_ONLY = ("budget", "format", "repo_map", "outline_share", "chunk_share", "skeleton_share", "map_share",
@@ -114,7 +117,7 @@ class Daemon:
         for root, repo in list(self.repos.items()):
             while repo.provisional and not waiting():
                 try:
-                    repo = repo.completed(sorted(repo.provisional)[:_FINISH_BATCH])
+                    repo = repo.completed(_next_batch(repo))
                     if not repo.provisional:
                         repo.warm()
                 except Exception:  # noqa: BLE001 - the next request loads the repository afresh
@@ -180,6 +183,19 @@ class Daemon:
             conn.sendall(json.dumps(reply).encode("utf-8", "surrogatepass"))
         except OSError as exc:  # the client gave up (timeout, Ctrl-C): nothing to tell it
             log.debug("reply not delivered: %s", exc)
+
+
+def _next_batch(repo: Any) -> list[str]:
+    """The provisional files ``finish`` parses next (path order): up to ``_FINISH_BATCH`` files and
+    ``_FINISH_BYTES`` bytes, and always at least one."""
+    batch: list[str] = []
+    size = 0
+    for path in sorted(repo.provisional):
+        size += repo.snapshot.files[path].size
+        if batch and (len(batch) == _FINISH_BATCH or size > _FINISH_BYTES):
+            break
+        batch.append(path)
+    return batch
 
 
 def serve(index_dir: Path, idle_s: float | None = None, load: dict[str, Any] | None = None) -> int:
