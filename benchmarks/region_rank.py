@@ -16,7 +16,7 @@ chunk), and with ``--model NAME=MODEL``: ``dense-NAME`` (cosine to the query alo
 
 Usage:
   python benchmarks/region_rank.py [--tasks FILE] [--limit 20] [--model base=all-MiniLM-L6-v2]
-                                   [--ce ce=/work/data/model/ce/run/final]
+                                   [--ce ce=/work/data/model/ce/run/final] [--ce-threads 1]
 Environment: CTXPACK_EVAL_MIRRORS, CTXPACK_EVAL_SCRATCH, BENCH_DIR (as for benchmarks/ablation.py).
 """
 
@@ -113,6 +113,7 @@ def main() -> None:
                     help="NAME=DIR[:fp32|:int8]: a cross-encoder (training/train_ce.py), default --ce-precision")
     ap.add_argument("--ce-top", type=int, default=24, help="chunks of lex-idf+head the cross-encoder reranks")
     ap.add_argument("--ce-precision", default="int8", choices=("int8", "fp32"))
+    ap.add_argument("--ce-threads", type=int, default=2, help="onnxruntime threads of each cross-encoder")
     ap.add_argument("--ce-blend", default="0.3,0.5,0.7", help="blend weights a of z(ce) for ce-NAME+lex@a")
     args = ap.parse_args()
     mirrors = os.environ.get("CTXPACK_EVAL_MIRRORS", "/work/.mirror")
@@ -139,7 +140,7 @@ def main() -> None:
             seen = ce_trained_on(path) & {t["repo"].lower() for t in tasks}
             if seen:
                 sys.exit(f"Error: cross-encoder {name} was trained on task repositories: {sorted(seen)}")
-            ces[name] = OnnxCrossEncoder(path, precision or args.ce_precision)
+            ces[name] = OnnxCrossEncoder(path, precision or args.ce_precision, threads=args.ce_threads)
     blends = [float(a) for a in args.ce_blend.split(",") if a]
     res: dict[tuple[str, int], list[float]] = collections.defaultdict(list)
     n_files = n_chunks = n_hunks = 0
