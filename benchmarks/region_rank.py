@@ -16,7 +16,7 @@ chunk), and with ``--model NAME=MODEL``: ``dense-NAME`` (cosine to the query alo
 
 Usage:
   python benchmarks/region_rank.py [--tasks FILE] [--limit 20] [--model base=all-MiniLM-L6-v2]
-                                   [--ce ce=/work/data/model/ce/run/final]
+                                   [--ce ce=/work/data/model/ce/run/final] [--ce-threads 1]
 Environment: CTXPACK_EVAL_MIRRORS, CTXPACK_EVAL_SCRATCH, BENCH_DIR (as for benchmarks/ablation.py).
 """
 
@@ -113,6 +113,9 @@ def main() -> None:
                     help="NAME=DIR[:fp32|:int8]: a cross-encoder (training/train_ce.py), default --ce-precision")
     ap.add_argument("--ce-top", type=int, default=24, help="chunks of lex-idf+head the cross-encoder reranks")
     ap.add_argument("--ce-precision", default="int8", choices=("int8", "fp32"))
+    ap.add_argument("--ce-threads", type=int, default=2, help="onnxruntime threads of each cross-encoder")
+    ap.add_argument("--per-file", default=None,
+                    help="also write one JSON line per gold file (task, path, each scorer's share per room) here")
     ap.add_argument("--ce-blend", default="0.3,0.5,0.7", help="blend weights a of z(ce) for ce-NAME+lex@a")
     args = ap.parse_args()
     mirrors = os.environ.get("CTXPACK_EVAL_MIRRORS", "/work/.mirror")
@@ -139,10 +142,11 @@ def main() -> None:
             seen = ce_trained_on(path) & {t["repo"].lower() for t in tasks}
             if seen:
                 sys.exit(f"Error: cross-encoder {name} was trained on task repositories: {sorted(seen)}")
-            ces[name] = OnnxCrossEncoder(path, precision or args.ce_precision)
+            ces[name] = OnnxCrossEncoder(path, precision or args.ce_precision, threads=args.ce_threads)
     blends = [float(a) for a in args.ce_blend.split(",") if a]
     res: dict[tuple[str, int], list[float]] = collections.defaultdict(list)
     n_files = n_chunks = n_hunks = 0
+    per_file: list[dict] = []
     for n, task in enumerate(tasks, 1):
         mirror = recall.find_mirror(mirrors, task["repo"])
         tree = recall.materialize(mirror, task["repo"], task["parent"], scratch, "git")
@@ -186,10 +190,15 @@ def main() -> None:
                 scorers[f"ce-{name}"] = rerank_top(base, chunks, logits, None)
                 for a in blends:
                     scorers[f"ce-{name}+lex@{a}"] = rerank_top(base, chunks, logits, a)
+            row: dict[str, list[float]] = {}
             for sname, scores in scorers.items():
-                for room in ROOMS:
-                    res[(sname, room)].append(covered(take(chunks, scores, room), hs))
+                row[sname] = [covered(take(chunks, scores, room), hs) for room in ROOMS]
+                for room, share in zip(ROOMS, row[sname], strict=True):
+                    res[(sname, room)].append(share)
+            per_file.append({"task": task["id"], "path": g, "hunks": len(hs), "chunks": len(chunks), "shown": row})
         print(f"[{n}/{len(tasks)}] {task['id']}", file=sys.stderr)
+    if args.per_file:
+        Path(args.per_file).write_text("".join(json.dumps(r) + "\n" for r in per_file), encoding="utf-8")
     print(f"{len(tasks)} tasks; {n_files} gold files with 2+ chunks and hunks: "
           f"{n_chunks / max(n_files, 1):.1f} chunks and {n_hunks / max(n_files, 1):.1f} hunks each on average\n")
     print("| scorer | " + " | ".join(f"hunks shown @{r}" for r in ROOMS) + " |")

@@ -136,7 +136,12 @@ def write_checkpoint(out: Path, save_model: Callable[[Path], None], state: dict)
 
 def schedule(opt: Any, args: argparse.Namespace, ckpt: Path | None) -> tuple[Any, int]:
     """The learning-rate schedule of ``args`` (warm-up, then linear decay or constant) and the step to start
-    at: 0, or where the checkpoint ``ckpt`` left off (its optimizer and schedule state restored)."""
+    at: 0, or where the checkpoint ``ckpt`` left off (its optimizer state and step restored).
+
+    A resumed run follows the schedule its *current* arguments describe (``--steps``, ``--warmup``,
+    ``--schedule`` and the learning rates ``opt`` was built with), taken at the checkpoint's step, from
+    its first step on: the same command continues as before, and a raised ``--steps`` stretches the
+    decay as if the run had been planned that long (the rate goes back up to that schedule's value)."""
     import torch
     from transformers import get_constant_schedule_with_warmup, get_linear_schedule_with_warmup
 
@@ -146,10 +151,19 @@ def schedule(opt: Any, args: argparse.Namespace, ckpt: Path | None) -> tuple[Any
     if ckpt is None:
         return sched, 0
     state = torch.load(ckpt / "state.pt", weights_only=False)
-    opt.load_state_dict(state["optimizer"])
-    sched.load_state_dict(state["scheduler"])
-    log.info("resumed at step %d", state["step"])
-    return sched, state["step"]
+    base_lrs = list(sched.base_lrs)
+    opt.load_state_dict(state["optimizer"])  # also brings back the saved rates: replaced just below
+    step = state["step"]
+    sched.last_epoch = step
+    sched.base_lrs = base_lrs
+    old = [g["lr"] for g in opt.param_groups]
+    for group, base, factor in zip(opt.param_groups, base_lrs, sched.lr_lambdas, strict=True):
+        group["initial_lr"] = base
+        group["lr"] = base * factor(step)
+    sched._last_lr = [g["lr"] for g in opt.param_groups]
+    log.info("resumed at step %d of %d: learning rates %s -> %s", step, args.steps,
+             [f"{x:.3g}" for x in old], [f"{x:.3g}" for x in sched._last_lr])
+    return sched, step
 
 
 def record_step(log_path: Path, rec: dict) -> None:
