@@ -179,6 +179,17 @@ def open_repo(path: str | os.PathLike[str], cfg: Config, *, refresh: bool = True
     return Repo(root, cfg, store, snap, ri, by_path, embedder)
 
 
+def save_rank_index(path: str | os.PathLike[str], cfg: Config) -> None:
+    """Build the ranking index of the index on disk and save it beside its snapshot cache (``RANK_CACHE``), so
+    the next cold pack loads it: what ``ctxpack index`` and the index written behind a pack's answer end with.
+
+    Raises:
+        IndexNotFound, IndexOutdated, IndexCorrupt: no usable index (as ``open_repo(refresh=False)``).
+    """
+    store = IndexStore(index_dir_for(_root(path), cfg))
+    _saved_rank_index(store, store.load())
+
+
 def _saved_rank_index(store: IndexStore, snap: IndexSnapshot) -> RankIndex:
     """The ranking index of ``snap`` without its history: the one saved beside the snapshot cache when it is
     of this snapshot and this code (``RANK_CACHE``), else built and saved (a cold ``pack`` skips the build)."""

@@ -88,3 +88,16 @@ def test_a_damaged_saved_ranking_index_is_built_again(shop: Path, builds: list[i
     assert pack_for(open_repo(shop, cfg), QUERY, budget=3000) == good
     assert len(builds) == 2 and "rank.pkl unreadable" in caplog.text
     assert pack_for(open_repo(shop, cfg), QUERY, budget=3000) == good and len(builds) == 2  # saved again
+
+
+def test_ctxpack_index_leaves_the_ranking_index_saved(shop: Path, builds: list[int]) -> None:
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "ctxpack", "index", str(shop), "--no-embed", "-q"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert (shop / ".ctxpack" / RANK_CACHE).is_file()
+    repo = open_repo(shop, load_config(shop))
+    assert builds == []  # the first pack after `ctxpack index` loads it
+    s = repo.snapshot
+    _same(repo.rank_index, build_rank_index(s.files, s.file_terms, s.symbols))

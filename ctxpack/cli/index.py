@@ -63,7 +63,7 @@ def index(paths: tuple[str, ...], rebuild: bool, format_: str, repos_file: str |
 def _index_one(path: str, rebuild: bool, format_: str, no_embed: bool, model: str | None, embed_backend: str | None,
                encoding: str | None, index_dir: str | None, include: tuple[str, ...], exclude: tuple[str, ...],
                no_redact: bool, quiet: bool, verbose: bool) -> None:
-    from ..pipeline import build_index
+    from ..pipeline import build_index, save_rank_index
     from ..render import embed_stats_to_dict, index_stats_to_dict, to_json
 
     estats = None
@@ -72,6 +72,7 @@ def _index_one(path: str, rebuild: bool, format_: str, no_embed: bool, model: st
                       redact=False if no_redact else None, **embed_overrides(no_embed, model, embed_backend))
         with progress_bar(quiet) as progress:
             stats = build_index(path, cfg, rebuild=rebuild, progress=progress)
+        save_rank_index(path, cfg)  # so the next cold pack loads its ranking index instead of building it
         if not quiet:
             report_skipped(stats.skipped, verbose)
             click.echo(

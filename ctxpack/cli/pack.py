@@ -62,7 +62,7 @@ def _write_tables_behind(repo: Repo) -> None:
     import os
 
     from ..index.pool import single_threaded
-    from ..pipeline import build_index
+    from ..pipeline import build_index, save_rank_index
     from ..store.tables import BEHIND_PID
 
     store = repo.store
@@ -70,6 +70,7 @@ def _write_tables_behind(repo: Repo) -> None:
     def work() -> None:
         if repo.unsaved:
             build_index(repo.root, repo.cfg)
+            save_rank_index(repo.root, repo.cfg)  # the next pack loads it
         else:
             with store.lock():
                 store.fold()
