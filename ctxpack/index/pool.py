@@ -1,8 +1,8 @@
 """Parse many contents on every core (issue 17): a process pool, used only where it pays.
 
 ``parse_contents`` runs ``process.process_content`` over its items in this process below
-``POOL_MIN_FILES`` items of less than ``POOL_MIN_CHARS`` together (or with one worker), else in a pool of ``worker_count()``
-processes; either way the results come back in the items' order and are the same values.
+``POOL_MIN_FILES`` items of less than ``POOL_MIN_CHARS`` together (or with one worker), else in a
+pool of ``worker_count()`` processes; either way the results come back in the items' order and are the same values.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from ..models import Progress, no_progress
 from . import process
 from .process import FileContent
 
-__all__ = ["POOL_MIN_CHARS", "POOL_MIN_FILES", "WORKERS_ENV", "busy_cores", "parse_contents", "single_threaded", "worker_count"]
+__all__ = ["POOL_MIN_CHARS", "POOL_MIN_FILES", "WORKERS_ENV", "busy_cores", "parse_contents", "single_threaded",
+           "worker_count"]
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +139,7 @@ def parse_contents(items: list[tuple[str, str]], cfg: Config, progress: Progress
     n = min(n, len(items))
     if n < 2 or (len(items) < POOL_MIN_FILES and sum(len(text) for text, _ in items) < POOL_MIN_CHARS):
         return list(_reporting(map(partial(one, cfg), items), len(items), progress, stage))
-    chunk = max(1, min(_CHUNK, len(items) // (4 * n)))  # a few tasks per worker, so one big file does not hold up the rest
+    chunk = max(1, min(_CHUNK, len(items) // (4 * n)))  # a few tasks per worker: one big file holds up no others
     # fork is the cheapest start (the grammars and the tokenizer are already loaded), but only
     # safe with no other Python thread running; a warm server has threads, so its workers start
     # clean (forkserver: unless that would rerun the program's main script, see _main_runs_again).

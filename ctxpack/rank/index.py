@@ -21,8 +21,8 @@ from .paths import is_aux_path, is_test_path
 if TYPE_CHECKING:
     from .static import StaticScores
 
-__all__ = ["POSTING_SHIFT", "RankIndex", "build_rank_index", "rank_from_state", "rank_state", "rank_state_key", "edge_weight", "file_defs", "indegree_scale", "out_links",
-           "posting"]
+__all__ = ["POSTING_SHIFT", "RankIndex", "build_rank_index", "edge_weight", "file_defs", "indegree_scale", "out_links",
+           "posting", "rank_from_state", "rank_state", "rank_state_key"]
 
 _COMMON_DEF_FILES = 8  # a name defined in more files than this carries no graph edge
 _PRIVATE_NAME_WEIGHT = 0.1  # hand-set: a reference to a _private name links files at this weight (public: 1)

@@ -23,7 +23,7 @@ __all__ = ["CACHE", "RANK_CACHE", "cache_key", "read_cached_columns", "read_keye
 log = logging.getLogger(__name__)
 
 CACHE = "snapshot.pkl"
-RANK_CACHE = "rank.pkl"  # the ranking index built from the snapshot (``rank.index.rank_state``), same key plus the code's
+RANK_CACHE = "rank.pkl"  # the ranking index built from it (``rank.index.rank_state``): its key plus the code's
 _CACHE_FORMAT = 4  # 2: repeated strings shared; 3: the key pickled first; 4: repeated numbers shared
 
 

@@ -326,7 +326,8 @@ class IndexStore:
             raise IndexCorrupt(f"index path is not a directory: {self.dir}. Use --index-dir with a directory") from None
         gi = self.dir / ".gitignore"
         if not gi.exists():
-            ours = {".gitignore", "manifest.json", "write.lock", CACHE, RANK_CACHE, "vectors", integrity.SUM_FILE, BEHIND_PID}
+            ours = {".gitignore", "manifest.json", "write.lock", CACHE, RANK_CACHE, "vectors", integrity.SUM_FILE,
+                    BEHIND_PID}
             foreign = [c.name for c in self.dir.iterdir()
                        if c.name not in ours and not DB_NAME_RE.fullmatch(c.name) and not JOURNAL_RE.fullmatch(c.name)]
             if foreign:
