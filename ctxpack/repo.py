@@ -285,29 +285,7 @@ def refresh_repo(repo: Repo, paths: Iterable[str] | None = None, *, lazy_above: 
         return repo if skipped == snap.manifest.skipped else replace(
             repo, snapshot=replace(snap, manifest=replace(snap.manifest, skipped=skipped)))
     done = process_sources(sources, repo.cfg, repo.parse_cache(), progress, lazy_above=lazy_above)
-    files = _estimated_like(snap, done.files, done.provisional) if done.provisional else done.files
-    return patched(repo, files, restat, removed, skipped, repo.provisional | done.provisional)
-
-
-def _estimated_like(snap: IndexSnapshot, files: list[ProcessedFile], provisional: frozenset[str]) -> list[ProcessedFile]:
-    """``files`` with the token estimate of the provisional ones taken from this repository's own indexed files
-    (bytes per token by language: 3.5 on numpy's C and Python, 4.4 on sqlalchemy's Python), where it has enough."""
-    sizes: dict[str, list[int]] = {}
-    for rec in snap.files.values():
-        if rec.tokens > 50:
-            got = sizes.setdefault(rec.language, [0, 0])
-            got[0] += rec.size
-            got[1] += rec.tokens
-    ratio = {lang: size / tokens for lang, (size, tokens) in sizes.items() if tokens >= _CALIBRATION_TOKENS}
-    out = []
-    for p in files:
-        rec = p.row.record
-        r = ratio.get(rec.language) if rec.path in provisional else None
-        out.append(p if r is None else replace(p, row=replace(p.row, record=replace(rec, tokens=int(rec.size / r) + 1))))
-    return out
-
-
-_CALIBRATION_TOKENS = 20_000  # indexed tokens of a language below which a provisional estimate keeps its default
+    return patched(repo, done.files, restat, removed, skipped, repo.provisional | done.provisional)
 
 
 def patched(repo: Repo, parsed: list[ProcessedFile], restat: list[FileRecord], removed: list[str],
