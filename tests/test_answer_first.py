@@ -162,18 +162,22 @@ def test_bad_files_in_a_big_change_are_skipped_with_a_reason(shop: Path) -> None
     assert set(written.snapshot.files) == set(repo.snapshot.files)
 
 
-def test_the_daemon_parses_the_rest_in_batches_short_enough_for_a_waiting_client() -> None:
-    from types import SimpleNamespace
-
-    from ctxpack.models import FileRecord
+def test_the_daemon_parses_the_rest_in_batches_short_enough_for_a_waiting_client(
+        shop: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from ctxpack.serve import daemon_server
 
-    def repo(sizes: dict[str, int]) -> SimpleNamespace:
-        files = {p: FileRecord(p, "0" * 40, "python", n, 0, n // 4, 1) for p, n in sizes.items()}
-        return SimpleNamespace(provisional=frozenset(sizes), snapshot=SimpleNamespace(files=files))
-
-    small = daemon_server._next_batch(repo({f"s{i:02}.py": 1000 for i in range(40)}))
-    assert small == [f"s{i:02}.py" for i in range(daemon_server._FINISH_BATCH)]  # many small files: a full batch
-    big = daemon_server._next_batch(repo({f"b{i}.py": daemon_server._FINISH_BYTES // 3 for i in range(10)}))
-    assert big == ["b0.py", "b1.py", "b2.py"]  # big files: as many as the byte budget holds
-    assert daemon_server._next_batch(repo({"huge.py": 10 * daemon_server._FINISH_BYTES, "z.py": 10})) == ["huge.py"]
+    cfg = load_config(shop)
+    build_index(shop, cfg)
+    _checkout(shop, ANSWER_FIRST_ABOVE + 20)
+    repo = open_repo(shop, cfg, answer_first=True)
+    order = sorted(repo.provisional)
+    size = {p: repo.snapshot.files[p].size for p in order}
+    assert daemon_server._next_batch(repo) == order[:daemon_server._FINISH_BATCH]  # small files: a full batch
+    big = "shop/coupons.py"  # ~20 KB, the others ~70 bytes
+    assert size[big] > 50 * max(n for p, n in size.items() if p != big)
+    monkeypatch.setattr(daemon_server, "_FINISH_BYTES", size[big] // 2)
+    rest = repo.completed([p for p in order if p < big])  # the big file is next in line
+    assert daemon_server._next_batch(rest) == [big]  # over the byte budget alone: a batch of one
+    after = rest.completed([big])
+    batch = daemon_server._next_batch(after)
+    assert 1 < len(batch) <= daemon_server._FINISH_BATCH and sum(size[p] for p in batch) <= size[big] // 2
