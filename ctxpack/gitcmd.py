@@ -25,9 +25,12 @@ import logging
 import os
 import re
 import subprocess
+import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["SAFE_CONFIG", "git_env", "run_git"]
+__all__ = ["SAFE_CONFIG", "git_env", "run_git", "start_git"]
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +128,15 @@ def run_git(root: str | os.PathLike[str], *args: str, timeout: float = 20.0) -> 
     Returns:
         git's stdout, or None when git is missing, fails or times out.
     """
+    return start_git(root, *args, timeout=timeout)()
+
+
+def start_git(root: str | os.PathLike[str], *args: str, timeout: float = 20.0) -> Callable[[], bytes | None]:
+    """``run_git`` started now, answered later: git runs while the caller works. Call the result
+    (once) for git's stdout, or None (as ``run_git``); the time limit counts from now.
+
+    The output goes to an unlinked temporary file, not a pipe, so git never waits for a reader.
+    """
     if not args:
         raise ValueError("run_git needs a subcommand")
     cwd = Path(root)
@@ -132,13 +144,29 @@ def run_git(root: str | os.PathLike[str], *args: str, timeout: float = 20.0) -> 
     sub, rest = args[0], list(args[1:])
     cmd = ["git", "--no-pager", *_config_args(SAFE_CONFIG), *_config_args(_repository_drivers(cwd, env, timeout)),
            sub, *_SUBCOMMAND_FLAGS.get(sub, ()), *rest]
+    deadline = time.monotonic() + timeout
+    out, err = tempfile.TemporaryFile(), tempfile.TemporaryFile()
     try:
-        p = subprocess.run(cmd, cwd=cwd, capture_output=True, timeout=timeout, env=env, stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=err, env=env, stdin=subprocess.DEVNULL)
     except (OSError, subprocess.SubprocessError) as exc:
         log.debug("git %s failed in %s: %s", sub, cwd, exc)
-        return None
-    if p.returncode != 0:
-        log.debug("git %s exited %d in %s: %s", sub, p.returncode, cwd,
-                  p.stderr.decode("utf-8", "replace").strip()[:200])
-        return None
-    return p.stdout
+        out.close(), err.close()
+        return lambda: None
+
+    def result() -> bytes | None:
+        try:
+            code = proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired as exc:
+            proc.kill()
+            proc.wait()
+            log.debug("git %s failed in %s: %s", sub, cwd, exc)
+            return None
+        finally:
+            out.seek(0), err.seek(0)
+        with out, err:
+            if code != 0:
+                log.debug("git %s exited %d in %s: %s", sub, code, cwd, err.read(400).decode("utf-8", "replace").strip()[:200])
+                return None
+            return out.read()
+
+    return result

@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib
 from functools import lru_cache
 from importlib import resources
-from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -65,16 +64,26 @@ _OTHER_CODE = frozenset({
 })
 
 
+def name_and_suffix(path: str) -> tuple[str, str]:
+    """A repo-relative path's last part and its suffix, as ``PurePosixPath``'s ``name`` and
+    ``suffix`` give them (``.bashrc`` and ``name.`` have none), without building a path:
+    this runs for every file of every listing."""
+    name = path.rpartition("/")[2]
+    i = name.rfind(".")
+    return name, name[i:] if 0 < i < len(name) - 1 else ""
+
+
 def language_for(path: str) -> str:
     """The language of a repo-relative path; ``"text"`` when no grammar applies."""
-    p = PurePosixPath(path)
-    return _FILENAMES.get(p.name) or _EXTENSIONS.get(p.suffix.lower(), "text")
+    name, suffix = name_and_suffix(path)
+    return _FILENAMES.get(name) or _EXTENSIONS.get(suffix.lower(), "text")
 
 
 def is_code(path: str) -> bool:
     """True for source files (with or without a grammar), False for docs and data."""
-    p = PurePosixPath(path)
-    return language_for(path) != "text" or p.suffix.lower() in _OTHER_CODE
+    name, suffix = name_and_suffix(path)
+    suffix = suffix.lower()
+    return _FILENAMES.get(name) is not None or suffix in _EXTENSIONS or suffix in _OTHER_CODE
 
 
 @lru_cache(maxsize=None)

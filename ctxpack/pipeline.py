@@ -22,7 +22,7 @@ from .errors import Cancelled, ConfigError, IndexCorrupt, IndexNotFound, IndexOu
 from .index.catalog import is_catalog, read_repo_list, select
 from .index.discover import list_candidates
 from .index.guard import check_scope
-from .index.history import index_history, read_history
+from .index.history import index_history, read_history, start_history
 from .index.process import settings_key
 from .index.secrets import redact_reasons
 from .index.update import Seen, index_excludes, is_fresh, locked_update, stat_changed
@@ -232,14 +232,14 @@ def _in_memory(root: Path, cfg: Config, store: IndexStore, seen: Seen, embedder:
     snap = seen.prior
     by_path = {p: defs for p, ss in snap.symbols.items() if (defs := [s for s in ss if s.kind == "def"])}
     empty = build_rank_index({}, {}, {})  # nothing to patch: ``refresh_repo`` builds it over the new files
+    history = start_history(root, store.dir) if cfg.history else None  # git reads it while the files are read
     got = refresh_repo(Repo(root, cfg, store, snap, empty, by_path, embedder), lazy_above=ANSWER_FIRST_ABOVE,
-                       listed=seen.listed, progress=progress)
+                       listed=seen.listed, progress=progress, history=history)
     log.info("index update in memory (answer first): %d files not parsed yet; the index is written after the answer",
              len(got.provisional))
     if len(got.rank_index.paths) != len(got.snapshot.files):  # nothing indexable changed after all
         got = replace(got, rank_index=build_rank_index(got.snapshot.files, got.snapshot.file_terms,
-                                                       got.snapshot.symbols, read_history(root, store.dir)
-                                                       if cfg.history else None))
+                                                       got.snapshot.symbols, history() if history else None))
     return got
 
 

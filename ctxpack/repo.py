@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from .config import Config
 from .embed.lane import DenseLane, load_dense
 from .index.discover import Candidate, list_candidates, read_source
-from .index.history import head_commit, index_history, read_history
+from .index.history import History, head_commit, index_history, read_history
 from .index.parse_cache import ParseCache
 from .index.process import process_sources, settings_key
 from .index.secrets import load_clean, save_clean
@@ -255,7 +255,8 @@ class Repo:
 
 
 def refresh_repo(repo: Repo, paths: Iterable[str] | None = None, *, lazy_above: int | None = None,
-                 listed: tuple[list[Candidate], list[Skipped]] | None = None, progress: Progress = no_progress) -> Repo:
+                 listed: tuple[list[Candidate], list[Skipped]] | None = None, progress: Progress = no_progress,
+                 history: Callable[[], History | None] | None = None) -> Repo:
     """``repo`` brought up to date with the files on disk, in memory: no database read or write.
 
     With ``paths`` (repository-relative, e.g. from a file watcher) only those files are
@@ -267,6 +268,7 @@ def refresh_repo(repo: Repo, paths: Iterable[str] | None = None, *, lazy_above: 
     ``lazy_above``: when more changed contents than this were never parsed, they are left
     provisional (``Repo.provisional``; ``pipeline.pack_for`` parses those it packs).
     ``listed``: the tree's listing (``list_candidates``), when the caller has it.
+    ``history``: the git history at HEAD, when the caller started reading it (``start_history``).
 
     Returns:
         ``repo`` itself when nothing changed, else a new Repo (``repo`` stays usable).
@@ -285,14 +287,16 @@ def refresh_repo(repo: Repo, paths: Iterable[str] | None = None, *, lazy_above: 
         return repo if skipped == snap.manifest.skipped else replace(
             repo, snapshot=replace(snap, manifest=replace(snap.manifest, skipped=skipped)))
     done = process_sources(sources, repo.cfg, repo.parse_cache(), progress, lazy_above=lazy_above)
-    return patched(repo, done.files, restat, removed, skipped, repo.provisional | done.provisional)
+    return patched(repo, done.files, restat, removed, skipped, repo.provisional | done.provisional, history)
 
 
 def patched(repo: Repo, parsed: list[ProcessedFile], restat: list[FileRecord], removed: list[str],
-            skipped: tuple[Skipped, ...], provisional: frozenset[str] = frozenset()) -> Repo:
+            skipped: tuple[Skipped, ...], provisional: frozenset[str] = frozenset(),
+            history: Callable[[], History | None] | None = None) -> Repo:
     """A new Repo: ``repo`` with files re-processed (``parsed``), re-statted or removed, in memory.
 
-    The ranking index is patched when it holds the same set of files, else rebuilt."""
+    The ranking index is patched when it holds the same set of files, else rebuilt (with
+    ``history``, when the caller started reading it, else the history read now)."""
     snap = repo.snapshot
     files, file_terms, chunks = dict(snap.files), dict(snap.file_terms), dict(snap.chunks)
     by_path = dict(repo.symbols_by_path)
@@ -319,7 +323,11 @@ def patched(repo: Repo, parsed: list[ProcessedFile], restat: list[FileRecord], r
     ri = None if removed else patch_rank_index(repo.rank_index, snap.file_terms, files, file_terms, new_symbols)
     if ri is None:
         # Files came or went: a commit or a checkout may be behind it, so look at the history again.
-        ri = build_rank_index(files, file_terms, symbols, read_history(repo.root, repo.store.dir) if repo.cfg.history else None)
+        if not repo.cfg.history:
+            hist = None
+        else:
+            hist = history() if history is not None else read_history(repo.root, repo.store.dir)
+        ri = build_rank_index(files, file_terms, symbols, hist)
     return Repo(repo.root, repo.cfg, repo.store, new_snap, ri, by_path, repo.embedder, _redacted=repo._redacted,
                 _clean_files=repo._clean_files, _skeletons={p: t for p, t in repo._skeletons.items() if p not in gone},
                 _parse_cache=repo._parse_cache, provisional=frozenset(provisional - set(removed)), unsaved=True)

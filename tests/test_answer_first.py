@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from ctxpack import build_index, load_config, open_repo, pack_for
 from ctxpack.pack.policy import PackPolicy
 from ctxpack.pipeline import ANSWER_FIRST_ABOVE, COMPLETE_TOP, rank_for

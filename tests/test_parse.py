@@ -7,9 +7,11 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ctxpack.index.parse import parse_source
-from ctxpack.languages import CODE_LANGUAGES, get_query, language_for
+from ctxpack.languages import CODE_LANGUAGES, get_query, language_for, name_and_suffix
 
 LANG_DIR = Path(__file__).resolve().parent.parent / "sample_repos" / "lang"
 EXPECTED = json.loads((LANG_DIR / "expected.json").read_text())
@@ -18,6 +20,19 @@ EXPECTED = json.loads((LANG_DIR / "expected.json").read_text())
 def test_every_supported_language_has_a_sample() -> None:
     assert set(EXPECTED) == set(CODE_LANGUAGES)
     assert len(CODE_LANGUAGES) >= 13
+
+
+_PART = st.text(st.sampled_from("ab.Z_-"), min_size=1, max_size=6).filter(lambda p: p not in (".", ".."))
+
+
+@given(st.lists(_PART, min_size=1, max_size=4))
+def test_a_paths_name_and_suffix_are_pathlibs(parts: list[str]) -> None:
+    """Listing reads names and suffixes with string slicing (it runs for every file): the same as pathlib's."""
+    from pathlib import PurePosixPath
+
+    path = "/".join(parts)
+    p = PurePosixPath(path)
+    assert name_and_suffix(path) == (p.name, p.suffix)
 
 
 @pytest.mark.parametrize("lang", sorted(EXPECTED))

@@ -12,6 +12,7 @@ from conftest import SAMPLES
 from ctxpack import build_index, load_config, open_repo
 from ctxpack.errors import ConfigError
 from ctxpack.index import pool
+from ctxpack.models import SourceFile
 from ctxpack.store.tables import IndexStore
 
 
@@ -218,22 +219,23 @@ def test_killing_an_index_run_leaves_no_worker_holding_the_index(many: Path, tmp
         pass
 
 
-def test_the_pool_gives_the_serial_provisional_contents(many: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_pool_gives_the_serial_provisional_files(many: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A big change answered first (terms and a token estimate, no parse) uses every core too, with the same result."""
-    from ctxpack.index.process import provisional_content
+    from ctxpack.index.discover import list_candidates, read_source
+    from ctxpack.index.process import provisional_content, with_path
 
-    from ctxpack.languages import language_for
-
-    items = [(p.read_text(encoding="utf-8", errors="replace"), language_for(p.name))
-             for p in sorted(many.rglob("*")) if p.is_file()]
-    assert len(items) >= pool.POOL_MIN_FILES
+    cfg = load_config(many)
+    sources = [s for c in list_candidates(many, cfg)[0] if isinstance(s := read_source(many, c), SourceFile)]
+    assert len(sources) >= pool.POOL_MIN_FILES
     _Counting.started = []
     monkeypatch.setattr(pool, "ProcessPoolExecutor", _Counting)
-    got = pool.parse_contents(items, load_config(many), workers=2, provisional=True)
+    got = pool.provisional_files(sources, cfg, workers=2)
     assert _Counting.started == [2]
-    assert got == [provisional_content(text, lang) for text, lang in items]
-    assert all(not c.chunks and c.counts for c in got if c.tokens > 10)
-    assert any(s[1] == "def" for c in got for s in c.symbols) and any(s[2] == "import" for c in got for s in c.symbols)
+    assert got == [with_path(provisional_content(s.text, s.language), s) for s in sources]
+    assert [p.row.record.path for p in got] == [s.path for s in sources]
+    assert all(not p.chunks and p.row.counts for p in got if p.row.record.tokens > 10)
+    assert any(s.kind == "def" for p in got for s in p.symbols)
+    assert any(s.category == "import" for p in got for s in p.symbols)
 
 
 def test_a_few_big_files_are_parsed_on_every_core(many: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,14 +16,14 @@ import os
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import pathspec
 
 from ..config import Config
 from ..errors import ConfigError
 from ..gitcmd import run_git
-from ..languages import language_for
+from ..languages import language_for, name_and_suffix
 from ..models import Skipped, SourceFile
 from .guard import check_file_count, check_scope
 from .secrets import is_mostly_key, is_secret_file
@@ -145,17 +145,16 @@ def _ignored(rel: str, is_dir: bool, specs: list[tuple[str, pathspec.PathSpec]])
 
 
 def _path_reason(path: str) -> str | None:
-    parts = PurePosixPath(path).parts
-    for part in parts[:-1]:
+    *dirs, name = path.split("/")
+    for part in dirs:
         if part in VENDORED_DIRS:
             return f"vendored or tool directory ({part}/)"
-    name = parts[-1]
     if name in LOCK_FILES:
         return "lock file"
     lower = name.lower()
     if lower.endswith(_MINIFIED_SUFFIXES):
         return "minified or generated file (by name)"
-    if PurePosixPath(lower).suffix in _BINARY_SUFFIXES:
+    if name_and_suffix(lower)[1] in _BINARY_SUFFIXES:
         return "binary file (by extension)"
     return None
 
@@ -240,8 +239,7 @@ def _content_reason(path: str, data: bytes) -> tuple[str | None, str]:
         return "not UTF-8 text (undecodable bytes)", ""
     if len(data) > 4096:
         lines = text.count("\n") + 1
-        longest = max((len(ln) for ln in text.splitlines()), default=0)
-        if len(text) / lines > 300 or (longest > 10_000 and lines < 30):
+        if len(text) / lines > 300 or (lines < 30 and max(map(len, text.splitlines())) > 10_000):
             return "minified or generated (very long lines)", ""
     head = text[:1024]
     if ("Code generated" in head and "DO NOT EDIT" in head) or "@generated" in head:

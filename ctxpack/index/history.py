@@ -13,18 +13,20 @@ shallow or broken clone, a timeout) means no history: ranking works without it.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..gitcmd import run_git
+from ..gitcmd import run_git, start_git
 from ..terms import terms
 
 __all__ = ["MAX_COMMITS", "MAX_FILES_PER_COMMIT", "History", "HistoryIndex", "head_commit", "index_history",
-           "read_history"]
+           "read_history", "start_history"]
 
 log = logging.getLogger(__name__)
 
@@ -81,23 +83,40 @@ def read_history(root: Path, cache_dir: Path | None = None) -> History | None:
     Returns:
         None when ``root`` is not inside a git work tree with at least one commit.
     """
+    return start_history(root, cache_dir)()
+
+
+def start_history(root: Path, cache_dir: Path | None = None) -> Callable[[], History | None]:
+    """``read_history`` started now, answered later: ``git log`` runs while the caller works
+    (a first pack reads and counts the tree meanwhile). The result may be called again: it answers the same."""
     head = head_commit(root)
     if head is None:
-        return None
+        return lambda: None
     cache = cache_dir / _CACHE if cache_dir is not None else None
-    if cache is not None:
-        try:
-            got = json.loads(cache.read_text(encoding="utf-8"))
-            if got.get("head") == head and got.get("format") == _FORMAT and got.get("max_commits") == MAX_COMMITS:
-                commits, messages = tuple(tuple(map(str, c)) for c in got["commits"]), tuple(map(str, got["messages"]))
-                if len(commits) == len(messages):
-                    return History(head, commits, messages)
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            pass  # a damaged cache is only a cache: read git again
-    out = _git(root, "log", "--no-merges", "--no-renames", "--relative",
-               "--name-only", "--format=%x00%B%x01", f"-n{MAX_COMMITS}", head, "--")
-    if out is None:
+    if cache is not None and (hist := _cached(cache, head)) is not None:
+        return lambda: hist
+    log_out = start_git(root, "log", "--no-merges", "--no-renames", "--relative", "--name-only",
+                        "--format=%x00%B%x01", f"-n{MAX_COMMITS}", head, "--", timeout=_TIMEOUT_S)
+    return functools.cache(lambda: _parsed(head, log_out(), cache))
+
+
+def _cached(cache: Path, head: str) -> History | None:
+    try:
+        got = json.loads(cache.read_text(encoding="utf-8"))
+        if got.get("head") == head and got.get("format") == _FORMAT and got.get("max_commits") == MAX_COMMITS:
+            commits, messages = tuple(tuple(map(str, c)) for c in got["commits"]), tuple(map(str, got["messages"]))
+            if len(commits) == len(messages):
+                return History(head, commits, messages)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass  # a damaged cache is only a cache: read git again
+    return None
+
+
+def _parsed(head: str, raw: bytes | None, cache: Path | None) -> History | None:
+    """The history in ``git log``'s output (saved to ``cache``)."""
+    if raw is None:
         return None
+    out = raw.decode("utf-8", errors="surrogateescape")
     commits, messages = [], []
     for block in out.split("\x00")[1:]:
         message, _, names = block.partition("\x01")
@@ -113,7 +132,7 @@ def read_history(root: Path, cache_dir: Path | None = None) -> History | None:
                                        "messages": messages}), encoding="utf-8")
             os.replace(tmp, cache)
         except OSError as exc:  # a read-only index directory: read git again next time
-            log.debug("cannot cache the git history in %s: %s", cache_dir, exc)
+            log.debug("cannot cache the git history in %s: %s", cache.parent, exc)
             tmp.unlink(missing_ok=True)
     return hist
 

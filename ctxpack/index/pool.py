@@ -1,8 +1,9 @@
 """Parse many contents on every core (issue 17): a process pool, used only where it pays.
 
-``parse_contents`` runs ``process.process_content`` over its items in this process below
-``POOL_MIN_FILES`` items of less than ``POOL_MIN_CHARS`` together (or with one worker), else in a
-pool of ``worker_count()`` processes; either way the results come back in the items' order and are the same values.
+``parse_contents`` runs ``process.process_content`` over its items (``provisional_files``:
+``process.provisional_content`` with the path's part) in this process below ``POOL_MIN_FILES``
+items of less than ``POOL_MIN_CHARS`` together (or with one worker), else in a pool of
+``worker_count()`` processes; either way the results come back in the items' order and are the same values.
 """
 
 from __future__ import annotations
@@ -12,19 +13,21 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from functools import partial
+from typing import TypeVar
 
 from ..config import Config
 from ..errors import ConfigError
-from ..models import Progress, no_progress
-from . import process
+from ..models import ProcessedFile, Progress, SourceFile, no_progress
+from ..tokens import get_counter
+from . import process, secrets
 from .process import FileContent
 
-__all__ = ["POOL_MIN_CHARS", "POOL_MIN_FILES", "WORKERS_ENV", "busy_cores", "parse_contents", "single_threaded",
-           "worker_count"]
+__all__ = ["POOL_MIN_CHARS", "POOL_MIN_FILES", "WORKERS_ENV", "busy_cores", "parse_contents", "provisional_files",
+           "single_threaded", "worker_count"]
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +40,8 @@ POOL_MIN_FILES = 48
 # big change, parsed for one pack) take ~0.5-1 s on one core.
 POOL_MIN_CHARS = 250_000
 _CHUNK = 8  # files per task at most: few round trips, and big files spread over the workers
+_In = TypeVar("_In")
+_Out = TypeVar("_Out")
 
 
 def worker_count() -> int:
@@ -115,29 +120,54 @@ def _parse_one(cfg: Config, item: tuple[str, str]) -> FileContent:
     return process.process_content(item[0], item[1], cfg)
 
 
-def _terms_one(_cfg: Config, item: tuple[str, str]) -> FileContent:
-    return process.provisional_content(item[0], item[1])
+def _provisional_one(_cfg: Config, src: SourceFile) -> ProcessedFile:
+    return process.with_path(process.provisional_content(src.text, src.language), src)
 
 
 def parse_contents(items: list[tuple[str, str]], cfg: Config, progress: Progress = no_progress,
-                   workers: int | None = None, *, provisional: bool = False) -> list[FileContent]:
+                   workers: int | None = None) -> list[FileContent]:
     """``process_content`` of each ``(text, language)``, in order (in a process pool when it pays).
 
     Args:
         items: the texts and their languages.
         cfg: settings.
-        progress: called as ``progress("parse", done, total)`` (``"terms"`` with ``provisional``).
+        progress: called as ``progress("parse", done, total)``.
         workers: processes to use (default ``worker_count()``).
-        provisional: ``process.provisional_content`` instead (terms and a token estimate, no parse).
 
     Raises:
         ConfigError: ``CTXPACK_WORKERS`` is not a whole number of at least 1.
     """
-    one = _terms_one if provisional else _parse_one
-    stage = "terms" if provisional else "parse"
+    return _map(_parse_one, items, [len(text) for text, _ in items], cfg, progress, workers, "parse",
+                partial(get_counter, cfg.encoding))
+
+
+def provisional_files(sources: list[SourceFile], cfg: Config, progress: Progress = no_progress,
+                      workers: int | None = None) -> list[ProcessedFile]:
+    """``with_path(provisional_content(...))`` of each source, in order (in a process pool when it
+    pays): terms, line-stated symbols and a token estimate, no parse (``process_sources``'s
+    ``lazy_above``). The path's part runs in the workers too: it is a fifth of the work.
+
+    Raises:
+        ConfigError: ``CTXPACK_WORKERS`` is not a whole number of at least 1.
+    """
+    return _map(_provisional_one, sources, [len(s.text) for s in sources], cfg, progress, workers, "terms",
+                partial(_before_a_pack, cfg))
+
+
+def _before_a_pack(cfg: Config) -> None:
+    """What a pack answered first loads after its provisional terms: the tokenizer, and the secret scanner."""
+    get_counter(cfg.encoding)
+    if cfg.redact:
+        secrets.warm()
+
+
+def _map(one: Callable[[Config, _In], _Out], items: list[_In], sizes: list[int], cfg: Config, progress: Progress,
+         workers: int | None, stage: str, meanwhile: Callable[[], object]) -> list[_Out]:
+    """``one`` over ``items`` (of ``sizes`` characters), in a pool when it pays; this process runs
+    ``meanwhile`` while it waits for the workers (what it will need next)."""
     n = worker_count() if workers is None else workers
     n = min(n, len(items))
-    if n < 2 or (len(items) < POOL_MIN_FILES and sum(len(text) for text, _ in items) < POOL_MIN_CHARS):
+    if n < 2 or (len(items) < POOL_MIN_FILES and sum(sizes) < POOL_MIN_CHARS):
         return list(_reporting(map(partial(one, cfg), items), len(items), progress, stage))
     chunk = max(1, min(_CHUNK, len(items) // (4 * n)))  # a few tasks per worker: one big file holds up no others
     # fork is the cheapest start (the grammars and the tokenizer are already loaded), but only
@@ -145,20 +175,24 @@ def parse_contents(items: list[tuple[str, str]], cfg: Config, progress: Progress
     # clean (forkserver: unless that would rerun the program's main script, see _main_runs_again).
     method = "fork" if single_threaded() else "forkserver"
     if method == "forkserver" and _main_runs_again():
-        log.debug("parsing %d files in this process (a threaded program whose main script a worker would rerun)",
-                  len(items))
+        log.debug("%s: %d files in this process (a threaded program whose main script a worker would rerun)",
+                  stage, len(items))
         return list(_reporting(map(partial(one, cfg), items), len(items), progress, stage))
     import multiprocessing
 
-    if not provisional:
-        warm_queries(items)  # once here, inherited by forked workers, and ready for this process's own parses
+    if one is _parse_one:
+        warm_queries(items)  # type: ignore[arg-type]  # once here, inherited by forked workers and ready for this process
     log.debug("%s: %d files in %d %s workers", stage, len(items), n, method)
     try:
         with ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context(method),
                                  initializer=_worker_start, initargs=(os.getpid(),)) as pool:
-            return list(_reporting(pool.map(partial(one, cfg), items, chunksize=chunk), len(items), progress, stage))
+            results = pool.map(partial(one, cfg), items, chunksize=chunk)  # the workers start here
+            # This process only waits for them: load what it needs next (workers forked
+            # later, for the next parse, inherit the tokenizer).
+            meanwhile()
+            return list(_reporting(results, len(items), progress, stage))
     except (BrokenProcessPool, OSError) as exc:  # a worker killed (out of memory), no processes left to start
-        log.warning("parsing in %d processes failed (%s); parsing in this one", n, exc)
+        log.warning("%s in %d processes failed (%s); working in this one", stage, n, exc)
         return list(_reporting(map(partial(one, cfg), items), len(items), progress, stage))
 
 
@@ -190,8 +224,7 @@ def single_threaded() -> bool:
     return threading.active_count() == 1
 
 
-def _reporting(results: Iterator[FileContent], total: int, progress: Progress,
-               stage: str = "parse") -> Iterator[FileContent]:
+def _reporting(results: Iterator[_Out], total: int, progress: Progress, stage: str = "parse") -> Iterator[_Out]:
     for i, got in enumerate(results):
         if i % 50 == 0 or i == total - 1:
             progress(stage, i + 1, total)

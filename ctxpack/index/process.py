@@ -215,14 +215,14 @@ def process_sources(sources: list[SourceFile], cfg: Config, cache: ParseCache | 
         keys.update(cache.get_many(list(keys)))
     text_of = {(s.sha1, s.language): s.text for s in sources}
     todo = [k for k, v in keys.items() if v is None]
-    from .pool import parse_contents  # here: pool imports this module
+    from .pool import parse_contents, provisional_files  # here: pool imports this module
 
     if lazy_above is not None and len(todo) > lazy_above:
-        keys.update(zip(todo, parse_contents([(text_of[k], k[1]) for k in todo], cfg, progress, provisional=True),
-                        strict=True))
         late = set(todo)
-        return Processed([with_path(keys[(s.sha1, s.language)], s) for s in sources], 0,  # type: ignore[arg-type]
-                         frozenset(s.path for s in sources if (s.sha1, s.language) in late))
+        lazy = [s for s in sources if (s.sha1, s.language) in late]
+        done = dict(zip((s.path for s in lazy), provisional_files(lazy, cfg, progress), strict=True))
+        return Processed([done[s.path] if s.path in done else with_path(keys[(s.sha1, s.language)], s)  # type: ignore[arg-type]
+                          for s in sources], 0, frozenset(done))
 
     fresh = dict(zip(todo, parse_contents([(text_of[k], k[1]) for k in todo], cfg, progress), strict=True))
     keys.update(fresh)

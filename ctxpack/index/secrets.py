@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable
 from dataclasses import replace
 from functools import lru_cache
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from ..models import RankedFile, Redaction
 from .secret_patterns import (
@@ -32,7 +32,8 @@ from .secret_patterns import (
     might_hold,
 )
 
-__all__ = ["Redaction", "is_mostly_key", "is_secret_file", "load_clean", "redact", "redact_reasons", "save_clean"]
+__all__ = ["Redaction", "is_mostly_key", "is_secret_file", "load_clean", "redact", "redact_reasons", "save_clean",
+           "warm"]
 
 # Reasons quoting repository text that is not code: a past commit's subject (history signals).
 _QUOTING_REASONS = ("changed by a past commit",)
@@ -61,7 +62,7 @@ _CANDIDATE = re.compile(
 
 def is_secret_file(path: str) -> bool:
     """True for files that typically hold credentials (``.env``, private keys, ...)."""
-    name = PurePosixPath(path).name.lower()
+    name = path.rpartition("/")[2].lower()
     if name in _SECRET_NAMES:
         return True
     if name.startswith(".env.") or name.endswith(".env"):
@@ -72,6 +73,11 @@ def is_secret_file(path: str) -> bool:
 def is_mostly_key(text: str) -> bool:
     """True for a text that is mostly private key blocks (a key saved under any name): a secret file."""
     return key_share(text) >= 0.5
+
+
+def warm() -> None:
+    """Load the secret scanner now (detect-secrets' import takes ~0.1 s), not at the first scan."""
+    _detector()
 
 
 @lru_cache(maxsize=1)
