@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from functools import partial
+from itertools import chain
 from typing import TypeVar
 
 from ..config import Config
@@ -39,7 +40,7 @@ POOL_MIN_FILES = 48
 # ... or when the texts are this long together: a few big files (the best ranked files of a
 # big change, parsed for one pack) take ~0.5-1 s on one core.
 POOL_MIN_CHARS = 250_000
-_CHUNK = 8  # files per task at most: few round trips, and big files spread over the workers
+_TASKS_PER_WORKER = 8  # tasks of about equal size per worker: few round trips, and no worker left idle at the end
 _In = TypeVar("_In")
 _Out = TypeVar("_Out")
 
@@ -169,7 +170,6 @@ def _map(one: Callable[[Config, _In], _Out], items: list[_In], sizes: list[int],
     n = min(n, len(items))
     if n < 2 or (len(items) < POOL_MIN_FILES and sum(sizes) < POOL_MIN_CHARS):
         return list(_reporting(map(partial(one, cfg), items), len(items), progress, stage))
-    chunk = max(1, min(_CHUNK, len(items) // (4 * n)))  # a few tasks per worker: one big file holds up no others
     # fork is the cheapest start (the grammars and the tokenizer are already loaded), but only
     # safe with no other Python thread running; a warm server has threads, so its workers start
     # clean (forkserver: unless that would rerun the program's main script, see _main_runs_again).
@@ -186,7 +186,8 @@ def _map(one: Callable[[Config, _In], _Out], items: list[_In], sizes: list[int],
     try:
         with ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context(method),
                                  initializer=_worker_start, initargs=(os.getpid(),)) as pool:
-            results = pool.map(partial(one, cfg), items, chunksize=chunk)  # the workers start here
+            tasks = _tasks(sizes, n * _TASKS_PER_WORKER)
+            results = chain.from_iterable(pool.map(partial(_each, one, cfg), [items[a:b] for a, b in tasks]))
             # This process only waits for them: load what it needs next (workers forked
             # later, for the next parse, inherit the tokenizer).
             meanwhile()
@@ -194,6 +195,27 @@ def _map(one: Callable[[Config, _In], _Out], items: list[_In], sizes: list[int],
     except (BrokenProcessPool, OSError) as exc:  # a worker killed (out of memory), no processes left to start
         log.warning("%s in %d processes failed (%s); working in this one", stage, n, exc)
         return list(_reporting(map(partial(one, cfg), items), len(items), progress, stage))
+
+
+def _each(one: Callable[[Config, _In], _Out], cfg: Config, items: list[_In]) -> list[_Out]:
+    return [one(cfg, item) for item in items]
+
+
+def _tasks(sizes: list[int], count: int) -> list[tuple[int, int]]:
+    """``sizes`` cut into about ``count`` runs of about equal total, as (start, end) index pairs in order.
+
+    Few tasks, not one per file: each task's items and results cross a pipe, pickled by a thread
+    of this process that needs the interpreter lock (busy here while the workers run, ``meanwhile``)."""
+    share = max(1, sum(sizes) // max(1, count))
+    out, start, acc = [], 0, 0
+    for i, size in enumerate(sizes):
+        acc += size
+        if acc >= share:
+            out.append((start, i + 1))
+            start, acc = i + 1, 0
+    if start < len(sizes):
+        out.append((start, len(sizes)))
+    return out
 
 
 def warm_queries(items: list[tuple[str, str]]) -> None:
