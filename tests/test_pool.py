@@ -118,6 +118,27 @@ def test_busy_cores_are_the_other_tasks_runnable_now(monkeypatch: pytest.MonkeyP
     assert pool.busy_cores() == 2.5  # elsewhere: the load average, this process left out
 
 
+def test_a_child_of_this_process_is_not_other_work(tmp_path: Path) -> None:
+    """A git command this process started to run meanwhile is its own work: the pool still uses its cores."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    if not os.path.exists("/proc/self/task"):
+        pytest.skip("Linux's /proc is what is read")
+    base = pool._own_runnable()
+    spin = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        deadline = time.monotonic() + 10
+        while pool._own_runnable() < base + 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert pool._own_runnable() >= base + 1
+    finally:
+        spin.kill()
+        spin.wait()
+
+
 def test_a_bad_worker_count_is_one_clear_line(many: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import subprocess
     import sys

@@ -90,15 +90,27 @@ def busy_cores() -> float:
 
 
 def _own_runnable() -> int:
-    """This process's threads that are runnable now (at least this one)."""
+    """This process's threads and child processes (a ``git log`` started to run meanwhile) that
+    are runnable now (at least this thread): work of ours, not other work wanting the cores."""
     n = 0
     for task in os.listdir("/proc/self/task"):
+        n += _state(f"/proc/self/task/{task}/stat") == "R"
         try:
-            with open(f"/proc/self/task/{task}/stat", encoding="ascii", errors="replace") as fh:
-                n += fh.read().rsplit(")", 1)[1].split()[0] == "R"
-        except (OSError, IndexError):
+            with open(f"/proc/self/task/{task}/children", encoding="ascii") as fh:
+                children = fh.read().split()
+        except OSError:
             continue
+        n += sum(_state(f"/proc/{pid}/stat") == "R" for pid in children)
     return max(1, n)
+
+
+def _state(stat_path: str) -> str:
+    """A task's state letter in its ``stat`` file (``R`` runnable), or "" when it is gone."""
+    try:
+        with open(stat_path, encoding="ascii", errors="replace") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return ""
 
 
 def _worker_start(parent: int) -> None:
