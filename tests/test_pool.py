@@ -119,7 +119,8 @@ def test_busy_cores_are_the_other_tasks_runnable_now(monkeypatch: pytest.MonkeyP
 
 
 def test_a_child_of_this_process_is_not_other_work(tmp_path: Path) -> None:
-    """A git command this process started to run meanwhile is its own work: the pool still uses its cores."""
+    """A git command this process started to run meanwhile is its own work, runnable or waiting: the pool
+    still uses its cores."""
     import os
     import subprocess
     import sys
@@ -128,7 +129,7 @@ def test_a_child_of_this_process_is_not_other_work(tmp_path: Path) -> None:
     if not os.path.exists("/proc/self/task"):
         pytest.skip("Linux's /proc is what is read")
     base = pool._own_runnable()
-    spin = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    spin = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])  # runnable or not
     try:
         deadline = time.monotonic() + 10
         while pool._own_runnable() < base + 1 and time.monotonic() < deadline:

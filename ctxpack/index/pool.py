@@ -67,7 +67,11 @@ def worker_count() -> int:
         cores = max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
         cores = max(1, os.cpu_count() or 1)
-    return max(1, min(cores, int(cores - busy_cores() + 0.5)))
+    busy = busy_cores()
+    n = max(1, min(cores, int(cores - busy + 0.5)))
+    if n < cores:
+        log.debug("%d of %d cores busy with other work: %d worker(s)", round(busy), cores, n)
+    return n
 
 
 def busy_cores() -> float:
@@ -90,17 +94,18 @@ def busy_cores() -> float:
 
 
 def _own_runnable() -> int:
-    """This process's threads and child processes (a ``git log`` started to run meanwhile) that
-    are runnable now (at least this thread): work of ours, not other work wanting the cores."""
+    """This process's threads that are runnable now (at least this one), and its child processes
+    (a ``git log`` started to run meanwhile): work of ours, not other work wanting the cores.
+    A child counts whatever its state: it is runnable, then waits on the disk, then is runnable
+    again, and ``/proc/loadavg`` was read a moment before."""
     n = 0
     for task in os.listdir("/proc/self/task"):
         n += _state(f"/proc/self/task/{task}/stat") == "R"
         try:
             with open(f"/proc/self/task/{task}/children", encoding="ascii") as fh:
-                children = fh.read().split()
+                n += len(fh.read().split())
         except OSError:
             continue
-        n += sum(_state(f"/proc/{pid}/stat") == "R" for pid in children)
     return max(1, n)
 
 
