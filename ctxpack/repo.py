@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from .config import Config
 from .embed.lane import DenseLane, load_dense
 from .index.discover import Candidate, list_candidates, read_source
-from .index.history import History, head_commit, index_history, read_history
+from .index.history import History, head_commit, index_history, read_history, start_history
 from .index.parse_cache import ParseCache
 from .index.process import process_sources, settings_key
 from .index.secrets import load_clean, save_clean
@@ -268,13 +268,16 @@ def refresh_repo(repo: Repo, paths: Iterable[str] | None = None, *, lazy_above: 
     ``lazy_above``: when more changed contents than this were never parsed, they are left
     provisional (``Repo.provisional``; ``pipeline.pack_for`` parses those it packs).
     ``listed``: the tree's listing (``list_candidates``), when the caller has it.
-    ``history``: the git history at HEAD, when the caller started reading it (``start_history``).
+    ``history``: the git history at HEAD, when the caller started reading it (``start_history``); else,
+    when files come or go, ``git log`` is started here, to run while the files are read and counted.
 
     Returns:
         ``repo`` itself when nothing changed, else a new Repo (``repo`` stays usable).
     """
     snap = repo.snapshot
     to_read, removed, path_skips = changed_candidates(repo, paths, listed)
+    if history is None and repo.cfg.history and (removed or any(c.path not in snap.files for c in to_read)):
+        history = start_history(repo.root, repo.store.dir)  # files come or go: the rebuilt ranking index needs it
     sources, restat, unreadable = read_changed(repo.root, to_read, snap.files, progress, repo.cfg.redact)
     removed += [s.path for s in unreadable if s.path in snap.files]
     # What a pack reports as left out, as an index update would record it (files skipped for

@@ -151,6 +151,34 @@ def test_live_refresh_keeps_the_history_and_rereads_it_when_files_come_and_go(re
     assert hist.recent[added.rank_index.paths.index("pkg/d.py")] == 1.0
 
 
+def test_git_log_started_early_answers_what_reading_it_now_does(repo: Path, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A first pack starts ``git log`` before it reads the files; a refresh where files came starts it
+    before reading them. Either way the history is the one read the plain way, and a failing git is no history."""
+    from ctxpack import repo as repo_mod
+    from ctxpack.gitcmd import run_git, start_git
+    from ctxpack.index import history
+
+    commit(repo, {"pkg/a.py": "def alpha():\n    return 10\n"}, "second")
+    pending = start_git(repo, "log", "--format=%s")
+    assert pending() == run_git(repo, "log", "--format=%s") == b"second\nstart\n"
+    assert start_git(repo, "log", "no-such-revision")() is None
+    early = history.start_history(repo)
+    assert early() == early() == read_history(repo)
+
+    r = open_repo(repo, load_config(repo, index_dir=str(tmp_path / "idx")))
+    started: list[Path] = []
+    real = history.start_history
+    monkeypatch.setattr(repo_mod, "start_history", lambda root, d=None: started.append(root) or real(root, d))
+    commit(repo, {"pkg/d.py": "def delta():\n    return 4\n"}, "third")
+    added = refresh_repo(r)
+    assert started == [repo]
+    assert added.rank_index.hist is not None and added.rank_index.hist.history == read_history(repo)
+    (repo / "pkg/a.py").write_text("def alpha():\n    return 7\n")
+    refresh_repo(added)  # an edit: the set of files is the same, the history is kept, git is not run
+    assert started == [repo]
+
+
 def test_a_commit_refreshes_the_history_of_a_live_repo(repo: Path, tmp_path: Path) -> None:
     commit(repo, {"pkg/a.py": "def alpha():\n    return 10\n"}, "alpha work")
     r = open_repo(repo, load_config(repo, index_dir=str(tmp_path / "idx")))

@@ -105,10 +105,17 @@ class Daemon:
         t0 = time.perf_counter()
         try:
             root = repo_root(request["root"])
-            self.repo_for(root, load_config(root, **request["overrides"]))
+            cfg = load_config(root, **request["overrides"])
+            self.repo_for(root, cfg)
         except Exception as exc:  # noqa: BLE001 - see above
             log.warning("could not load %s ahead of its requests: %s", request.get("root"), exc)
             return
+        from ..index.secrets import warm as warm_secrets
+        from ..tokens import get_counter
+
+        get_counter(cfg.encoding)  # what the first pack needs besides the repository (0.1-0.2 s each)
+        if cfg.redact:
+            warm_secrets()
         log.info("loaded %s in %.3f s", root, time.perf_counter() - t0)
 
     def finish(self, waiting: Callable[[], bool] = lambda: False) -> None:
