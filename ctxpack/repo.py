@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import stat
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -30,6 +32,8 @@ from .rank.score import warm as warm_rank_index
 from .store.columns import ChunkSpan, IndexSnapshot
 from .store.tables import IndexStore
 from .tokens import get_counter
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from .embed.backends import Embedder
@@ -107,10 +111,13 @@ class Repo:
     def _parsed_late(self, path: str) -> ProcessedFile | None:
         """A provisional file's parse, made when a pack shows its chunks (memoized)."""
         if path not in self._late:
+            t0 = time.perf_counter()
             got = self._parse([path])
             if not got:
                 return None
             self._late[path] = got[0]
+            log.debug("parsed %s (%d bytes) for its chunks in %.3f s", path, got[0].row.record.size,
+                      time.perf_counter() - t0)
         return self._late[path]
 
     def skeleton(self, rel: str) -> str:
