@@ -350,10 +350,14 @@ def pack_for(repo: Repo, query: str, *, budget: int | None = None, fmt: str | No
         region_sims=hits.regions if hits is not None else None,
         term_weight=repo.rank_index.term_weight,
         frame_lines=functools.partial(frame_lines, frames) if (frames := analyze_query(query).frames) else None,
+        expect_chunks=repo.expect_chunks if repo.provisional else None,
     )
-    pack = pack_files(query=query, ranked=ranked, inputs=inputs, budget=budget, counter=counter,
-                      fmt=fmt or cfg.format, skipped=man.skipped, policy=PackPolicy.from_config(cfg), on_file=on_file,
-                      diff=diff if diff is not None else working_diff(repo.root) if cfg.diff else "")
+    try:
+        pack = pack_files(query=query, ranked=ranked, inputs=inputs, budget=budget, counter=counter,
+                          fmt=fmt or cfg.format, skipped=man.skipped, policy=PackPolicy.from_config(cfg),
+                          on_file=on_file, diff=diff if diff is not None else working_diff(repo.root) if cfg.diff else "")
+    finally:
+        repo.end_ahead()
     return replace(pack, lanes=repo.lanes())
 
 

@@ -14,10 +14,12 @@ from typing import TYPE_CHECKING
 
 from .config import Config
 from .embed.lane import DenseLane, load_dense
+from .index.ahead import Ahead, ParseAhead
 from .index.discover import Candidate, list_candidates, read_source
 from .index.history import History, head_commit, index_history, read_history, start_history
-from .index.parse_cache import ParseCache
-from .index.process import process_sources, settings_key
+from .index.parse_cache import ParseCache, cache_file
+from .index.pool import read_provisional, single_threaded
+from .index.process import Processed, process_sources, settings_key, with_path
 from .index.secrets import load_clean, save_clean
 from .index.secrets import redact as redact_secrets
 from .index.update import index_excludes, read_changed, stat_changed
@@ -82,6 +84,7 @@ class Repo:
     provisional: frozenset[str] = frozenset()
     unsaved: bool = False  # holds changes the on-disk index does not (``refresh_repo``): ``build_index`` writes them
     _late: dict[str, ProcessedFile] = field(default_factory=dict, repr=False)  # provisional files parsed on demand
+    _ahead: ParseAhead | None = field(default=None, repr=False)  # see expect_chunks
 
     def parse_cache(self) -> ParseCache:
         """The index's parse cache (on disk, with this process's last entries in memory), kept across refreshes."""
@@ -109,16 +112,44 @@ class Repo:
         return process_sources(sources, self.cfg, self.parse_cache()).files
 
     def _parsed_late(self, path: str) -> ProcessedFile | None:
-        """A provisional file's parse, made when a pack shows its chunks (memoized)."""
+        """A provisional file's parse, made when a pack shows its chunks (memoized): parsed ahead
+        (``expect_chunks``) or now."""
         if path not in self._late:
             t0 = time.perf_counter()
-            got = self._parse([path])
+            ready, ahead = self._ahead.take(path) if self._ahead is not None else (False, None)
+            got = self._adopt_ahead(ahead) if ready else self._parse([path])
             if not got:
                 return None
             self._late[path] = got[0]
-            log.debug("parsed %s (%d bytes) for its chunks in %.3f s", path, got[0].row.record.size,
-                      time.perf_counter() - t0)
+            log.debug("parsed %s (%d bytes) for its chunks in %.3f s%s", path, got[0].row.record.size,
+                      time.perf_counter() - t0, " (ahead)" if ready else "")
         return self._late[path]
+
+    def _adopt_ahead(self, ahead: Ahead) -> list[ProcessedFile]:
+        """A parse made ahead, as ``_parse`` gives it (and kept in the parse cache as ``_parse`` does)."""
+        if ahead is None:
+            return []
+        src, content = ahead
+        if content.stable:
+            self.parse_cache().put_many({(src.sha1, src.language): content})
+        return [with_path(content, src)]
+
+    def expect_chunks(self, paths: list[str]) -> None:
+        """The files a pack may show as chunks, in the order it may reach them: the provisional ones
+        are parsed ahead in a forked worker (``index.ahead``) while it packs. ``end_ahead`` stops it.
+
+        Not in a process with other Python threads (forking it is unsafe: then each is parsed when reached)."""
+        todo = [p for p in dict.fromkeys(paths) if p in self.provisional and p not in self._late]
+        if len(todo) < 2 or self._ahead is not None or not single_threaded():
+            return
+        files = self.snapshot.files
+        self._ahead = ParseAhead(self.root, [Candidate(p, files[p].size, files[p].mtime_ns) for p in todo], self.cfg)
+
+    def end_ahead(self) -> None:
+        """Stop parsing ahead (``expect_chunks``), whatever is left."""
+        if self._ahead is not None:
+            self._ahead.close()
+            self._ahead = None
 
     def skeleton(self, rel: str) -> str:
         """The file's skeleton (signatures and first doc lines), memoized."""
@@ -285,7 +316,15 @@ def refresh_repo(repo: Repo, paths: Iterable[str] | None = None, *, lazy_above: 
     to_read, removed, path_skips = changed_candidates(repo, paths, listed)
     if history is None and repo.cfg.history and (removed or any(c.path not in snap.files for c in to_read)):
         history = start_history(repo.root, repo.store.dir)  # files come or go: the rebuilt ranking index needs it
-    sources, restat, unreadable = read_changed(repo.root, to_read, snap.files, progress, repo.cfg.redact)
+    first = None
+    if lazy_above is not None and len(to_read) > lazy_above and not snap.files \
+            and not cache_file(repo.store.dir).exists():
+        # A first run: no file is known, no parse cached, so each file is read by the worker counting its terms.
+        got = read_provisional(repo.root, to_read, repo.cfg, progress)
+        first = [g for g in got if not isinstance(g, Skipped)]
+        sources, restat, unreadable = [], [], [g for g in got if isinstance(g, Skipped)]
+    else:
+        sources, restat, unreadable = read_changed(repo.root, to_read, snap.files, progress, repo.cfg.redact)
     removed += [s.path for s in unreadable if s.path in snap.files]
     # What a pack reports as left out, as an index update would record it (files skipped for
     # their content are not indexed, so they are read again each time, as the update does).
@@ -293,10 +332,13 @@ def refresh_repo(repo: Repo, paths: Iterable[str] | None = None, *, lazy_above: 
         looked = {c.path for c in to_read}
         path_skips = [s for s in snap.manifest.skipped if s.path not in looked]
     skipped = tuple(sorted([*path_skips, *unreadable], key=lambda s: s.path))
-    if not sources and not removed and not restat:
+    if not sources and not first and not removed and not restat:
         return repo if skipped == snap.manifest.skipped else replace(
             repo, snapshot=replace(snap, manifest=replace(snap.manifest, skipped=skipped)))
-    done = process_sources(sources, repo.cfg, repo.parse_cache(), progress, lazy_above=lazy_above)
+    if first is not None:
+        done = Processed(first, 0, frozenset(p.row.record.path for p in first))
+    else:
+        done = process_sources(sources, repo.cfg, repo.parse_cache(), progress, lazy_above=lazy_above)
     return patched(repo, done.files, restat, removed, skipped, repo.provisional | done.provisional, history)
 
 

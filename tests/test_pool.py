@@ -118,6 +118,21 @@ def test_busy_cores_are_the_other_tasks_runnable_now(monkeypatch: pytest.MonkeyP
     assert pool.busy_cores() == 2.5  # elsewhere: the load average, this process left out
 
 
+def test_a_task_that_runs_for_a_moment_is_not_other_work(monkeypatch: pytest.MonkeyPatch) -> None:
+    """busy_cores takes the least of a few looks: a kernel worker runnable at one instant does not
+    halve the pool of the next second's work."""
+    import io
+
+    looks = iter(["0.5 0.5 0.5 3/90 1\n", "0.5 0.5 0.5 1/90 1\n", "0.5 0.5 0.5 4/90 1\n"])
+    real_open = open
+    monkeypatch.setattr("builtins.open", lambda f, *a, **k: io.StringIO(next(looks)) if f == "/proc/loadavg"
+                        else real_open(f, *a, **k))
+    monkeypatch.setattr(pool, "_own_runnable", lambda: 1)
+    assert pool.busy_cores() == 0.0
+    looks = iter(["0.5 0.5 0.5 3/90 1\n", "0.5 0.5 0.5 2/90 1\n", "0.5 0.5 0.5 4/90 1\n"])
+    assert pool.busy_cores() == 1.0  # busy at every look: busy
+
+
 def test_a_child_of_this_process_is_not_other_work(tmp_path: Path) -> None:
     """A git command this process started to run meanwhile is its own work, runnable or waiting: the pool
     still uses its cores."""

@@ -13,22 +13,25 @@ import logging
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from functools import partial
 from itertools import chain
+from pathlib import Path
 from typing import TypeVar
 
 from ..config import Config
 from ..errors import ConfigError
-from ..models import ProcessedFile, Progress, SourceFile, no_progress
+from ..models import ProcessedFile, Progress, Skipped, SourceFile, no_progress
 from ..tokens import get_counter
 from . import process, secrets
+from .discover import Candidate, read_source
 from .process import FileContent
 
 __all__ = ["POOL_MIN_CHARS", "POOL_MIN_FILES", "WORKERS_ENV", "busy_cores", "parse_contents", "provisional_files",
-           "single_threaded", "worker_count"]
+           "read_provisional", "single_threaded", "worker_count", "worker_start"]
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +44,7 @@ POOL_MIN_FILES = 48
 # big change, parsed for one pack) take ~0.5-1 s on one core.
 POOL_MIN_CHARS = 250_000
 _TASKS_PER_WORKER = 8  # tasks of about equal size per worker: few round trips, and no worker left idle at the end
+_LOOKS = 3  # busy_cores: looks at the runnable tasks
 _In = TypeVar("_In")
 _Out = TypeVar("_Out")
 
@@ -80,11 +84,21 @@ def busy_cores() -> float:
 
     The count of this moment, not the average: the average still holds, for a minute, the work
     that just ended (this command's previous run, the index written behind its answer). This
-    process's threads are left out: numpy's BLAS threads spin for a while after a call."""
+    process's threads are left out: numpy's BLAS threads spin for a while after a call. The least
+    of three looks 2 ms apart: a task that runs for a moment (a kernel worker, a shell between
+    two commands) is not other work for the next second."""
     try:
-        with open("/proc/loadavg", encoding="ascii") as fh:
-            runnable = int(fh.read().split()[3].split("/")[0])
-        return float(max(0, runnable - _own_runnable()))
+        least = None
+        for look in range(_LOOKS):
+            if look:
+                time.sleep(0.002)
+            with open("/proc/loadavg", encoding="ascii") as fh:
+                runnable = int(fh.read().split()[3].split("/")[0])
+            busy = max(0, runnable - _own_runnable())
+            least = busy if least is None else min(least, busy)
+            if not least:
+                break
+        return float(least or 0)
     except (OSError, ValueError, IndexError):
         pass
     try:
@@ -118,9 +132,10 @@ def _state(stat_path: str) -> str:
         return ""
 
 
-def _worker_start(parent: int) -> None:
+def worker_start(parent: int) -> None:
     """A worker lets go of the parent's locks and dies with it (``kill -9`` of an index run
-    must not leave workers holding the index's write lock)."""
+    must not leave workers holding the index's write lock). ``parent``: the pid to check it is
+    still the worker's parent (0: a forkserver's worker, whose parent is the forkserver)."""
     from ..store.lock import close_inherited
 
     close_inherited()
@@ -130,7 +145,7 @@ def _worker_start(parent: int) -> None:
 
         with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    if os.getppid() != parent:  # the parent died before that took effect
+    if parent and os.getppid() != parent:  # the parent died before that took effect
         os._exit(1)
 
 
@@ -172,6 +187,24 @@ def provisional_files(sources: list[SourceFile], cfg: Config, progress: Progress
                 partial(_before_a_pack, cfg))
 
 
+def read_provisional(root: Path, cands: list[Candidate], cfg: Config, progress: Progress = no_progress,
+                     workers: int | None = None) -> list[ProcessedFile | Skipped]:
+    """``provisional_files`` of ``cands``, each read and vetted (``discover.read_source``) by the worker that
+    counts its terms, in order: for a first run, where no file is known and no parse is cached, so nothing
+    needs the text here first (a Skipped says why a file is left out).
+
+    Raises:
+        ConfigError: ``CTXPACK_WORKERS`` is not a whole number of at least 1.
+    """
+    return _map(partial(_read_provisional_one, root), cands, [c.size for c in cands], cfg, progress, workers,
+                "terms", partial(_before_a_pack, cfg))
+
+
+def _read_provisional_one(root: Path, cfg: Config, cand: Candidate) -> ProcessedFile | Skipped:
+    src = read_source(root, cand, cfg.redact)
+    return src if isinstance(src, Skipped) else _provisional_one(cfg, src)
+
+
 def _before_a_pack(cfg: Config) -> None:
     """What a pack answered first loads after its provisional terms: the tokenizer, and the secret scanner."""
     get_counter(cfg.encoding)
@@ -202,7 +235,9 @@ def _map(one: Callable[[Config, _In], _Out], items: list[_In], sizes: list[int],
     log.debug("%s: %d files in %d %s workers", stage, len(items), n, method)
     try:
         with ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context(method),
-                                 initializer=_worker_start, initargs=(os.getpid(),)) as pool:
+                                 initializer=worker_start,
+                                 # a forkserver's workers are its children, not this process's
+                                 initargs=(os.getpid() if method == "fork" else 0,)) as pool:
             tasks = _tasks(sizes, n * _TASKS_PER_WORKER)
             results = chain.from_iterable(pool.map(partial(_each, one, cfg), [items[a:b] for a, b in tasks]))
             # This process only waits for them: load what it needs next (workers forked

@@ -60,6 +60,9 @@ class PackInputs:
     term_weight: Callable[[str], float] | None = None  # a query term's weight (its idf); None: every term 1
     # path -> the lines of it the query's stack frames point at (their chunks go first); None: no frames
     frame_lines: Callable[[str], tuple[int, ...]] | None = None
+    # told, once, the files the packer may show as chunks, in the order it may reach them (a caller
+    # can prepare their chunks meanwhile); None: not told
+    expect_chunks: Callable[[list[str]], None] | None = None
 
 
 def pack_files(
@@ -229,6 +232,8 @@ class _Packer:
             rgain = pol.region_weight * scores / (room + pol.size_smoothing) ** pol.size_exponent
             options += [(rgain[k], k, "chunks") for k, size in enumerate(self.sizes) if size > big and scores[k] > 0]
         options.sort(key=lambda o: (-o[0], o[1], o[2] == "chunks"))  # ties: rank order, whole first
+        if self.inputs.expect_chunks is not None:
+            self.inputs.expect_chunks([self.candidates[k][0].path for _, k, mode in options if mode == "chunks"])
         for _, k, mode in options:
             if self.remaining < _MIN_BLOCK:
                 break
