@@ -17,9 +17,9 @@ from .embed.lane import DenseLane, load_dense
 from .index.ahead import Ahead, ParseAhead
 from .index.discover import Candidate, list_candidates, read_source
 from .index.history import History, head_commit, index_history, read_history, start_history
-from .index.parse_cache import ParseCache, cache_file
-from .index.pool import read_provisional, single_threaded
-from .index.process import Processed, process_sources, settings_key, with_path
+from .index.parse_cache import ParseCache
+from .index.pool import single_threaded
+from .index.process import process_sources, settings_key, with_path
 from .index.secrets import load_clean, save_clean
 from .index.secrets import redact as redact_secrets
 from .index.update import index_excludes, read_changed, stat_changed
@@ -316,15 +316,7 @@ def refresh_repo(repo: Repo, paths: Iterable[str] | None = None, *, lazy_above: 
     to_read, removed, path_skips = changed_candidates(repo, paths, listed)
     if history is None and repo.cfg.history and (removed or any(c.path not in snap.files for c in to_read)):
         history = start_history(repo.root, repo.store.dir)  # files come or go: the rebuilt ranking index needs it
-    first = None
-    if lazy_above is not None and len(to_read) > lazy_above and not snap.files \
-            and not cache_file(repo.store.dir).exists():
-        # A first run: no file is known, no parse cached, so each file is read by the worker counting its terms.
-        got = read_provisional(repo.root, to_read, repo.cfg, progress)
-        first = [g for g in got if not isinstance(g, Skipped)]
-        sources, restat, unreadable = [], [], [g for g in got if isinstance(g, Skipped)]
-    else:
-        sources, restat, unreadable = read_changed(repo.root, to_read, snap.files, progress, repo.cfg.redact)
+    sources, restat, unreadable = read_changed(repo.root, to_read, snap.files, progress, repo.cfg.redact)
     removed += [s.path for s in unreadable if s.path in snap.files]
     # What a pack reports as left out, as an index update would record it (files skipped for
     # their content are not indexed, so they are read again each time, as the update does).
@@ -332,13 +324,10 @@ def refresh_repo(repo: Repo, paths: Iterable[str] | None = None, *, lazy_above: 
         looked = {c.path for c in to_read}
         path_skips = [s for s in snap.manifest.skipped if s.path not in looked]
     skipped = tuple(sorted([*path_skips, *unreadable], key=lambda s: s.path))
-    if not sources and not first and not removed and not restat:
+    if not sources and not removed and not restat:
         return repo if skipped == snap.manifest.skipped else replace(
             repo, snapshot=replace(snap, manifest=replace(snap.manifest, skipped=skipped)))
-    if first is not None:
-        done = Processed(first, 0, frozenset(p.row.record.path for p in first))
-    else:
-        done = process_sources(sources, repo.cfg, repo.parse_cache(), progress, lazy_above=lazy_above)
+    done = process_sources(sources, repo.cfg, repo.parse_cache(), progress, lazy_above=lazy_above)
     return patched(repo, done.files, restat, removed, skipped, repo.provisional | done.provisional, history)
 
 

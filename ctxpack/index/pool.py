@@ -19,19 +19,17 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from functools import partial
 from itertools import chain
-from pathlib import Path
 from typing import TypeVar
 
 from ..config import Config
 from ..errors import ConfigError
-from ..models import ProcessedFile, Progress, Skipped, SourceFile, no_progress
+from ..models import ProcessedFile, Progress, SourceFile, no_progress
 from ..tokens import get_counter
 from . import process, secrets
-from .discover import Candidate, read_source
 from .process import FileContent
 
 __all__ = ["POOL_MIN_CHARS", "POOL_MIN_FILES", "WORKERS_ENV", "busy_cores", "parse_contents", "provisional_files",
-           "read_provisional", "single_threaded", "worker_count", "worker_start"]
+           "single_threaded", "worker_count", "worker_start"]
 
 log = logging.getLogger(__name__)
 
@@ -185,24 +183,6 @@ def provisional_files(sources: list[SourceFile], cfg: Config, progress: Progress
     """
     return _map(_provisional_one, sources, [len(s.text) for s in sources], cfg, progress, workers, "terms",
                 partial(_before_a_pack, cfg))
-
-
-def read_provisional(root: Path, cands: list[Candidate], cfg: Config, progress: Progress = no_progress,
-                     workers: int | None = None) -> list[ProcessedFile | Skipped]:
-    """``provisional_files`` of ``cands``, each read and vetted (``discover.read_source``) by the worker that
-    counts its terms, in order: for a first run, where no file is known and no parse is cached, so nothing
-    needs the text here first (a Skipped says why a file is left out).
-
-    Raises:
-        ConfigError: ``CTXPACK_WORKERS`` is not a whole number of at least 1.
-    """
-    return _map(partial(_read_provisional_one, root), cands, [c.size for c in cands], cfg, progress, workers,
-                "terms", partial(_before_a_pack, cfg))
-
-
-def _read_provisional_one(root: Path, cfg: Config, cand: Candidate) -> ProcessedFile | Skipped:
-    src = read_source(root, cand, cfg.redact)
-    return src if isinstance(src, Skipped) else _provisional_one(cfg, src)
 
 
 def _before_a_pack(cfg: Config) -> None:
