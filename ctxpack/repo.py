@@ -144,6 +144,7 @@ class Repo:
             return
         files = self.snapshot.files
         self._ahead = ParseAhead(self.root, [Candidate(p, files[p].size, files[p].mtime_ns) for p in todo], self.cfg)
+        log.debug("parsing ahead %d files the pack may show as chunks", len(todo))
 
     def end_ahead(self) -> None:
         """Stop parsing ahead (``expect_chunks``), whatever is left."""

@@ -13,6 +13,7 @@ directory and says so through a pipe, so it never waits for this process to read
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import pickle
@@ -129,6 +130,8 @@ def _work(parent: int, root: Path, cands: list[Candidate], cfg: Config, out_dir:
     from .pool import worker_start
 
     worker_start(parent)
+    with contextlib.suppress(OSError):
+        os.nice(10)  # what the packer waits for comes first: this is a guess at what it will ask
     for k, cand in enumerate(cands):
         src = read_source(root, cand, cfg.redact)
         result: Ahead = None
