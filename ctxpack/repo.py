@@ -85,6 +85,7 @@ class Repo:
     unsaved: bool = False  # holds changes the on-disk index does not (``refresh_repo``): ``build_index`` writes them
     _late: dict[str, ProcessedFile] = field(default_factory=dict, repr=False)  # provisional files parsed on demand
     _ahead: ParseAhead | None = field(default=None, repr=False)  # see expect_chunks
+    _expected: list[str] = field(default_factory=list, repr=False)  # see expect_chunks
 
     def parse_cache(self) -> ParseCache:
         """The index's parse cache (on disk, with this process's last entries in memory), kept across refreshes."""
@@ -116,6 +117,8 @@ class Repo:
         (``expect_chunks``) or now."""
         if path not in self._late:
             t0 = time.perf_counter()
+            if self._expected:
+                self._start_ahead(path)
             ready, ahead = self._ahead.take(path) if self._ahead is not None else (False, None)
             got = self._adopt_ahead(ahead) if ready else self._parse([path])
             if not got:
@@ -135,12 +138,20 @@ class Repo:
         return [with_path(content, src)]
 
     def expect_chunks(self, paths: list[str]) -> None:
-        """The files a pack may show as chunks, in the order it may reach them: the provisional ones
-        are parsed ahead in a forked worker (``index.ahead``) while it packs. ``end_ahead`` stops it.
+        """The files a pack may show as chunks, in the order it may reach them. When the pack first
+        needs one that is provisional, the provisional ones after it are parsed ahead in forked
+        workers (``index.ahead``) while it packs; ``end_ahead`` stops them. (Not before: most
+        packs need none, and then forking costs more than it saves.)"""
+        self._expected = [p for p in dict.fromkeys(paths) if p in self.provisional]
 
-        Not in a process with other Python threads (forking it is unsafe: then each is parsed when reached)."""
-        todo = [p for p in dict.fromkeys(paths) if p in self.provisional and p not in self._late]
-        if len(todo) < 2 or self._ahead is not None or not single_threaded():
+    def _start_ahead(self, path: str) -> None:
+        """Parse ahead the expected files after ``path`` (the first one a pack parses late), when
+        there are some and no other Python thread runs here (forking would not be safe)."""
+        if path not in self._expected or self._ahead is not None:
+            return
+        expected, self._expected = self._expected, []
+        todo = [p for p in expected[expected.index(path) + 1:] if p not in self._late]
+        if not todo or not single_threaded():
             return
         files = self.snapshot.files
         self._ahead = ParseAhead(self.root, [Candidate(p, files[p].size, files[p].mtime_ns) for p in todo], self.cfg)
@@ -148,6 +159,7 @@ class Repo:
 
     def end_ahead(self) -> None:
         """Stop parsing ahead (``expect_chunks``), whatever is left."""
+        self._expected = []
         if self._ahead is not None:
             self._ahead.close()
             self._ahead = None
