@@ -196,9 +196,10 @@ def _map(one: Callable[[Config, _In], _Out], items: list[_In], sizes: list[int],
          workers: int | None, stage: str, meanwhile: Callable[[], object]) -> list[_Out]:
     """``one`` over ``items`` (of ``sizes`` characters), in a pool when it pays; this process runs
     ``meanwhile`` while it waits for the workers (what it will need next)."""
-    n = worker_count() if workers is None else workers
-    n = min(n, len(items))
-    if n < 2 or (len(items) < POOL_MIN_FILES and sum(sizes) < POOL_MIN_CHARS):
+    if len(items) < 2 or (len(items) < POOL_MIN_FILES and sum(sizes) < POOL_MIN_CHARS):  # (before looking at
+        return list(_reporting(map(partial(one, cfg), items), len(items), progress, stage))  # the cores: an edit)
+    n = min(worker_count() if workers is None else workers, len(items))
+    if n < 2:
         return list(_reporting(map(partial(one, cfg), items), len(items), progress, stage))
     # fork is the cheapest start (the grammars and the tokenizer are already loaded), but only
     # safe with no other Python thread running; a warm server has threads, so its workers start
