@@ -165,7 +165,8 @@ def start_git(root: str | os.PathLike[str], *args: str, timeout: float = 20.0) -
             out.seek(0), err.seek(0)
         with out, err:
             if code != 0:
-                log.debug("git %s exited %d in %s: %s", sub, code, cwd, err.read(400).decode("utf-8", "replace").strip()[:200])
+                log.debug("git %s exited %d in %s: %s", sub, code, cwd,
+                          err.read(400).decode("utf-8", "replace").strip()[:200])
                 return None
             return out.read()
 
