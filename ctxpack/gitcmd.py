@@ -21,18 +21,25 @@ back to working without git.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 __all__ = ["SAFE_CONFIG", "git_env", "run_git", "start_git"]
 
+try:
+    import fcntl
+except ImportError:  # not on Windows
+    fcntl = None  # type: ignore[assignment]
+
 log = logging.getLogger(__name__)
+
+_PIPE_BYTES = 1 << 20  # start_git's output pipe (Linux allows up to /proc/sys/fs/pipe-max-size, 1 MiB by default)
 
 # Command-line config that beats the repository's: no program the repository names is run.
 SAFE_CONFIG: tuple[tuple[str, str], ...] = (
@@ -135,7 +142,10 @@ def start_git(root: str | os.PathLike[str], *args: str, timeout: float = 20.0) -
     """``run_git`` started now, answered later: git runs while the caller works. Call the result
     (once) for git's stdout, or None (as ``run_git``); the time limit counts from now.
 
-    The output goes to an unlinked temporary file, not a pipe, so git never waits for a reader.
+    The output pipe is widened (``F_SETPIPE_SZ``, up to 1 MiB on Linux) so git can write a long
+    log before anyone reads it; past that it waits for the reader, which only costs the overlap.
+    The answer is read with ``communicate``, which wakes as soon as git exits (``Popen.wait`` with
+    a time limit polls, sleeping up to 50 ms: a 30 ms ``git status`` took twice as long).
     """
     if not args:
         raise ValueError("run_git needs a subcommand")
@@ -145,29 +155,28 @@ def start_git(root: str | os.PathLike[str], *args: str, timeout: float = 20.0) -
     cmd = ["git", "--no-pager", *_config_args(SAFE_CONFIG), *_config_args(_repository_drivers(cwd, env, timeout)),
            sub, *_SUBCOMMAND_FLAGS.get(sub, ()), *rest]
     deadline = time.monotonic() + timeout
-    out, err = tempfile.TemporaryFile(), tempfile.TemporaryFile()
     try:
-        proc = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=err, env=env, stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                                stdin=subprocess.DEVNULL)
     except (OSError, subprocess.SubprocessError) as exc:
         log.debug("git %s failed in %s: %s", sub, cwd, exc)
-        out.close(), err.close()
         return lambda: None
+    if fcntl is not None and hasattr(fcntl, "F_SETPIPE_SZ") and proc.stdout is not None:
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(proc.stdout.fileno(), fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
 
     def result() -> bytes | None:
         try:
-            code = proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            out, err = proc.communicate(timeout=max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired as exc:
             proc.kill()
-            proc.wait()
+            proc.communicate()
             log.debug("git %s failed in %s: %s", sub, cwd, exc)
             return None
-        finally:
-            out.seek(0), err.seek(0)
-        with out, err:
-            if code != 0:
-                log.debug("git %s exited %d in %s: %s", sub, code, cwd,
-                          err.read(400).decode("utf-8", "replace").strip()[:200])
-                return None
-            return out.read()
+        if proc.returncode != 0:
+            log.debug("git %s exited %d in %s: %s", sub, proc.returncode, cwd,
+                      err.decode("utf-8", "replace").strip()[:200])
+            return None
+        return out
 
     return result
