@@ -205,3 +205,32 @@ def test_worker_process_exits_when_the_server_dies() -> None:
     if not wait_for(gone, 10, 0.2):
         os.kill(worker, 9)
         raise AssertionError("the worker outlived its server")
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads the resident size from /proc")
+def test_steady_heap_hands_big_freed_blocks_back() -> None:
+    import subprocess
+    import sys
+
+    code = """
+import sys
+from pathlib import Path
+def rss():
+    return int(next(l.split()[1] for l in Path("/proc/self/status").read_text().splitlines() if l.startswith("VmRSS")))
+if sys.argv[1] == "1":
+    from ctxpack.serve.worker import steady_heap
+    steady_heap()
+before = rss()
+for _ in range(3):
+    big = b"x" * (8 << 20)
+    del big  # glibc raises its mapping threshold past 8 MiB here, unless told not to
+    big = b"y" * (8 << 20)
+    small = [bytes(100) for _ in range(1000)]  # allocated after it
+    del big
+print(rss() - before)
+"""
+    kept = {a: int(subprocess.run([sys.executable, "-c", code, a], capture_output=True, text=True, timeout=60,
+                                  check=True).stdout) for a in ("0", "1")}
+    if kept["0"] < 4096:
+        pytest.skip("this C library hands freed blocks back by itself")
+    assert kept["1"] < 2048, kept  # KiB still resident after the big blocks were freed

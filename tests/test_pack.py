@@ -363,3 +363,14 @@ def test_region_scores_weigh_rare_terms_blend_similarity_and_favour_the_head() -
     half = region_scores([a, b, c], q, set(), sims, 0.5, lambda t: idf(t) or 0.0)
     assert half[1] > half[2] > half[0]
     assert region_scores([a, b, c], q, set(), {1: 0.3}, 0.5) == plain  # one embedded chunk: nothing to compare
+
+
+def test_chunk_term_memo_is_keyed_by_digest_not_text() -> None:
+    from ctxpack.pack import chunks
+    from ctxpack.terms import term_counts
+
+    text = "def load_config(path):\n    return parse_config_file(path)\n"
+    got = chunks._term_counts(text)
+    assert got == (term_counts(text), sum(term_counts(text).values()))
+    assert chunks._term_counts(text) is got  # memoized
+    assert all(isinstance(k, bytes) and len(k) == 16 for k in chunks._memo)  # the texts are not kept alive

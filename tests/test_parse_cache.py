@@ -209,6 +209,22 @@ def test_cache_is_bounded_oldest_first(tmp_path: Path) -> None:
     assert (srcs[-1].sha1, "python") in kept and (srcs[0].sha1, "python") not in kept
 
 
+def test_memory_holds_a_bounded_number_of_tokens_and_the_disk_the_rest(tmp_path: Path) -> None:
+    cfg = Config()
+    texts = [f"def f{i}(x):\n    return x + {i}\n" + "# filler line\n" * 50 for i in range(12)]
+    srcs = [SourceFile(f"m{i}.py", "python", len(t), 0, f"{i:040x}", t) for i, t in enumerate(texts)]
+    keys = [(s.sha1, "python") for s in srcs]
+    probe = ParseCache(tmp_path / "probe", settings_key(cfg))
+    process_sources(srcs[:1], cfg, probe)
+    per_file = probe._memory_tokens  # the texts have the same number of tokens
+    cache = ParseCache(tmp_path, settings_key(cfg), memory_tokens=per_file * 3)
+    process_sources(srcs, cfg, cache)
+    assert list(cache._memory) == keys[-3:]  # the newest three fit the memory's token cap
+    assert cache._memory_tokens == per_file * 3
+    assert set(cache.get_many(keys)) == set(keys)  # the others come from the disk
+    assert cache.hits == len(keys)
+
+
 def test_other_settings_do_not_share_entries(tmp_path: Path) -> None:
     text = "def f(x):\n    return x\n"
     src = SourceFile("a.py", "python", len(text), 0, "a" * 40, text)

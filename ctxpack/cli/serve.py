@@ -19,6 +19,9 @@ def service_for(paths: tuple[str, ...], no_embed: bool, model: str | None, encod
              index_dir: str | None, no_redact: bool) -> Any:
     from ..pipeline import is_catalog, select
     from ..serve.service import Service
+    from ..serve.worker import steady_heap
+
+    steady_heap()  # a long-running process: keep big freed blocks from staying resident
 
     overrides = {"embed": False if no_embed else None, "model": model, "encoding": encoding,
                  "redact": False if no_redact else None, **guards()}

@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 CACHE_FORMAT = 1  # bumped when the entry layout changes (the file name changes with it)
 DEFAULT_MAX_BYTES = 256 << 20  # compressed entries; a 2k-file repository's tree takes ~10 MiB
 _MEMORY_ENTRIES = 256
+_MEMORY_TOKENS = 200_000  # and at most this many tokens' worth: ~40 bytes each (a file's chunk terms)
 _BATCH = 500  # keys per SELECT (SQLite's variable limit)
 _TIMEOUT_S = 2.0
 
@@ -74,7 +75,8 @@ class ParseCache:
     """
 
     def __init__(self, index_dir: Path | None, settings: str, *, max_bytes: int = DEFAULT_MAX_BYTES,
-                 memory_entries: int = _MEMORY_ENTRIES, read: bool = True) -> None:
+                 memory_entries: int = _MEMORY_ENTRIES,
+                 memory_tokens: int = _MEMORY_TOKENS, read: bool = True) -> None:
         self.path = cache_file(index_dir) if index_dir is not None else None
         self.settings = settings
         self.max_bytes = max_bytes
@@ -82,6 +84,8 @@ class ParseCache:
         self.hits = self.misses = self.stored = 0
         self._memory: OrderedDict[ContentKey, FileContent] = OrderedDict()
         self._memory_entries = memory_entries
+        self._memory_tokens = 0  # held in memory now, at most ``memory_tokens``
+        self._memory_max_tokens = memory_tokens
         self._mutex = threading.Lock()
         self._warned = False
 
@@ -219,10 +223,13 @@ class ParseCache:
     def _remember(self, contents: dict[ContentKey, Any]) -> None:
         with self._mutex:
             for k, c in contents.items():
+                if (was := self._memory.pop(k, None)) is not None:
+                    self._memory_tokens -= was.tokens
                 self._memory[k] = c
-                self._memory.move_to_end(k)
-            while len(self._memory) > self._memory_entries:
-                self._memory.popitem(last=False)
+                self._memory_tokens += c.tokens
+            while self._memory and (len(self._memory) > self._memory_entries
+                                    or self._memory_tokens > self._memory_max_tokens):
+                self._memory_tokens -= self._memory.popitem(last=False)[1].tokens
 
 
 def _damaged(exc: Exception) -> bool:

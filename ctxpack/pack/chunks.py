@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import functools
-from collections import Counter
+import hashlib
+import threading
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -24,11 +25,27 @@ _CHANGED_CHUNK = 1000.0  # relevance added to a chunk holding lines changed in t
 _FRAME_CHUNK = 1.0  # ... holding a line a stack frame of the query points at (above any query-term match)
 
 
-@functools.lru_cache(maxsize=4096)
+_MEMO_ENTRIES = 4096
+_memo: OrderedDict[bytes, tuple[Counter[str], int]] = OrderedDict()
+_memo_lock = threading.Lock()
+
+
 def _term_counts(text: str) -> tuple[Counter[str], int]:
-    """A text's term counts and term total (memoized: a warm process sees the same chunks again)."""
+    """A text's term counts and term total, memoized by the text's digest (least recently used out):
+    a warm process sees the same chunks again, and a memo keyed by the texts would keep them alive."""
+    key = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+    with _memo_lock:
+        hit = _memo.get(key)
+        if hit is not None:
+            _memo.move_to_end(key)
+            return hit
     counts = term_counts(text)
-    return counts, sum(counts.values())
+    got = counts, sum(counts.values())
+    with _memo_lock:
+        _memo[key] = got
+        if len(_memo) > _MEMO_ENTRIES:
+            _memo.popitem(last=False)
+    return got
 
 
 def _lexical(chunk: Chunk, qweights: dict[str, float], names: set[str]) -> float:

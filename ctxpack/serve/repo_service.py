@@ -200,12 +200,7 @@ class RepoService:
                     self.persisted = f"error: {exc}"
                     log.warning("writing the index of %s failed: %s", self.root, exc)
                     return
-                with self._update_lock:
-                    repo = self._repo
-                    if repo is not None and {p: r.sha1 for p, r in repo.snapshot.files.items()} == hashes:
-                        # The disk caught up with memory: adopt its manifest (versions, skipped files).
-                        self._repo = replace(repo, snapshot=replace(repo.snapshot, manifest=manifest))
-                        self.persisted = "current"
+                self._adopt_manifest(hashes, manifest)
                 if self.persisted != "current" and not self._persist_wanted.is_set():
                     reconcile = True  # memory and disk differ and no edit is pending: an event was missed
                     return
@@ -216,6 +211,16 @@ class RepoService:
                 self._persisting = False
             if reconcile:  # compare the whole tree (which persists again if it finds anything)
                 threading.Thread(target=self.update, name=f"reconcile:{self.name}", daemon=True).start()
+
+    def _adopt_manifest(self, hashes: dict[str, str], manifest: Any) -> None:
+        """After a background write: when the disk caught up with memory, adopt its manifest
+        (versions, skipped files). A method, so that the loop keeps no reference to a ``Repo``
+        (it would live on, its rank index with it, while the next write runs)."""
+        with self._update_lock:
+            repo = self._repo
+            if repo is not None and {p: r.sha1 for p, r in repo.snapshot.files.items()} == hashes:
+                self._repo = replace(repo, snapshot=replace(repo.snapshot, manifest=manifest))
+                self.persisted = "current"
 
     def wait_persisted(self, timeout: float = 60.0) -> bool:
         """Wait until no background write is pending or running; True if the disk matches memory."""
@@ -247,9 +252,11 @@ class RepoService:
                 self.embedding = "off"
                 return
             self.embedding = "running"
+            embedder, repo = repo.embedder, None  # no reference to a Repo an update may replace while this runs
             try:
-                embed_index(self.root, self.cfg, should_stop=self._stop.is_set, embedder=repo.embedder)
-                repo.dense_lane(reload=True)  # the current Repo sees the new vectors
+                embed_index(self.root, self.cfg, should_stop=self._stop.is_set, embedder=embedder)
+                if (current := self._repo) is not None:
+                    current.dense_lane(reload=True)  # the current Repo sees the new vectors
                 self.embedding = "idle"
             except CtxpackError as exc:
                 self.embedding = f"error: {exc}"

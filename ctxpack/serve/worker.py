@@ -17,7 +17,7 @@ from typing import Any
 from ..config import Config
 from ..pipeline import Prepared, open_repo, persist_index
 
-__all__ = ["Worker", "persist_in_worker", "prepare_in_worker", "release_memory"]
+__all__ = ["Worker", "persist_in_worker", "prepare_in_worker", "release_memory", "steady_heap"]
 
 log = logging.getLogger(__name__)
 
@@ -59,22 +59,41 @@ class Worker:
 
 
 @functools.lru_cache(maxsize=1)
-def _malloc_trim() -> Callable[[int], int] | None:
+def _glibc() -> Any:
+    """The C library when it is glibc (``malloc_trim`` and ``mallopt``), else None."""
     try:
         import ctypes
         import ctypes.util
 
-        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim  # type: ignore[no-any-return]
-    except (OSError, AttributeError):  # not glibc
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return libc if hasattr(libc, "malloc_trim") and hasattr(libc, "mallopt") else None
+    except OSError:
         return None
 
 
 def release_memory() -> None:
     """Hand freed heap memory back to the system (glibc keeps it per thread arena otherwise:
     each index update frees the replaced structures, and the resident size would ratchet up)."""
-    trim = _malloc_trim()
-    if trim is not None:
-        trim(0)
+    libc = _glibc()
+    if libc is not None:
+        libc.malloc_trim(0)
+
+
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
+
+
+def steady_heap(threshold: int = 128 << 10) -> None:
+    """For a long-running process: blocks of ``threshold`` bytes or more get their own mapping,
+    handed back when freed, and a free heap top past ``threshold`` is trimmed.
+
+    glibc otherwise raises both thresholds each time it frees a big mapped block (a pack's file
+    texts, its JSON answer), after which such blocks come from the heap and stay resident when
+    freed: the warm server's peak resident size on sqlalchemy was 15-20 MiB higher without this.
+    """
+    libc = _glibc()
+    if libc is not None:
+        libc.mallopt(_M_MMAP_THRESHOLD, threshold)
+        libc.mallopt(_M_TRIM_THRESHOLD, threshold)
 
 
 def _exit_with_parent(parent: int) -> None:
