@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 CACHE_FORMAT = 1  # bumped when the entry layout changes (the file name changes with it)
 DEFAULT_MAX_BYTES = 256 << 20  # compressed entries; a 2k-file repository's tree takes ~10 MiB
 _MEMORY_ENTRIES = 256
-_MEMORY_TOKENS = 200_000  # and at most this many tokens' worth: ~40 bytes each (a file's chunk terms)
+_MEMORY_TOKENS = 64_000  # and at most this many tokens' worth (~40 bytes each); the disk has the rest
 _BATCH = 500  # keys per SELECT (SQLite's variable limit)
 _TIMEOUT_S = 2.0
 
