@@ -75,7 +75,7 @@ class Repo:
     # (path, first line, text digest) -> what redaction did; None: nothing to redact
     _redacted: dict[tuple[str, int, bytes], tuple[str, tuple[Redaction, ...]] | None] = field(default_factory=dict,
                                                                                                repr=False)
-    _skeletons: dict[str, str] = field(default_factory=dict, repr=False)
+    _skeletons: dict[str, bytes] = field(default_factory=dict, repr=False)  # UTF-8: half the memory of str
     _clean_files: dict[str, tuple[int, int]] = field(default_factory=dict, repr=False)  # path -> stat found clean
     _clean_before: dict[tuple[str, int, bytes], None] | None = field(default=None, repr=False)  # see load_clean
     _parse_cache: ParseCache | None = field(default=None, repr=False)
@@ -167,9 +167,12 @@ class Repo:
     def skeleton(self, rel: str) -> str:
         """The file's skeleton (signatures and first doc lines), memoized."""
         got = self._skeletons.get(rel)
-        if got is None:  # (of a provisional file: the definitions its lines state, see ``provisional_symbols``)
-            got = self._skeletons[rel] = skeleton_text(self.symbols_by_path.get(rel, []))
-        return got
+        if got is not None:
+            return got.decode()
+        # (of a provisional file: the definitions its lines state, see ``provisional_symbols``)
+        text = skeleton_text(self.symbols_by_path.get(rel, []))
+        self._skeletons[rel] = text.encode()  # a str with one "—" in it takes 2 bytes a character
+        return text
 
     def read_text(self, rel: str) -> str | None:
         """Current text of a file (None if it cannot be read)."""

@@ -11,6 +11,7 @@ import re
 from collections import Counter
 from functools import lru_cache
 from itertools import chain
+from sys import intern
 
 __all__ = ["IDENT_RE", "ident_terms", "split_identifier", "term_counts", "terms"]
 
@@ -51,10 +52,10 @@ def ident_terms(ident: str) -> tuple[str, ...]:
     out = []
     whole = ident.lower()
     if len(parts) > 1 and whole not in STOPWORDS:
-        out.append(whole)
+        out.append(intern(whole))
     for p in parts:
         if len(p) > 1 and p not in STOPWORDS and not p.isdigit():
-            out.append(_stem(p))
+            out.append(intern(_stem(p)))  # one string per term, however many identifiers hold it
     return tuple(out)
 
 

@@ -18,6 +18,7 @@ import json
 import logging
 import math
 import os
+from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,7 +62,7 @@ class HistoryIndex:
     commits_of: dict[int, list[int]]  # file -> its commits, newest first
     recent: list[float]  # 1 / (1 + commits since the file last changed / 10); 0 = never changed
     churn: list[float]  # log(1 + commits that changed the file), scaled to [0, 1]
-    postings: dict[str, list[tuple[int, int]]]  # message term -> [(commit, tf)]
+    postings: dict[str, array[int]]  # message term -> commit, tf, commit, tf, ... (flat: 8 bytes a posting)
     msg_len: list[int]
     avg_len: float
 
@@ -146,7 +147,7 @@ def index_history(history: History, paths: list[str]) -> HistoryIndex:
     commits: list[tuple[int, ...]] = []
     subjects: list[str] = []
     commits_of: dict[int, list[int]] = {}
-    postings: dict[str, list[tuple[int, int]]] = {}
+    postings: dict[str, array[int]] = {}
     msg_len: list[int] = []
     for files_, message in zip(history.commits, history.messages, strict=True):
         files = tuple(sorted({idx[p] for p in files_ if p in idx}))
@@ -164,7 +165,10 @@ def index_history(history: History, paths: list[str]) -> HistoryIndex:
         for t in terms(message):
             tf[t] = tf.get(t, 0) + 1
         for t, c in tf.items():
-            postings.setdefault(t, []).append((k, c))
+            if (plist := postings.get(t)) is None:
+                plist = postings[t] = array("i")
+            plist.append(k)
+            plist.append(c)
         msg_len.append(sum(tf.values()))
     top = math.log1p(max(counts, default=0)) or 1.0
     avg = sum(msg_len) / len(msg_len) if msg_len else 1.0

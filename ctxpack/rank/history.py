@@ -61,8 +61,9 @@ def past_edits(hist: HistoryIndex, q: QueryInfo, add: Callable[[int, str, float,
         plist = hist.postings.get(t)
         if not plist:
             continue
-        idf = bm25_idf(n, len(plist))
-        for k, tf in plist:
+        idf = bm25_idf(n, len(plist) // 2)
+        pairs = iter(plist)
+        for k, tf in zip(pairs, pairs, strict=True):
             scores[k] += bm25_weight(tf, hist.msg_len[k], hist.avg_len, idf)
     best = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:_PAST_EDITS]
     if not best:
