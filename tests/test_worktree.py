@@ -171,13 +171,15 @@ def test_a_warm_repository_runs_git_for_its_changes_only_when_something_moved(tm
     (root / "mod_1.py").write_text((root / "mod_1.py").read_text() + "def extra_step(order):\n    return 0\n")
     repo = open_repo(root, load_config(root, history=False))
     calls: list[tuple[str, ...]] = []
-    real = worktree.run_git
 
-    def counting(where, *args, **kw):  # type: ignore[no-untyped-def]
-        calls.append(args)
-        return real(where, *args, **kw)
+    def counting(real):  # type: ignore[no-untyped-def]
+        def call(where, *args, **kw):  # type: ignore[no-untyped-def]
+            calls.append(args)
+            return real(where, *args, **kw)
+        return call
 
-    monkeypatch.setattr(worktree, "run_git", counting)
+    monkeypatch.setattr(worktree, "run_git", counting(worktree.run_git))
+    monkeypatch.setattr(worktree, "start_git", counting(worktree.start_git))
     first = repo.working_changes()
     assert set(first.files) == {"mod_1.py"} and calls
     calls.clear()
@@ -203,3 +205,19 @@ def test_git_state_follows_a_linked_work_tree(tmp_path: Path) -> None:
     (tmp_path / "wt" / "mod_1.py").write_text("x = 1\n")
     _git(tmp_path / "wt", "commit", "-qam", "side work")  # the branch ref and the work tree's index move
     assert git_state(tmp_path / "wt") != before
+
+
+def test_the_work_tree_prefix_is_asked_once_per_git_state(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import ctxpack.index.worktree as worktree
+
+    root = _repo(tmp_path / "r")
+    (root / "mod_1.py").write_text((root / "mod_1.py").read_text() + "def extra_step(order):\n    return 0\n")
+    asked: list[tuple[str, ...]] = []
+    real = worktree.run_git
+    monkeypatch.setattr(worktree, "run_git", lambda where, *a, **kw: asked.append(a) or real(where, *a, **kw))
+    first = worktree.changes(root)
+    assert worktree.changes(root) == first and set(first.files) == {"mod_1.py"}
+    assert [a[0] for a in asked] == ["rev-parse"]  # once: the second call knew where root sits
+    _git(root, "add", "mod_1.py")  # git's index moved: asked again
+    assert set(worktree.changes(root).files) == {"mod_1.py"}
+    assert [a[0] for a in asked] == ["rev-parse", "rev-parse"]
