@@ -28,7 +28,7 @@ from .index.worktree import changes as worktree_changes
 from .models import Chunk, FileRecord, ProcessedFile, Progress, Redaction, Skipped, SourceFile, Symbol, no_progress
 from .pack.blocks import full_body
 from .pack.skeleton import skeleton_text
-from .rank.index import RankIndex, build_rank_index
+from .rank.index import PathParts, RankIndex, build_rank_index, path_parts
 from .rank.patch import patch_rank_index
 from .rank.score import warm as warm_rank_index
 from .store.columns import ChunkSpan, IndexSnapshot
@@ -343,17 +343,27 @@ def refresh_repo(repo: Repo, paths: Iterable[str] | None = None, *, lazy_above: 
     if not sources and not removed and not restat:
         return repo if skipped == snap.manifest.skipped else replace(
             repo, snapshot=replace(snap, manifest=replace(snap.manifest, skipped=skipped)))
-    done = process_sources(sources, repo.cfg, repo.parse_cache(), progress, lazy_above=lazy_above)
-    return patched(repo, done.files, restat, removed, skipped, repo.provisional | done.provisional, history)
+    ahead: list[PathParts] = []
+
+    def paths_part() -> None:  # files come or go, so the ranking index is rebuilt: its paths' part, while workers work
+        paths = sorted(set(snap.files).difference(removed).union(s.path for s in sources))
+        ahead.append(path_parts(paths, history() if history is not None and repo.cfg.history else None))
+
+    rebuilt = bool(removed) or any(s.path not in snap.files for s in sources)
+    done = process_sources(sources, repo.cfg, repo.parse_cache(), progress, lazy_above=lazy_above,
+                           meanwhile=paths_part if rebuilt else None)
+    return patched(repo, done.files, restat, removed, skipped, repo.provisional | done.provisional, history,
+                   ahead[0] if ahead else None)
 
 
 def patched(repo: Repo, parsed: list[ProcessedFile], restat: list[FileRecord], removed: list[str],
             skipped: tuple[Skipped, ...], provisional: frozenset[str] = frozenset(),
-            history: Callable[[], History | None] | None = None) -> Repo:
+            history: Callable[[], History | None] | None = None, parts: PathParts | None = None) -> Repo:
     """A new Repo: ``repo`` with files re-processed (``parsed``), re-statted or removed, in memory.
 
     The ranking index is patched when it holds the same set of files, else rebuilt (with
-    ``history``, when the caller started reading it, else the history read now)."""
+    ``history``, when the caller started reading it, else the history read now; and with
+    ``parts``, its paths' part computed ahead, when they are its paths)."""
     snap = repo.snapshot
     files, file_terms, chunks = dict(snap.files), dict(snap.file_terms), dict(snap.chunks)
     by_path = dict(repo.symbols_by_path)
@@ -384,7 +394,7 @@ def patched(repo: Repo, parsed: list[ProcessedFile], restat: list[FileRecord], r
             hist = None
         else:
             hist = history() if history is not None else read_history(repo.root, repo.store.dir)
-        ri = build_rank_index(files, file_terms, symbols, hist)
+        ri = build_rank_index(files, file_terms, symbols, hist, parts)
     return Repo(repo.root, repo.cfg, repo.store, new_snap, ri, by_path, repo.embedder, _redacted=repo._redacted,
                 _clean_files=repo._clean_files, _skeletons={p: t for p, t in repo._skeletons.items() if p not in gone},
                 _parse_cache=repo._parse_cache, provisional=frozenset(provisional - set(removed)), unsaved=True)

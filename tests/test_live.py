@@ -234,3 +234,18 @@ print(rss() - before)
     if kept["0"] < 4096:
         pytest.skip("this C library hands freed blocks back by itself")
     assert kept["1"] < 2048, kept  # KiB still resident after the big blocks were freed
+
+
+def test_a_ranking_index_built_with_its_paths_part_ahead_is_the_same(live: Repo) -> None:
+    from ctxpack.index.history import History
+    from ctxpack.rank.index import path_parts
+
+    snap = live.snapshot
+    history = History("head", (tuple(sorted(snap.files))[:2],), ("checkout: apply the discount code",))
+    ahead = path_parts(sorted(snap.files), history)
+    built = build_rank_index(snap.files, snap.file_terms, snap.symbols, history, ahead)
+    assert built.stems is ahead.stems and built.hist is ahead.hist  # taken, not computed again
+    _same_index(built, build_rank_index(snap.files, snap.file_terms, snap.symbols, history))
+    other = path_parts(sorted(snap.files)[1:], history)  # not these paths: computed afresh
+    _same_index(build_rank_index(snap.files, snap.file_terms, snap.symbols, history, other),
+                build_rank_index(snap.files, snap.file_terms, snap.symbols, history))

@@ -173,23 +173,27 @@ def parse_contents(items: list[tuple[str, str]], cfg: Config, progress: Progress
 
 
 def provisional_files(sources: list[SourceFile], cfg: Config, progress: Progress = no_progress,
-                      workers: int | None = None) -> list[ProcessedFile]:
+                      workers: int | None = None, meanwhile: Callable[[], object] | None = None) -> list[ProcessedFile]:
     """``with_path(provisional_content(...))`` of each source, in order (in a process pool when it
     pays): terms, line-stated symbols and a token estimate, no parse (``process_sources``'s
     ``lazy_above``). The path's part runs in the workers too: it is a fifth of the work.
+    ``meanwhile``: more for this process to do while it waits for the workers (after the tokenizer
+    and the secret scanner); not run when the work stays in this process.
 
     Raises:
         ConfigError: ``CTXPACK_WORKERS`` is not a whole number of at least 1.
     """
     return _map(_provisional_one, sources, [len(s.text) for s in sources], cfg, progress, workers, "terms",
-                partial(_before_a_pack, cfg))
+                partial(_before_a_pack, cfg, meanwhile))
 
 
-def _before_a_pack(cfg: Config) -> None:
+def _before_a_pack(cfg: Config, more: Callable[[], object] | None = None) -> None:
     """What a pack answered first loads after its provisional terms: the tokenizer, and the secret scanner."""
     get_counter(cfg.encoding)
     if cfg.redact:
         secrets.warm()
+    if more is not None:
+        more()
 
 
 def _map(one: Callable[[Config, _In], _Out], items: list[_In], sizes: list[int], cfg: Config, progress: Progress,

@@ -194,7 +194,8 @@ class Processed:
 
 
 def process_sources(sources: list[SourceFile], cfg: Config, cache: ParseCache | None = None,
-                    progress: Progress = no_progress, lazy_above: int | None = None) -> Processed:
+                    progress: Progress = no_progress, lazy_above: int | None = None,
+                    meanwhile: Callable[[], object] | None = None) -> Processed:
     """``process_file`` over ``sources``, in order, parsing each distinct content once
     (on every core when there are many: ``pool.parse_contents``).
 
@@ -220,7 +221,8 @@ def process_sources(sources: list[SourceFile], cfg: Config, cache: ParseCache | 
     if lazy_above is not None and len(todo) > lazy_above:
         late = set(todo)
         lazy = [s for s in sources if (s.sha1, s.language) in late]
-        done = dict(zip((s.path for s in lazy), provisional_files(lazy, cfg, progress), strict=True))
+        done = dict(zip((s.path for s in lazy), provisional_files(lazy, cfg, progress, meanwhile=meanwhile),
+                        strict=True))
         return Processed([done[s.path] if s.path in done else with_path(keys[(s.sha1, s.language)], s)  # type: ignore[arg-type]
                           for s in sources], 0, frozenset(done))
 

@@ -21,8 +21,8 @@ from .paths import is_aux_path, is_test_path
 if TYPE_CHECKING:
     from .static import StaticScores
 
-__all__ = ["POSTING_SHIFT", "RankIndex", "build_rank_index", "edge_weight", "file_defs", "indegree_scale", "out_links",
-           "posting", "rank_from_state", "rank_state", "rank_state_key"]
+__all__ = ["POSTING_SHIFT", "PathParts", "RankIndex", "build_rank_index", "edge_weight", "file_defs", "indegree_scale",
+           "out_links", "path_parts", "posting", "rank_from_state", "rank_state", "rank_state_key"]
 
 _COMMON_DEF_FILES = 8  # a name defined in more files than this carries no graph edge
 _PRIVATE_NAME_WEIGHT = 0.1  # hand-set: a reference to a _private name links files at this weight (public: 1)
@@ -182,17 +182,53 @@ def _postings(per_file: list[tuple[list[str], list[int]]]) -> tuple[dict[str, np
     return {t: code_arr[bounds[k]:bounds[k + 1]] for t, k in term_id.items()}, doc_len
 
 
+@dataclass(frozen=True, slots=True)
+class PathParts:
+    """What a ranking index takes from its files' paths and the history alone (``path_parts``):
+    a first run computes it while the workers read the files' terms."""
+
+    paths: list[str]  # sorted
+    stems: dict[str, list[int]]
+    modules: tuple[dict[str, list[int]], dict[str, list[int]]]  # import resolution: paths without extension, dirs
+    path_terms: list[frozenset[str]]
+    kind: list[str]
+    history: History | None
+    hist: HistoryIndex | None
+
+
+def path_parts(paths: list[str], history: History | None = None) -> PathParts:
+    """The parts of ``build_rank_index`` over the sorted ``paths`` that need no file's content."""
+    stems: dict[str, list[int]] = defaultdict(list)
+    by_noext: dict[str, list[int]] = defaultdict(list)
+    by_dir: dict[str, list[int]] = defaultdict(list)
+    for i, p in enumerate(paths):
+        parent, stem = _parts(p)
+        stems[stem.lower()].append(i)
+        parts = [*parent.split("/"), stem] if parent else [stem]
+        for k in range(len(parts)):
+            by_noext["/".join(parts[k:])].append(i)
+        dparts = parent.split("/") if parent else []
+        for k in range(len(dparts)):
+            by_dir["/".join(dparts[k:])].append(i)
+    path_terms = [frozenset(terms(p.replace("/", " ").replace(".", " "))) for p in paths]
+    kind = ["text" if not is_code(p) else "test" if is_test_path(p) else "aux" if is_aux_path(p) else "code"
+            for p in paths]
+    return PathParts(paths, dict(stems), (dict(by_noext), dict(by_dir)), path_terms, kind, history,
+                     index_history(history, paths) if history else None)
+
+
 def build_rank_index(records: dict[str, FileRecord], file_terms: dict[str, tuple[list[str], list[int]]],
-                     symbols: Mapping[str, Sequence[Symbol]], history: History | None = None) -> RankIndex:
+                     symbols: Mapping[str, Sequence[Symbol]], history: History | None = None,
+                     parts: PathParts | None = None) -> RankIndex:
     """Build postings, definition maps, the file graph and the history signals from an index snapshot.
 
     The result depends only on the snapshot's content (and the history), not on the order of its rows.
+    ``parts``: ``path_parts`` computed ahead (used when of these paths and this history).
     """
     paths = sorted(records)
+    if parts is None or parts.history is not history or parts.paths != paths:
+        parts = path_parts(paths, history)
     idx = {p: i for i, p in enumerate(paths)}
-    stems: dict[str, list[int]] = defaultdict(list)
-    for i, p in enumerate(paths):
-        stems[_parts(p)[1].lower()].append(i)
     postings, doc_len = _postings([file_terms.get(p, ([], [])) for p in paths])
     avg = (sum(doc_len) / len(doc_len)) if doc_len else 1.0
 
@@ -217,18 +253,7 @@ def build_rank_index(records: dict[str, FileRecord], file_terms: dict[str, tuple
     defs_by_name = {k: sorted(v) for k, v in names.items()}
     defs_by_lower = {k: sorted(v) for k, v in lowers.items()}
 
-    # Module paths without extension, and directories, for import resolution.
-    by_noext: dict[str, list[int]] = defaultdict(list)
-    by_dir: dict[str, list[int]] = defaultdict(list)
-    for i, p in enumerate(paths):
-        parent, stem = _parts(p)
-        parts = [*parent.split("/"), stem] if parent else [stem]
-        for k in range(len(parts)):
-            by_noext["/".join(parts[k:])].append(i)
-        dparts = parent.split("/") if parent else []
-        for k in range(len(dparts)):
-            by_dir["/".join(dparts[k:])].append(i)
-    modules = (dict(by_noext), dict(by_dir))
+    modules = parts.modules
 
     links: dict[int, dict[int, float]] = {}
     edge_names: dict[tuple[int, int], list[str]] = {}
@@ -245,12 +270,9 @@ def build_rank_index(records: dict[str, FileRecord], file_terms: dict[str, tuple
         for b in out:
             edges[a][b] = edge_weight(links, a, b)
             edges[b][a] = edge_weight(links, b, a)
-    path_terms = [frozenset(terms(p.replace("/", " ").replace(".", " "))) for p in paths]
-    kind = ["text" if not is_code(p) else "test" if is_test_path(p) else "aux" if is_aux_path(p) else "code"
-            for p in paths]
     return RankIndex(paths, records, postings, doc_len, avg, defs_by_name, defs_by_lower, def_symbols,
-                     dict(stems), dict(edges), edge_names, indegree_scale(user_count), path_terms, kind,
-                     refs, dict(users), modules, links, user_count, index_history(history, paths) if history else None)
+                     parts.stems, dict(edges), edge_names, indegree_scale(user_count), parts.path_terms, parts.kind,
+                     refs, dict(users), modules, links, user_count, parts.hist)
 
 
 # The fields a saved ranking index keeps as they are (the rest: postings flattened, symbols and
