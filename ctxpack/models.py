@@ -6,7 +6,8 @@ Paths are repo-relative POSIX strings, normalized once in ``discover``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -27,6 +28,9 @@ __all__ = [
     "Skipped",
     "SourceFile",
     "Symbol",
+    "Uses",
+    "count_uses",
+    "uses_of",
 ]
 
 Mode = Literal["full", "chunks", "skeleton", "map", "diff"]
@@ -88,6 +92,22 @@ class Symbol:
     signature: str = ""
     parent: str = ""  # enclosing definition name, for methods
     doc: str = ""  # first line of the docstring or leading comment
+
+
+# A file's references, compactly: each (name, is it an import) once with how many times the file
+# uses it, in first-use order. All the ranking reads of references (a big index has hundreds of
+# thousands of them: as Symbols they were the largest part of a loaded snapshot).
+Uses = tuple[tuple[str, bool, int], ...]
+
+
+def count_uses(refs: Iterable[tuple[str, bool]]) -> Uses:
+    """``Uses`` of a file's references given as (name, is it an import), in the file's order."""
+    return tuple((name, is_import, n) for (name, is_import), n in Counter(refs).items())  # (first-seen order)
+
+
+def uses_of(symbols: Iterable[Symbol]) -> Uses:
+    """The references among ``symbols`` (the non-definitions) as ``Uses``."""
+    return count_uses((s.name, s.category == "import") for s in symbols if s.kind != "def")
 
 
 @dataclass(frozen=True, slots=True)

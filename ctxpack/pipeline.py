@@ -172,11 +172,10 @@ def open_repo(path: str | os.PathLike[str], cfg: Config, *, refresh: bool = True
         _, snap = locked_update(root, store, cfg, False, progress, load=True, seen=seen)
     if snap is None:
         raise IndexNotFound(f"no index for {root}. Run: ctxpack index {root}")
-    by_path = {p: defs for p, ss in snap.symbols.items() if (defs := [s for s in ss if s.kind == "def"])}
     ri = _saved_rank_index(store, snap)
     if cfg.history and (history := read_history(root, store.dir)) is not None:
         ri = replace(ri, hist=index_history(history, ri.paths))
-    return Repo(root, cfg, store, snap, ri, by_path, embedder)
+    return Repo(root, cfg, store, snap, ri, embedder)
 
 
 def save_rank_index(path: str | os.PathLike[str], cfg: Config) -> None:
@@ -196,9 +195,9 @@ def _saved_rank_index(store: IndexStore, snap: IndexSnapshot) -> RankIndex:
     key = f"{cache_key(snap.manifest)} {rank_state_key()}"
     path = store.dir / RANK_CACHE
     state = read_keyed(path, key)
-    ri = rank_from_state(state, snap.files, snap.symbols) if isinstance(state, dict) else None
+    ri = rank_from_state(state, snap.files, snap.symbols, snap.uses) if isinstance(state, dict) else None
     if ri is None:
-        ri = build_rank_index(snap.files, snap.file_terms, snap.symbols)
+        ri = build_rank_index(snap.files, snap.file_terms, snap.symbols, snap.uses)
         if store.dir.is_dir():
             write_keyed(path, key, rank_state(ri))
     return ri
@@ -220,7 +219,8 @@ def _big_change(cfg: Config, seen: Seen) -> bool:
 
 def _empty_snapshot(cfg: Config) -> IndexSnapshot:
     """The snapshot of an index with no files yet, for ``cfg``'s settings."""
-    return IndexSnapshot({}, {}, {}, {}, Manifest(SCHEMA_VERSION, cfg.encoding, settings_key(cfg), "", {}, (), 0.0, 0))
+    return IndexSnapshot({}, {}, {}, {}, {},
+                         Manifest(SCHEMA_VERSION, cfg.encoding, settings_key(cfg), "", {}, (), 0.0, 0))
 
 
 def _in_memory(root: Path, cfg: Config, store: IndexStore, seen: Seen, embedder: Embedder | None,
@@ -230,16 +230,16 @@ def _in_memory(root: Path, cfg: Config, store: IndexStore, seen: Seen, embedder:
         with store.lock():  # a first run: the index directory is made here (its parse cache and history live there)
             pass
     snap = seen.prior
-    by_path = {p: defs for p, ss in snap.symbols.items() if (defs := [s for s in ss if s.kind == "def"])}
-    empty = build_rank_index({}, {}, {})  # nothing to patch: ``refresh_repo`` builds it over the new files
+    empty = build_rank_index({}, {}, {}, {})  # nothing to patch: ``refresh_repo`` builds it over the new files
     history = start_history(root, store.dir) if cfg.history else None  # git reads it while the files are read
-    got = refresh_repo(Repo(root, cfg, store, snap, empty, by_path, embedder), lazy_above=ANSWER_FIRST_ABOVE,
+    got = refresh_repo(Repo(root, cfg, store, snap, empty, embedder), lazy_above=ANSWER_FIRST_ABOVE,
                        listed=seen.listed, progress=progress, history=history)
     log.info("index update in memory (answer first): %d files not parsed yet; the index is written after the answer",
              len(got.provisional))
     if len(got.rank_index.paths) != len(got.snapshot.files):  # nothing indexable changed after all
         got = replace(got, rank_index=build_rank_index(got.snapshot.files, got.snapshot.file_terms,
-                                                       got.snapshot.symbols, history() if history else None))
+                                                       got.snapshot.symbols, got.snapshot.uses,
+                                                       history() if history else None))
     return got
 
 

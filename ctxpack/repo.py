@@ -25,7 +25,19 @@ from .index.secrets import redact as redact_secrets
 from .index.update import index_excludes, read_changed, stat_changed
 from .index.worktree import WorkingChanges, git_state
 from .index.worktree import changes as worktree_changes
-from .models import Chunk, FileRecord, ProcessedFile, Progress, Redaction, Skipped, SourceFile, Symbol, no_progress
+from .models import (
+    Chunk,
+    FileRecord,
+    ProcessedFile,
+    Progress,
+    Redaction,
+    Skipped,
+    SourceFile,
+    Symbol,
+    Uses,
+    no_progress,
+    uses_of,
+)
 from .pack.blocks import full_body
 from .pack.skeleton import skeleton_text
 from .rank.index import PathParts, RankIndex, build_rank_index, path_parts
@@ -68,7 +80,6 @@ class Repo:
     store: IndexStore
     snapshot: IndexSnapshot
     rank_index: RankIndex
-    symbols_by_path: dict[str, list[Symbol]]
     embedder: Embedder | None = None  # set to use a given embedder (tests, a warm server); else loaded lazily
     _dense: DenseLane | None = field(default=None, repr=False)
     _work: tuple[object, object, WorkingChanges] | None = field(default=None, repr=False)  # see working_changes
@@ -86,6 +97,11 @@ class Repo:
     _late: dict[str, ProcessedFile] = field(default_factory=dict, repr=False)  # provisional files parsed on demand
     _ahead: ParseAhead | None = field(default=None, repr=False)  # see expect_chunks
     _expected: list[str] = field(default_factory=list, repr=False)  # see expect_chunks
+
+    @property
+    def symbols_by_path(self) -> dict[str, tuple[Symbol, ...]]:
+        """Each file's definitions (the snapshot's; files with none are absent)."""
+        return self.snapshot.symbols
 
     def parse_cache(self) -> ParseCache:
         """The index's parse cache (on disk, with this process's last entries in memory), kept across refreshes."""
@@ -366,36 +382,34 @@ def patched(repo: Repo, parsed: list[ProcessedFile], restat: list[FileRecord], r
     ``parts``, its paths' part computed ahead, when they are its paths)."""
     snap = repo.snapshot
     files, file_terms, chunks = dict(snap.files), dict(snap.file_terms), dict(snap.chunks)
-    by_path = dict(repo.symbols_by_path)
+    symbols, uses = dict(snap.symbols), dict(snap.uses)
     for path in removed:
-        for d in (files, file_terms, chunks, by_path):
+        for d in (files, file_terms, chunks, symbols, uses):
             d.pop(path, None)
     for rec in restat:
         files[rec.path] = rec
-    new_symbols: dict[str, list[Symbol]] = {}
+    changed: dict[str, tuple[tuple[Symbol, ...], Uses]] = {}
     for p in parsed:
         path = p.row.record.path
         files[path] = p.row.record
         file_terms[path] = (list(p.row.terms), list(p.row.counts))
         chunks[path] = [ChunkSpan(c.id, c.start_line, c.end_line, c.tokens, c.content_hash, c.symbols) for c, _ in p.chunks]
-        new_symbols[path] = list(p.symbols)
-        by_path.pop(path, None)
-        defs = [s for s in p.symbols if s.kind == "def"]
-        if defs:
-            by_path[path] = defs
-    gone = set(removed) | new_symbols.keys()
-    symbols = {p: ss for p, ss in snap.symbols.items() if p not in gone}
-    symbols.update({p: tuple(ss) for p, ss in new_symbols.items() if ss})
-    new_snap = IndexSnapshot(files, file_terms, symbols, chunks, replace(snap.manifest, skipped=skipped))
-    ri = None if removed else patch_rank_index(repo.rank_index, snap.file_terms, files, file_terms, new_symbols)
+        defs, used = changed[path] = (tuple(s for s in p.symbols if s.kind == "def"), uses_of(p.symbols))
+        for d, got in ((symbols, defs), (uses, used)):
+            d.pop(path, None)  # (re-added last, as a table's rows are)
+            if got:
+                d[path] = got  # type: ignore[assignment]
+    gone = set(removed) | changed.keys()
+    new_snap = IndexSnapshot(files, file_terms, symbols, uses, chunks, replace(snap.manifest, skipped=skipped))
+    ri = None if removed else patch_rank_index(repo.rank_index, snap.file_terms, files, file_terms, changed)
     if ri is None:
         # Files came or went: a commit or a checkout may be behind it, so look at the history again.
         if not repo.cfg.history:
             hist = None
         else:
             hist = history() if history is not None else read_history(repo.root, repo.store.dir)
-        ri = build_rank_index(files, file_terms, symbols, hist, parts)
-    return Repo(repo.root, repo.cfg, repo.store, new_snap, ri, by_path, repo.embedder, _redacted=repo._redacted,
+        ri = build_rank_index(files, file_terms, symbols, uses, hist, parts)
+    return Repo(repo.root, repo.cfg, repo.store, new_snap, ri, repo.embedder, _redacted=repo._redacted,
                 _clean_files=repo._clean_files, _skeletons={p: t for p, t in repo._skeletons.items() if p not in gone},
                 _parse_cache=repo._parse_cache, provisional=frozenset(provisional - set(removed)), unsaved=True)
 

@@ -200,7 +200,8 @@ def test_a_commit_refreshes_the_history_of_a_live_repo(repo: Path, tmp_path: Pat
     from ctxpack.rank.index import build_rank_index
 
     s = moved.snapshot
-    rebuilt = replace(moved, rank_index=build_rank_index(s.files, s.file_terms, s.symbols, read_history(repo)))
+    rebuilt = replace(moved, rank_index=build_rank_index(s.files, s.file_terms, s.symbols, s.uses,
+                                                         read_history(repo)))
     for q in ("gamma", "alpha work", "tune beta"):
         assert [(f.path, f.score) for f in rank_for(moved, q)] == [(f.path, f.score) for f in rank_for(rebuilt, q)]
 

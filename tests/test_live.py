@@ -21,7 +21,7 @@ from ctxpack.rank.static import static_part
 
 QUERY = "apply a discount code at checkout and email the receipt"
 FIELDS = ("paths", "postings", "doc_len", "avg_len", "defs_by_name", "defs_by_lower", "def_symbols", "stems", "edges",
-          "edge_names", "indegree", "path_terms", "kind", "refs", "users", "links", "user_count")
+          "edge_names", "indegree", "path_terms", "kind", "uses", "users", "links", "user_count")
 
 
 def _same_index(a: RankIndex, b: RankIndex) -> None:
@@ -52,6 +52,7 @@ def _as_on_disk(repo: Repo) -> None:
     assert repo.snapshot.symbols.keys() == disk.snapshot.symbols.keys()
     for path, syms in repo.snapshot.symbols.items():
         assert sorted(map(repr, syms)) == sorted(map(repr, disk.snapshot.symbols[path]))
+    assert repo.snapshot.uses == disk.snapshot.uses  # each file's references, counted, in first-use order
     _same_index(repo.rank_index, disk.rank_index)
     for budget in (2000, 8000):
         assert pack_for(repo, QUERY, budget=budget).context == pack_for(disk, QUERY, budget=budget).context
@@ -74,7 +75,8 @@ def _edit(path: Path, old: str, new: str) -> None:
 
 
 def test_body_edit_is_patched_and_matches_a_rebuild(live: Repo) -> None:
-    before = build_rank_index(live.snapshot.files, live.snapshot.file_terms, live.snapshot.symbols)
+    s = live.snapshot
+    before = build_rank_index(s.files, s.file_terms, s.symbols, s.uses)
     target = live.root / "shop/services/checkout.py"
     _edit(target, "def cancel_order(", "def apply_discount_code(order, code):\n    return order\n\n\ndef cancel_order(")
     new = refresh_repo(live, ["shop/services/checkout.py"])
@@ -243,9 +245,9 @@ def test_a_ranking_index_built_with_its_paths_part_ahead_is_the_same(live: Repo)
     snap = live.snapshot
     history = History("head", (tuple(sorted(snap.files))[:2],), ("checkout: apply the discount code",))
     ahead = path_parts(sorted(snap.files), history)
-    built = build_rank_index(snap.files, snap.file_terms, snap.symbols, history, ahead)
+    built = build_rank_index(snap.files, snap.file_terms, snap.symbols, snap.uses, history, ahead)
     assert built.stems is ahead.stems and built.hist is ahead.hist  # taken, not computed again
-    _same_index(built, build_rank_index(snap.files, snap.file_terms, snap.symbols, history))
+    _same_index(built, build_rank_index(snap.files, snap.file_terms, snap.symbols, snap.uses, history))
     other = path_parts(sorted(snap.files)[1:], history)  # not these paths: computed afresh
-    _same_index(build_rank_index(snap.files, snap.file_terms, snap.symbols, history, other),
-                build_rank_index(snap.files, snap.file_terms, snap.symbols, history))
+    _same_index(build_rank_index(snap.files, snap.file_terms, snap.symbols, snap.uses, history, other),
+                build_rank_index(snap.files, snap.file_terms, snap.symbols, snap.uses, history))

@@ -57,7 +57,7 @@ def test_a_cold_pack_loads_the_saved_ranking_index(shop: Path, builds: list[int]
     second = open_repo(shop, cfg)
     assert builds == [1]  # loaded, not built
     s = second.snapshot
-    _same(second.rank_index, build_rank_index(s.files, s.file_terms, s.symbols))
+    _same(second.rank_index, build_rank_index(s.files, s.file_terms, s.symbols, s.uses))
     assert second.rank_index.hist is not None and second.rank_index.hist.history == first.rank_index.hist.history
     assert pack_for(second, QUERY, budget=3000) == pack_for(first, QUERY, budget=3000)
 
@@ -71,7 +71,7 @@ def test_an_edit_or_other_code_builds_it_again(shop: Path, builds: list[int], mo
     edited = open_repo(shop, cfg)  # the edit goes to the journal: another snapshot
     assert builds == [1, 1]
     s = edited.snapshot
-    _same(edited.rank_index, build_rank_index(s.files, s.file_terms, s.symbols))
+    _same(edited.rank_index, build_rank_index(s.files, s.file_terms, s.symbols, s.uses))
     assert "apply_discount_code" in edited.rank_index.defs_by_name
     monkeypatch.setattr(pipeline, "rank_state_key", lambda: "other code")
     open_repo(shop, cfg)
@@ -100,4 +100,4 @@ def test_ctxpack_index_leaves_the_ranking_index_saved(shop: Path, builds: list[i
     repo = open_repo(shop, load_config(shop))
     assert builds == []  # the first pack after `ctxpack index` loads it
     s = repo.snapshot
-    _same(repo.rank_index, build_rank_index(s.files, s.file_terms, s.symbols))
+    _same(repo.rank_index, build_rank_index(s.files, s.file_terms, s.symbols, s.uses))

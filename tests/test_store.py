@@ -16,7 +16,7 @@ from ctxpack.config import Config
 from ctxpack.embed.vectors import VectorStore
 from ctxpack.errors import IndexCorrupt, IndexLocked, IndexNotFound, IndexOutdated
 from ctxpack.index.process import process_file
-from ctxpack.models import ProcessedFile, Skipped, SourceFile
+from ctxpack.models import ProcessedFile, Skipped, SourceFile, Symbol, uses_of
 from ctxpack.store.manifest import SCHEMA_VERSION
 from ctxpack.store.tables import IndexStore
 
@@ -66,6 +66,24 @@ def test_a_write_publishes_a_manifest_that_names_what_was_written(store: IndexSt
     assert after.updates == 1 and after.db == man.db and after.versions != man.versions
     assert "empty" in {s.name for s in store.load().symbols["app/cart.py"]}
     assert [c.path for c, _ in store.search_chunks("checkout cart total")][:1] == ["app/checkout.py"]
+
+
+def test_a_loaded_snapshot_keeps_definitions_and_counts_references(store: IndexStore) -> None:
+    snap = store.load()
+    parsed = _processed("app/checkout.py", FILES["app/checkout.py"])
+    assert all(s.kind == "def" for ss in snap.symbols.values() for s in ss)
+    assert snap.uses["app/checkout.py"] == uses_of(parsed.symbols)  # what the parse found, in first-use order
+    refs = [s for s in parsed.symbols if s.kind != "def"]
+    assert sum(n for _, _, n in snap.uses["app/checkout.py"]) == len(refs)
+    assert ("app.cart", True, 1) in snap.uses["app/checkout.py"]  # the import, told apart from a call
+    assert "README.md" not in snap.uses  # files without references are absent
+
+
+def test_uses_count_each_name_once_in_first_use_order() -> None:
+    refs = [Symbol("a.py", name, "ref", cat, 1, 1) for name, cat in
+            [("b", "call"), ("a", "call"), ("b", "call"), ("b", "import"), ("a", "call")]]
+    defn = Symbol("a.py", "f", "def", "function", 1, 2)
+    assert uses_of([refs[0], defn, *refs[1:]]) == (("b", False, 2), ("a", False, 2), ("b", True, 1))
 
 
 def test_a_deferred_update_is_a_journal_the_readers_overlay(store: IndexStore) -> None:

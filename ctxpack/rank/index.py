@@ -14,14 +14,14 @@ import numpy as np
 
 from ..index.history import History, HistoryIndex, index_history
 from ..languages import is_code
-from ..models import FileRecord, Symbol
+from ..models import FileRecord, Symbol, Uses
 from ..terms import terms
 from .paths import is_aux_path, is_test_path
 
 if TYPE_CHECKING:
     from .static import StaticScores
 
-__all__ = ["POSTING_SHIFT", "PathParts", "RankIndex", "build_rank_index", "edge_weight", "file_defs", "indegree_scale",
+__all__ = ["POSTING_SHIFT", "PathParts", "RankIndex", "build_rank_index", "edge_weight", "indegree_scale",
            "out_links", "path_parts", "posting", "rank_from_state", "rank_state", "rank_state_key"]
 
 _COMMON_DEF_FILES = 8  # a name defined in more files than this carries no graph edge
@@ -43,7 +43,7 @@ class RankIndex:
     avg_len: float
     defs_by_name: dict[str, list[int]]  # exact name -> files defining it (ascending)
     defs_by_lower: dict[str, list[int]]
-    def_symbols: dict[int, list[Symbol]]
+    def_symbols: dict[int, Sequence[Symbol]]  # the snapshot's definitions of each file (its tuples)
     stems: dict[str, list[int]]  # lowercased file stem -> files
     edges: dict[int, dict[int, float]]  # undirected weighted adjacency, derived from ``links``
     edge_names: dict[tuple[int, int], list[str]]  # (user, definer) -> names linking them
@@ -52,7 +52,7 @@ class RankIndex:
     kind: list[str]  # "code", "text", "test" or "aux": what the priors look at
     # What an incremental patch needs: each file's references, who references a name, how
     # imports resolve, and each file's outgoing link weights and its number of users.
-    refs: dict[int, list[Symbol]] = field(default_factory=dict)  # file -> its references (non-definition symbols)
+    uses: dict[int, Uses] = field(default_factory=dict)  # file -> its references (the snapshot's Uses)
     users: dict[str, set[int]] = field(default_factory=dict)  # name -> files referencing it (not imports)
     modules: tuple[dict[str, list[int]], dict[str, list[int]]] = ({}, {})  # (module path suffix, dir suffix) -> files
     links: dict[int, dict[int, float]] = field(default_factory=dict)  # user -> {definer: weight}
@@ -104,7 +104,7 @@ def _parts(path: str) -> tuple[str, str]:
     return parent, name[:dot] if 0 < dot < len(name) - 1 else name
 
 
-def out_links(i: int, refs: list[Symbol], defs_by_name: dict[str, list[int]],
+def out_links(i: int, uses: Uses, defs_by_name: dict[str, list[int]],
               modules: tuple[dict[str, list[int]], dict[str, list[int]]]
               ) -> tuple[dict[int, float], dict[int, list[str]]]:
     """File ``i``'s outgoing graph links: {definer: weight} and the (first three) names behind each."""
@@ -120,13 +120,9 @@ def out_links(i: int, refs: list[Symbol], defs_by_name: dict[str, list[int]],
         if len(got) < 3 and name not in got:
             got.append(name)
 
-    # A name used n times links with n times its weight: count each (name, is import) once,
-    # in first-use order (a file repeats its names ~5x on average).
-    uses: dict[tuple[str, bool], int] = {}
-    for ref in refs:
-        key = (ref.name, ref.category == "import")
-        uses[key] = uses.get(key, 0) + 1
-    for (name, is_import), n in uses.items():
+    # A name used n times links with n times its weight (``uses`` counts each (name, is import) once,
+    # in first-use order: a file repeats its names ~5x on average).
+    for name, is_import, n in uses:
         if is_import:
             for suf in _module_suffixes(name):
                 targets = by_noext.get(suf) or (by_dir.get(suf) if "/" in suf else None) or []
@@ -152,12 +148,6 @@ def edge_weight(links: dict[int, dict[int, float]], a: int, b: int) -> float:
 def indegree_scale(user_count: list[int]) -> list[float]:
     top = math.log1p(max(user_count, default=0)) or 1.0
     return [math.log1p(c) / top for c in user_count]
-
-
-def file_defs(symbols: Sequence[Symbol]) -> tuple[list[Symbol], list[Symbol]]:
-    """A file's definitions and its references (the snapshot's Symbol objects, not copies)."""
-    defs = [s for s in symbols if s.kind == "def"]
-    return defs, [s for s in symbols if s.kind != "def"]
 
 
 def _postings(per_file: list[tuple[list[str], list[int]]]) -> tuple[dict[str, np.ndarray], list[int]]:
@@ -218,9 +208,10 @@ def path_parts(paths: list[str], history: History | None = None) -> PathParts:
 
 
 def build_rank_index(records: dict[str, FileRecord], file_terms: dict[str, tuple[list[str], list[int]]],
-                     symbols: Mapping[str, Sequence[Symbol]], history: History | None = None,
-                     parts: PathParts | None = None) -> RankIndex:
-    """Build postings, definition maps, the file graph and the history signals from an index snapshot.
+                     symbols: Mapping[str, Sequence[Symbol]], uses: Mapping[str, Uses],
+                     history: History | None = None, parts: PathParts | None = None) -> RankIndex:
+    """Build postings, definition maps, the file graph and the history signals from an index snapshot
+    (its records, term counts, definitions and references).
 
     The result depends only on the snapshot's content (and the history), not on the order of its rows.
     ``parts``: ``path_parts`` computed ahead (used when of these paths and this history).
@@ -232,24 +223,17 @@ def build_rank_index(records: dict[str, FileRecord], file_terms: dict[str, tuple
     postings, doc_len = _postings([file_terms.get(p, ([], [])) for p in paths])
     avg = (sum(doc_len) / len(doc_len)) if doc_len else 1.0
 
-    per_file = {idx[p]: ss for p, ss in symbols.items() if p in idx and ss}
+    def_symbols, file_uses = _by_file(idx, symbols, uses)
     names: dict[str, set[int]] = defaultdict(set)
     lowers: dict[str, set[int]] = defaultdict(set)
-    def_symbols: dict[int, list[Symbol]] = {}
-    refs: dict[int, list[Symbol]] = {}
     users: dict[str, set[int]] = defaultdict(set)
-    for i in sorted(per_file):
-        defs, rs = file_defs(per_file[i])
-        if defs:
-            def_symbols[i] = defs
-        if rs:
-            refs[i] = rs
-        for s in defs:
+    for i in sorted(def_symbols.keys() | file_uses.keys()):
+        for s in def_symbols.get(i, ()):
             names[s.name].add(i)
             lowers[s.name.lower()].add(i)
-        for ref in rs:
-            if ref.category != "import":
-                users[ref.name].add(i)
+        for name, is_import, _ in file_uses.get(i, ()):
+            if not is_import:
+                users[name].add(i)
     defs_by_name = {k: sorted(v) for k, v in names.items()}
     defs_by_lower = {k: sorted(v) for k, v in lowers.items()}
 
@@ -258,8 +242,8 @@ def build_rank_index(records: dict[str, FileRecord], file_terms: dict[str, tuple
     links: dict[int, dict[int, float]] = {}
     edge_names: dict[tuple[int, int], list[str]] = {}
     user_count = [0] * len(paths)
-    for i, rs in refs.items():
-        out, why = out_links(i, rs, defs_by_name, modules)
+    for i, used in file_uses.items():
+        out, why = out_links(i, used, defs_by_name, modules)
         if out:
             links[i] = out
             for b in out:
@@ -272,7 +256,15 @@ def build_rank_index(records: dict[str, FileRecord], file_terms: dict[str, tuple
             edges[b][a] = edge_weight(links, b, a)
     return RankIndex(paths, records, postings, doc_len, avg, defs_by_name, defs_by_lower, def_symbols,
                      parts.stems, dict(edges), edge_names, indegree_scale(user_count), parts.path_terms, parts.kind,
-                     refs, dict(users), modules, links, user_count, parts.hist)
+                     file_uses, dict(users), modules, links, user_count, parts.hist)
+
+
+def _by_file(idx: dict[str, int], symbols: Mapping[str, Sequence[Symbol]], uses: Mapping[str, Uses]
+             ) -> tuple[dict[int, Sequence[Symbol]], dict[int, Uses]]:
+    """The definitions and the references of the indexed files (``idx``: path -> file), by file, in file order."""
+    defs = {idx[p]: ss for p, ss in symbols.items() if ss and p in idx}
+    used = {idx[p]: us for p, us in uses.items() if us and p in idx}
+    return dict(sorted(defs.items())), dict(sorted(used.items()))
 
 
 # The fields a saved ranking index keeps as they are (the rest: postings flattened, symbols and
@@ -302,25 +294,16 @@ def rank_state(ri: RankIndex) -> dict[str, object]:
 
 
 def rank_from_state(state: dict[str, object], records: dict[str, FileRecord],
-                    symbols: Mapping[str, Sequence[Symbol]]) -> RankIndex | None:
+                    symbols: Mapping[str, Sequence[Symbol]], uses: Mapping[str, Uses]) -> RankIndex | None:
     """The ranking index ``rank_state`` saved, over the snapshot it was built from (``records``,
-    ``symbols``); None when ``state`` is not of these files."""
+    ``symbols``, ``uses``); None when ``state`` is not of these files."""
     paths = state.get("paths")
     if not isinstance(paths, list) or paths != sorted(records):
         return None
     flat, lens, names = state["flat"], state["lens"], state["terms"]
     bounds = np.concatenate(([0], np.cumsum(lens)))  # type: ignore[arg-type]
     postings = {t: flat[bounds[k]:bounds[k + 1]] for k, t in enumerate(names)}  # type: ignore[arg-type,index]
-    idx = {p: i for i, p in enumerate(paths)}
-    def_symbols: dict[int, list[Symbol]] = {}
-    refs: dict[int, list[Symbol]] = {}
-    for p in sorted(symbols):
-        if (i := idx.get(p)) is not None and symbols[p]:
-            defs, rs = file_defs(symbols[p])
-            if defs:
-                def_symbols[i] = defs
-            if rs:
-                refs[i] = rs
+    def_symbols, file_uses = _by_file({p: i for i, p in enumerate(paths)}, symbols, uses)
     kept = {k: state[k] for k in _KEPT}
-    return RankIndex(records=records, postings=postings, def_symbols=def_symbols, refs=refs,
+    return RankIndex(records=records, postings=postings, def_symbols=def_symbols, uses=file_uses,
                      path_terms=[frozenset(t) for t in state["path_terms"]], **kept)  # type: ignore[arg-type,union-attr]

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from ..models import FileRecord, Symbol
+from ..models import FileRecord, Symbol, Uses
 from .graph import patched_walk
-from .index import POSTING_SHIFT, RankIndex, edge_weight, file_defs, indegree_scale, out_links, posting
+from .index import POSTING_SHIFT, RankIndex, edge_weight, indegree_scale, out_links, posting
 from .static import StaticScores, set_static
 
 __all__ = ["patch_rank_index"]
@@ -17,8 +17,9 @@ __all__ = ["patch_rank_index"]
 
 def patch_rank_index(ri: RankIndex, old_terms: dict[str, tuple[list[str], list[int]]],
                      records: dict[str, FileRecord], file_terms: dict[str, tuple[list[str], list[int]]],
-                     changed: dict[str, list[Symbol]]) -> RankIndex | None:
-    """``ri`` with the files in ``changed`` (path -> its new symbols) re-read; ``ri`` is left as it was.
+                     changed: dict[str, tuple[Sequence[Symbol], Uses]]) -> RankIndex | None:
+    """``ri`` with the files in ``changed`` (path -> its new definitions and references) re-read; ``ri`` is
+    left as it was.
 
     ``old_terms`` are the term counts ``ri`` was built from; ``records`` and ``file_terms``
     the new snapshot's.
@@ -39,7 +40,7 @@ def patch_rank_index(ri: RankIndex, old_terms: dict[str, tuple[list[str], list[i
     postings = dict(ri.postings)
     doc_len = list(ri.doc_len)
     names, lowers = dict(ri.defs_by_name), dict(ri.defs_by_lower)
-    def_symbols, refs, users = dict(ri.def_symbols), dict(ri.refs), dict(ri.users)
+    def_symbols, file_uses, users = dict(ri.def_symbols), dict(ri.uses), dict(ri.users)
     copied: set[tuple[int, object]] = set()  # (dict, key) whose value this patch already copied
 
     def own(d: dict, key: object, empty: Callable[[], object]) -> object:  # type: ignore[type-arg]
@@ -67,7 +68,7 @@ def patch_rank_index(ri: RankIndex, old_terms: dict[str, tuple[list[str], list[i
 
     touched_names: set[str] = set()
     changed_idx: list[int] = []
-    for path, syms in changed.items():
+    for path, (defs, used) in changed.items():
         i = index_of(path)
         changed_idx.append(i)
         before = dict(zip(*old_terms.get(path, ([], [])), strict=True))
@@ -90,9 +91,8 @@ def patch_rank_index(ri: RankIndex, old_terms: dict[str, tuple[list[str], list[i
                 postings.pop(t, None)
         doc_len[i] = sum(cs)
 
-        old_defs = {s.name for s in ri.def_symbols.get(i, [])}
+        old_defs = {s.name for s in ri.def_symbols.get(i, ())}
         old_lower = {n.lower() for n in old_defs}
-        defs, rs = file_defs(syms)
         new_defs = {s.name for s in defs}
         new_lower = {n.lower() for n in new_defs}
         for n in old_defs ^ new_defs:
@@ -103,8 +103,8 @@ def patch_rank_index(ri: RankIndex, old_terms: dict[str, tuple[list[str], list[i
         def_symbols.pop(i, None)
         if defs:
             def_symbols[i] = defs
-        old_users = {r.name for r in ri.refs.get(i, []) if r.category != "import"}
-        new_users = {r.name for r in rs if r.category != "import"}
+        old_users = {name for name, is_import, _ in ri.uses.get(i, ()) if not is_import}
+        new_users = {name for name, is_import, _ in used if not is_import}
         for n in old_users - new_users:
             got = own(users, n, set)
             assert isinstance(got, set)
@@ -115,9 +115,9 @@ def patch_rank_index(ri: RankIndex, old_terms: dict[str, tuple[list[str], list[i
             got = own(users, n, set)
             assert isinstance(got, set)
             got.add(i)
-        refs.pop(i, None)
-        if rs:
-            refs[i] = rs
+        file_uses.pop(i, None)
+        if used:
+            file_uses[i] = used
 
     # Files whose outgoing links may differ: the changed ones, and users of names they added or dropped.
     affected = set(changed_idx)
@@ -132,7 +132,7 @@ def patch_rank_index(ri: RankIndex, old_terms: dict[str, tuple[list[str], list[i
         for b in old:
             edge_names.pop((a, b), None)
             user_count[b] -= 1
-        out, why = out_links(a, refs.get(a, []), names, ri.modules)
+        out, why = out_links(a, file_uses.get(a, ()), names, ri.modules)
         links.pop(a, None)
         if out:
             links[a] = out
@@ -155,7 +155,7 @@ def patch_rank_index(ri: RankIndex, old_terms: dict[str, tuple[list[str], list[i
     avg = (sum(doc_len) / len(doc_len)) if doc_len else 1.0
     indegree = indegree_scale(user_count)
     out = RankIndex(ri.paths, records, postings, doc_len, avg, names, lowers, def_symbols, ri.stems, edges,
-                    edge_names, indegree, ri.path_terms, ri.kind, refs, users, ri.modules, links, user_count,
+                    edge_names, indegree, ri.path_terms, ri.kind, file_uses, users, ri.modules, links, user_count,
                     ri.hist)  # the same files: the same history
     # Derived caches: recompute only what the change touched.
     out.walk_cache = patched_walk(ri.walk_cache, edges, {x for pair in pairs for x in pair})

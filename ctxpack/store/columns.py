@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import MissingDependency
-from ..models import Chunk, FileRecord, FileRow, Symbol
+from ..models import Chunk, FileRecord, FileRow, Symbol, Uses, count_uses
 from .manifest import Manifest
 
 TABLES = ("files", "symbols", "chunks")
@@ -66,7 +66,8 @@ class IndexSnapshot:
 
     files: dict[str, FileRecord]
     file_terms: dict[str, tuple[list[str], list[int]]]
-    symbols: dict[str, tuple[Symbol, ...]]  # path -> its symbols (files with none are absent)
+    symbols: dict[str, tuple[Symbol, ...]]  # path -> its definitions (files with none are absent)
+    uses: dict[str, Uses]  # path -> its references, counted (files with none are absent)
     chunks: dict[str, list[ChunkSpan]]
     manifest: Manifest
 
@@ -105,11 +106,23 @@ def snapshot_from_columns(cols: dict[str, dict[str, list[Any]]], man: Manifest) 
     }
     file_terms = {p: (t, c) for p, t, c in zip(f["path"], f["terms"], f["counts"], strict=True)}
     s = cols["symbols"]
+    # Definitions as Symbols; references only counted (``Uses``): they are most rows of a big index.
+    refs: dict[str, list[tuple[str, bool]]] = {}
+    def_rows = []
+    for k, (path, name, kind, category) in enumerate(zip(s["path"], s["name"], s["kind"], s["category"], strict=True)):
+        if kind == "def":
+            def_rows.append(k)
+        elif (got := refs.get(path)) is not None:
+            got.append((name, category == "import"))
+        else:
+            refs[path] = [(name, category == "import")]
     per_path: dict[str, list[Symbol]] = {}
-    for sym in map(Symbol, s["path"], s["name"], s["kind"], s["category"], s["line"], s["end_line"],
-                   s["signature"], s["parent"], s["doc"]):
+    for k in def_rows:
+        sym = Symbol(s["path"][k], s["name"][k], "def", s["category"][k], s["line"][k], s["end_line"][k],
+                     s["signature"][k], s["parent"][k], s["doc"][k])
         per_path.setdefault(sym.path, []).append(sym)
     symbols = {p: tuple(v) for p, v in per_path.items()}
+    uses = {p: count_uses(keys) for p, keys in refs.items()}
     c = cols["chunks"]
     chunks: dict[str, list[ChunkSpan]] = {}
     for path, a, b, tok, h, cid, syms in zip(c["path"], c["start_line"], c["end_line"], c["tokens"],
@@ -117,7 +130,7 @@ def snapshot_from_columns(cols: dict[str, dict[str, list[Any]]], man: Manifest) 
         chunks.setdefault(path, []).append(ChunkSpan(cid, a, b, tok, h, tuple(syms or ())))
     for spans in chunks.values():
         spans.sort(key=lambda x: x.start_line)
-    return IndexSnapshot(files, file_terms, symbols, chunks, man)
+    return IndexSnapshot(files, file_terms, symbols, uses, chunks, man)
 
 
 def create_fts_index(tbl: Any) -> None:
