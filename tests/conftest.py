@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,14 @@ os.environ["CTXPACK_CHECK_TOKENS"] = "1"
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_repos"
 APPS = ("shop_api", "taskboard_web", "ratelimit_go")
+
+
+@pytest.fixture(autouse=True)
+def _gc_thresholds() -> Iterator[None]:
+    """A CLI command run in this process raises the collector's thresholds (``cli.group.collect_less``): undo it."""
+    before = gc.get_threshold()
+    yield
+    gc.set_threshold(*before)
 
 
 @pytest.fixture(autouse=True)

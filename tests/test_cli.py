@@ -26,6 +26,16 @@ def test_index_reports_on_stderr_only(shop: Path) -> None:
     assert "Indexed" in r.stderr and "files" in r.stderr
 
 
+def test_a_command_runs_the_garbage_collector_less_often(shop: Path) -> None:
+    import gc
+
+    from ctxpack.cli.group import GC_THRESHOLDS
+
+    gc.set_threshold(700, 10, 10)  # Python's defaults (conftest restores what was set)
+    assert _run("pack", str(shop), "--query", QUERY, "--budget", "3000").exit_code == 0
+    assert gc.get_threshold() == GC_THRESHOLDS and GC_THRESHOLDS[0] >= 10_000 and GC_THRESHOLDS[2] > 0
+
+
 def _ranking(doc: dict) -> str:
     """What the ranking golden keeps of a pack: each file's path, mode and tokens (not scores or text,
     so a refitted coefficient that changes no choice changes no golden)."""

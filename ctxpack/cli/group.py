@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 from typing import Any
@@ -38,12 +39,29 @@ class CtxpackGroup(click.Group):
 def main(debug: bool) -> None:
     """Pack the files a code edit needs into a token budget."""
     set_debug(debug)
+    collect_less()
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s: %(message)s",
                         stream=sys.stderr)
     for handler in logging.getLogger().handlers:  # a fresh "once" filter per command
         for f in [f for f in handler.filters if isinstance(f, _Once)]:
             handler.removeFilter(f)
         handler.addFilter(_Once())
+
+
+# The garbage collector's thresholds for a ctxpack command (Python's are 700, 10, 10).
+GC_THRESHOLDS = (50_000, 20, 10)
+
+
+def collect_less() -> None:
+    """Run the cyclic garbage collector less often in this process (a command, not the library).
+
+    A command loads or builds an index in bursts of hundreds of thousands of long-lived objects
+    (records, symbols, postings) that hold no cycles. At Python's default threshold the collector
+    walks them again and again as they are made: ~0.2 s of the first pack after a big checkout
+    of sqlalchemy (1169 collections), and of the first pack on ansible. Full collections still run,
+    every 10 million objects made.
+    """
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 class _Once(logging.Filter):
