@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ctxpack import load_config, open_repo, rank_for
 from ctxpack.pipeline import Repo
 from ctxpack.rank.paths import is_test_path
 from ctxpack.rank.query import analyze_query
-from ctxpack.terms import split_identifier, terms
+from ctxpack.terms import split_identifier, term_counts, terms
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +34,13 @@ def test_code_aware_terms() -> None:
     assert split_identifier("getHTTPResponseCode") == ["get", "http", "response", "code"]
     assert split_identifier("charge_with_retry") == ["charge", "with", "retry"]
     assert "charge_with_retry" in terms("charge_with_retry(x)") and "retry" in terms("charge_with_retry(x)")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("aAbBzZ_09 .\n(")) | st.characters(), max_size=200))
+def test_term_counts_are_the_terms_counted_in_first_use_order(text: str) -> None:
+    # (the history's message index and the provisional terms rely on the order as well as the counts)
+    assert list(term_counts(text).items()) == list(Counter(terms(text)).items())
 
 
 def test_query_analysis() -> None:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..gitcmd import run_git, start_git
-from ..terms import terms
+from ..terms import term_counts
 
 __all__ = ["MAX_COMMITS", "MAX_FILES_PER_COMMIT", "History", "HistoryIndex", "head_commit", "index_history",
            "read_history", "start_history"]
@@ -161,9 +161,7 @@ def index_history(history: History, paths: list[str]) -> HistoryIndex:
                 recent[i] = 1.0 / (1.0 + k / _RECENT_SCALE)
             counts[i] += 1
             commits_of.setdefault(i, []).append(k)
-        tf: dict[str, int] = {}
-        for t in terms(message):
-            tf[t] = tf.get(t, 0) + 1
+        tf = term_counts(message)  # (terms in first-use order, as ``terms`` gives them)
         for t, c in tf.items():
             if (plist := postings.get(t)) is None:
                 plist = postings[t] = array("i")
