@@ -29,8 +29,6 @@ __all__ = [
     "SourceFile",
     "Symbol",
     "Uses",
-    "count_uses",
-    "uses_of",
 ]
 
 Mode = Literal["full", "chunks", "skeleton", "map", "diff"]

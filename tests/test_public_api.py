@@ -15,4 +15,5 @@ def test_every_public_class_exported() -> None:
 
     for mod in (errors, models):
         for name in mod.__all__:
-            assert name in ctxpack.__all__ or name in {"Discovery", "FileRecord", "FileRow", "ParsedFile", "ProcessedFile", "Progress"}
+            assert name in ctxpack.__all__ or name in {"Discovery", "FileRecord", "FileRow", "ParsedFile", "ProcessedFile",
+                                                       "Progress", "Uses"}
