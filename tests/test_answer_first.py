@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ctxpack import build_index, load_config, open_repo, pack_for
 from ctxpack.pack.policy import PackPolicy
@@ -140,6 +142,32 @@ def test_a_provisional_file_states_its_definitions_and_imports_to_the_ranking() 
     assert [s[0] for s in provisional_symbols("func (r *T) Name() {}\ntype Alias int\n", "go")] == ["Name", "Alias"]
     assert [s[0] for s in provisional_symbols("pub(crate) fn thing() {}\nstruct S;\n", "rust")] == ["thing", "S"]
     assert provisional_symbols("class notes\ndef of a word\n", "text") == ()  # prose is not code
+
+
+_LINES = st.lists(st.sampled_from(["import os", "from a.b import c", "def f(x):", "    def g(self):", "class K(B):",
+                                    "export async function h() {}", "func (r *T) Name() {}", "pub(crate) fn t() {}",
+                                    "x = 1", "", "  ", "\tclass  Tab:", "import", "deff no", "type T = int"])
+                   | st.text(alphabet=" \t\n(_:defimportclasfunc", max_size=30), max_size=25)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_LINES, st.sampled_from(["python", "go", "typescript"]), st.booleans())
+def test_provisional_symbols_are_what_each_line_states(lines: list[str], language: str, end_newline: bool) -> None:
+    """The fast search (a "\\n"-anchored pattern) finds what the line-anchored one finds, at the same lines."""
+    import re
+
+    from ctxpack.index.process import _CATEGORY, DEF_LINE, PY_IMPORT_LINE, provisional_symbols
+
+    text = "\n".join(lines) + ("\n" if end_newline else "")
+    want = []
+    for n, line in enumerate(text.split("\n"), 1):
+        if m := re.match(DEF_LINE, line):
+            want.append((m.group(2), "def", _CATEGORY[m.group(1)], n, n, line.strip()[:200], "", ""))
+    if language == "python":
+        want += [(m.group(1), "ref", "import", n, 0, "", "", "")
+                 for n, line in enumerate(text.split("\n"), 1) if (m := re.match(PY_IMPORT_LINE, line))]
+    got = provisional_symbols(text, language)
+    assert [s for s in got if s[1] == "def" or language == "python"] == want
 
 
 def test_bad_files_in_a_big_change_are_skipped_with_a_reason(shop: Path) -> None:

@@ -95,11 +95,15 @@ CHARS_PER_TOKEN = 3  # a provisional file's token estimate (code runs 3-4 charac
 
 
 # Definitions and imports a line states in most languages, for a file not parsed yet (``provisional_content``).
-_DEF_LINE = re.compile(r"^[ \t]*(?:(?:export|pub(?:\([\w:]+\))?|public|private|protected|static|async|abstract|final)"
-                       r"[ \t]+)*(def|class|function|func|fn|struct|enum|trait|interface|type)[ \t]+"
-                       r"(?:\([^)\n]*\)[ \t]*)?([A-Za-z_][A-Za-z0-9_]*)", re.M)
+# The line-anchored ones are searched as "\n" + pattern in "\n" + text: a pattern that starts with a
+# literal character is scanned for fast, one that starts with ``^`` is tried at every position.
+DEF_LINE = (r"[ \t]*(?:(?:export|pub(?:\([\w:]+\))?|public|private|protected|static|async|abstract|final)"
+            r"[ \t]+)*(def|class|function|func|fn|struct|enum|trait|interface|type)[ \t]+"
+            r"(?:\([^)\n]*\)[ \t]*)?([A-Za-z_][A-Za-z0-9_]*)")
+PY_IMPORT_LINE = r"[ \t]*(?:from|import)[ \t]+([\w.]+)"
+_DEF_LINE = re.compile("\n" + DEF_LINE)
 _IMPORTS = {  # language -> the import lines a regex reads (others: definitions only)
-    "python": re.compile(r"^[ \t]*(?:from|import)[ \t]+([\w.]+)", re.M),
+    "python": re.compile("\n" + PY_IMPORT_LINE),
     **dict.fromkeys(("javascript", "typescript", "tsx"),
                     re.compile(r"(?:\bfrom|\brequire\(|^import)[ \t]*['\"]([^'\"\n]+)['\"]", re.M)),
 }
@@ -115,14 +119,16 @@ def provisional_symbols(text: str, language: str) -> tuple[SymbolFields, ...]:
     if language == "text":
         return ()
     imports = _IMPORTS.get(language)
+    padded = "\n" + text  # (every line starts after a "\n"; a match's line is the "\n"s before its name)
     for pattern in (_DEF_LINE, imports) if imports is not None else (_DEF_LINE,):
-        line, pos = 1, 0
-        for m in pattern.finditer(text):
-            line += text.count("\n", pos, m.start())
-            pos = m.start()
+        line, pos = 0, 0
+        for m in pattern.finditer(padded):
+            name = m.start(pattern.groups)  # the name: the last group
+            line += padded.count("\n", pos, name)
+            pos = name
             if pattern is _DEF_LINE:
-                end = text.find("\n", pos)
-                sig = text[pos: end if end >= 0 else len(text)].strip()[:200]
+                end = padded.find("\n", name)
+                sig = padded[padded.rfind("\n", 0, name) + 1: end if end >= 0 else len(padded)].strip()[:200]
                 out.append((m.group(2), "def", _CATEGORY[m.group(1)], line, line, sig, "", ""))
             else:
                 out.append((m.group(1), "ref", "import", line, 0, "", "", ""))
