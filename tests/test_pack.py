@@ -287,6 +287,27 @@ def test_budget_holds_with_a_diff(indexed_samples: dict[str, Path], app: str, bu
         assert f"+++ b/{path}" in pack.context
 
 
+def test_no_room_for_a_chunk_block_asks_for_no_chunks() -> None:
+    # The chunks of a file not parsed yet cost a parse: with the room too small for any block,
+    # none are asked for. A first pack after a big checkout of scipy asked for them with 33
+    # tokens of room ~280 times at 32K, parsing each file (4.4 s; 0.9 s without).
+    from ctxpack.models import RankedFile
+    from ctxpack.pack.chunks import as_chunks
+
+    texts, inputs = _books([("ledger", 12, 2)])
+    asked: list[str] = []
+
+    def chunks_for(paths: list[str]) -> list:  # type: ignore[type-arg]
+        asked.extend(paths)
+        return inputs.chunks_for(paths)
+
+    counted = replace(inputs, chunks_for=chunks_for)
+    r, rec = RankedFile("books/ledger.py", 1.0, ("test",)), inputs.records["books/ledger.py"]
+    args = ({"post"}, set(), get_counter("o200k_base"), "xml", lambda p, t, n: t, PackPolicy.default())
+    assert as_chunks(r, rec, counted, args[0], args[1], 49, *args[2:]) is None and asked == []
+    assert as_chunks(r, rec, counted, args[0], args[1], 400, *args[2:]) is not None and asked == ["books/ledger.py"]
+
+
 def test_a_big_relevant_file_competes_as_its_regions() -> None:
     # The best file is far over the budget, the next ones are small and weak. With regions
     # competing in the whole-file pass, the best file gets its full region room, filled with

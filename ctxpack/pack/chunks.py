@@ -100,8 +100,10 @@ def _numbered_chunks(chunks: list[Chunk]) -> tuple[list[str], tuple[tuple[int, i
 def as_chunks(r: RankedFile, rec: FileRecord, inputs: PackInputs, qterms: set[str], names: set[str],
               room: int, counter: TokenCounter, fmt: str, clean: Callable[[str, str, int], str],
               policy: PackPolicy) -> PackedFile | None:
+    if room < 50:  # (before the chunks: of a file not parsed yet, they cost a parse)
+        return None
     chunks = inputs.chunks_for([r.path])
-    if not chunks or room < 50:
+    if not chunks:
         return None
     sims = inputs.region_sims(r.path) if inputs.region_sims else None
     scores = region_scores(chunks, qterms, names, sims, policy.region_dense,
