@@ -395,10 +395,12 @@ def patched(repo: Repo, parsed: list[ProcessedFile], restat: list[FileRecord], r
         file_terms[path] = (list(p.row.terms), list(p.row.counts))
         chunks[path] = [ChunkSpan(c.id, c.start_line, c.end_line, c.tokens, c.content_hash, c.symbols) for c, _ in p.chunks]
         defs, used = changed[path] = (tuple(s for s in p.symbols if s.kind == "def"), uses_of(p.symbols))
-        for d, got in ((symbols, defs), (uses, used)):
-            d.pop(path, None)  # (re-added last, as a table's rows are)
-            if got:
-                d[path] = got  # type: ignore[assignment]
+        symbols.pop(path, None)  # (re-added last, as a table's rows are)
+        uses.pop(path, None)
+        if defs:
+            symbols[path] = defs
+        if used:
+            uses[path] = used
     gone = set(removed) | changed.keys()
     new_snap = IndexSnapshot(files, file_terms, symbols, uses, chunks, replace(snap.manifest, skipped=skipped))
     ri = None if removed else patch_rank_index(repo.rank_index, snap.file_terms, files, file_terms, changed)
